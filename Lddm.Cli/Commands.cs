@@ -1,0 +1,93 @@
+using System.Globalization;
+using Lddm.Kernels;
+using Lddm.Kernels.Diagnostics;
+
+namespace Lddm.Cli;
+
+/// <summary>The <c>lddm</c> verbs. Each stays thin: parse, call the library, print.</summary>
+internal static class Commands
+{
+    private const string Usage = """
+        usage: lddm <verb> [options]
+          device                       list devices and the one --device auto picks
+          bench [--quick] [--device D] time every kernel against this machine's measured peak
+          ptx [--arch sm_80|sm_90]     compile every ILGPU kernel to PTX and assemble it with ptxas (LDDM_PTXAS)
+        devices: 
+        """ + Devices.Help;
+
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            Console.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+        try
+        {
+            var options = Options.Parse(args.AsSpan(1));
+            return args[0] switch
+            {
+                "device" => Device(options),
+                "bench" => Bench(options),
+                "ptx" => PtxCommand.Run(options),
+                _ => throw new UsageException($"unknown verb '{args[0]}'"),
+            };
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"lddm: {e.Message}");
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"lddm: {e.Message}");
+            return 2;
+        }
+    }
+
+    private static int Device(Options options)
+    {
+        options.RejectUnused();
+        var devices = Devices.List();
+        foreach (var d in devices)
+        {
+            Console.WriteLine($"{d.Spec,-10} {d.Description}");
+        }
+        Console.WriteLine($"auto -> {devices[0].Spec}");
+        return 0;
+    }
+
+    private static int Bench(Options options)
+    {
+        bool quick = options.Flag("quick");
+        string spec = options.Value("device") ?? "auto";
+        options.RejectUnused();
+        using var backend = Devices.Create(spec);
+        Console.WriteLine($"device: {backend.Name}");
+        double peak = MachinePeak.Fp32GflopsPerSecond();
+        double bandwidth = MachinePeak.BandwidthGBPerSecond();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"measured fp32 FMA peak: {peak:F1} GFLOP/s; streaming bandwidth: {bandwidth:F1} GB/s"));
+        var context = new BenchContext(backend, quick ? 0.3 : 2.0);
+        BenchRow? headline = null;
+        foreach (var bench in QuickBench.Discover())
+        {
+            foreach (var row in bench.Run(context))
+            {
+                Console.WriteLine(QuickBench.Format(row, peak, bandwidth));
+                if (row.Kernel == "matmul" && row.Shape == "1024x1024x1024")
+                {
+                    headline = row;
+                }
+            }
+        }
+        if (headline is not null)
+        {
+            double g = headline.Work / headline.Seconds / 1e9;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"matmul 1024x1024x1024 fp32 {headline.Backend}: {g:F1} GFLOP/s = {100 * g / peak:F1}% of peak {peak:F1} GFLOP/s"));
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,3 @@
+using Lddm.Cli;
+
+return Commands.Run(args);

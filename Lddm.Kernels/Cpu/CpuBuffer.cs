@@ -1,0 +1,29 @@
+using System.Runtime.CompilerServices;
+
+namespace Lddm.Kernels.Cpu;
+
+/// <summary>A pinned host array (pinned-object heap) so kernels can take stable pointers into it.</summary>
+internal sealed unsafe class CpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
+{
+    private readonly BufferPool<T[]> _pool;
+    private readonly T[] _array;
+
+    public CpuBuffer(Backend backend, BufferPool<T[]> pool, T[] array, int length) : base(backend, length)
+    {
+        _pool = pool;
+        _array = array;
+    }
+
+    public Span<T> Span => _array.AsSpan(0, Length);
+
+    /// <summary>Stable pointer to element 0 (the array lives on the pinned-object heap).</summary>
+    public T* Pointer => (T*)Unsafe.AsPointer(ref _array[0]);
+
+    protected override void CopyFromCore(ReadOnlySpan<T> source) => source.CopyTo(Span);
+
+    protected override void CopyToCore(Span<T> destination) => Span.CopyTo(destination);
+
+    protected override void FillCore(T value) => Span.Fill(value);
+
+    protected override void Release() => _pool.Return(typeof(T), Length, sizeof(T), _array);
+}

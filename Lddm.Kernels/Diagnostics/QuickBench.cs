@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+
+namespace Lddm.Kernels.Diagnostics;
+
+/// <summary>One measured kernel: its work per call in FLOPs or bytes, and the best time per call.</summary>
+/// <param name="Kernel">Kernel name, e.g. "matmul".</param>
+/// <param name="Shape">Shape in words, e.g. "1024x1024x1024".</param>
+/// <param name="Seconds">Best (least disturbed) time per call.</param>
+/// <param name="Work">FLOPs per call when <paramref name="ComputeBound"/>, else bytes moved per call.</param>
+/// <param name="ComputeBound">True: reported in GFLOP/s against the FMA peak; false: GB/s against bandwidth.</param>
+public sealed record BenchRow(string Kernel, string Shape, string Backend, double Seconds, double Work, bool ComputeBound);
+
+/// <summary>What every quick benchmark gets: the backend, and a time budget per kernel.</summary>
+public sealed record BenchContext(Backend Backend, double SecondsPerKernel);
+
+/// <summary>
+/// A kernel family's contribution to <c>lddm bench --quick</c>. Implementations are found by reflection,
+/// so adding a family adds its rows. Each validates its kernel against the reference before timing.
+/// </summary>
+public interface IQuickBench
+{
+    /// <summary>Sort key: lower runs first.</summary>
+    int Order { get; }
+
+    IEnumerable<BenchRow> Run(BenchContext context);
+}
+
+public static class QuickBench
+{
+    /// <summary>Every <see cref="IQuickBench"/> in this assembly, in order.</summary>
+    public static IReadOnlyList<IQuickBench> Discover() =>
+        typeof(IQuickBench).Assembly.GetTypes()
+            .Where(t => typeof(IQuickBench).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
+            .Select(t => (IQuickBench)Activator.CreateInstance(t, nonPublic: true)!)
+            .OrderBy(b => b.Order).ThenBy(b => b.GetType().Name, StringComparer.Ordinal)
+            .ToList();
+
+    /// <summary>
+    /// Runs <paramref name="action"/> once to warm up (kernel load, JIT, pool), then repeatedly for about
+    /// <paramref name="seconds"/>; returns the best time per call, the least disturbed by other load.
+    /// </summary>
+    public static double Time(Backend backend, Action action, double seconds)
+    {
+        action();
+        backend.Synchronize();
+        double best = double.MaxValue;
+        var total = Stopwatch.StartNew();
+        int runs = 0;
+        while (runs < 3 || (total.Elapsed.TotalSeconds < seconds && runs < 1000))
+        {
+            var sw = Stopwatch.StartNew();
+            action();
+            backend.Synchronize();
+            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            runs++;
+        }
+        return best;
+    }
+
+    public static string Format(BenchRow row, double peakGflops, double bandwidthGBs)
+    {
+        double rate = row.Work / row.Seconds / 1e9;
+        double pct = 100 * rate / (row.ComputeBound ? peakGflops : bandwidthGBs);
+        return string.Format(CultureInfo.InvariantCulture, "{0,-26} {1,-22} {2,-10} {3,10:F3} ms {4,9:F1} {5,-7} {6,6:F1}% of {7}",
+            row.Kernel, row.Shape, row.Backend, row.Seconds * 1e3, rate, row.ComputeBound ? "GFLOP/s" : "GB/s",
+            pct, row.ComputeBound ? "peak" : "bandwidth");
+    }
+}

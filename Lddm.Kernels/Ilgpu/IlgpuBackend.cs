@@ -1,0 +1,153 @@
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+
+namespace Lddm.Kernels.Ilgpu;
+
+/// <summary>
+/// Runs the ILGPU kernels on one ILGPU accelerator: CUDA, OpenCL, or ILGPU's CPU accelerator (a correctness
+/// simulator, never a production path). Kernels are loaded on first use and kept in fields, because the
+/// accelerator's own kernel cache holds them only weakly.
+/// </summary>
+public sealed partial class IlgpuBackend : Backend
+{
+    private readonly Context _context;
+    private readonly Accelerator _accelerator;
+    private readonly Dictionary<Type, IBufferPool> _pools = new();
+    private readonly Dictionary<Type, Delegate> _fillKernels = new();
+    private readonly object _gate = new();
+
+    private IlgpuBackend(Context context, Accelerator accelerator, BackendKind kind)
+    {
+        _context = context;
+        _accelerator = accelerator;
+        Kind = kind;
+    }
+
+    /// <summary>Creates ILGPU's CPU accelerator: the GPU kernels run on host threads, with real groups and barriers.</summary>
+    public static IlgpuBackend CreateCpuSimulator()
+    {
+        var context = IlgpuContexts.Create();
+        try
+        {
+            return new IlgpuBackend(context, context.CreateCPUAccelerator(IlgpuContexts.SimulatorIndex(context)), BackendKind.IlgpuCpu);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates a backend on the <paramref name="index"/>-th device of the given kind.</summary>
+    public static IlgpuBackend Create(BackendKind kind, int index)
+    {
+        if (kind == BackendKind.IlgpuCpu)
+        {
+            return CreateCpuSimulator();
+        }
+        var context = IlgpuContexts.Create();
+        try
+        {
+            var devices = IlgpuContexts.Devices(context, kind);
+            if (index < 0 || index >= devices.Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(index), index,
+                    $"No {kind} device with index {index}: found {devices.Count}.");
+            }
+            return new IlgpuBackend(context, devices[index].CreateAccelerator(context), kind);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    internal Accelerator Accelerator => _accelerator;
+
+    public override string Name => Kind switch
+    {
+        BackendKind.IlgpuCpu => "ilgpu-cpu (ILGPU CPU simulator)",
+        _ => $"{Kind.ToString().ToLowerInvariant()} ({_accelerator.Name}, {_accelerator.MemorySize / (1 << 20)} MiB)",
+    };
+
+    public override BackendKind Kind { get; }
+
+    public override void Synchronize() => _accelerator.Synchronize();
+
+    public override PoolStatistics PoolStatistics
+    {
+        get
+        {
+            long live = 0, cached = 0, count = 0;
+            lock (_gate)
+            {
+                foreach (var pool in _pools.Values)
+                {
+                    live += pool.LiveBytes;
+                    cached += pool.CachedBytes;
+                    count += pool.LiveBuffers;
+                }
+            }
+            return new PoolStatistics(live, cached, count);
+        }
+    }
+
+    public override void TrimPool()
+    {
+        lock (_gate)
+        {
+            foreach (var pool in _pools.Values)
+            {
+                pool.Trim();
+            }
+        }
+    }
+
+    protected override unsafe DeviceBuffer<T> AllocateCore<T>(int length)
+    {
+        BufferPool<MemoryBuffer1D<T, Stride1D.Dense>> pool;
+        lock (_gate)
+        {
+            if (!_pools.TryGetValue(typeof(T), out var p))
+            {
+                p = new BufferPool<MemoryBuffer1D<T, Stride1D.Dense>>(b => b.Dispose());
+                _pools[typeof(T)] = p;
+            }
+            pool = (BufferPool<MemoryBuffer1D<T, Stride1D.Dense>>)p;
+        }
+        // Length-0 buffers get one element: ILGPU views of length 0 are not valid kernel arguments everywhere.
+        var buffer = pool.Rent(typeof(T), length, sizeof(T), () => _accelerator.Allocate1D<T>(Math.Max(1, length)));
+        return new IlgpuBuffer<T>(this, pool, buffer, length);
+    }
+
+    internal static ArrayView<T> View<T>(DeviceBuffer<T> buffer) where T : unmanaged => ((IlgpuBuffer<T>)buffer).View;
+
+    internal void FillView<T>(ArrayView<T> view, T value) where T : unmanaged
+    {
+        if (view.Length == 0)
+        {
+            return;
+        }
+        Action<Index1D, ArrayView<T>, T> kernel;
+        lock (_gate)
+        {
+            if (!_fillKernels.TryGetValue(typeof(T), out var k))
+            {
+                k = _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, T>(CoreIlgpuKernels.Fill);
+                _fillKernels[typeof(T)] = k;
+            }
+            kernel = (Action<Index1D, ArrayView<T>, T>)k;
+        }
+        kernel((int)view.Length, view, value);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        _accelerator.Synchronize();
+        TrimPool();
+        _accelerator.Dispose();
+        _context.Dispose();
+    }
+}
