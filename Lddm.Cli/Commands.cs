@@ -68,7 +68,7 @@ internal static class Commands
         double peak = MachinePeak.Fp32GflopsPerSecond();
         double bandwidth = MachinePeak.BandwidthGBPerSecond();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"measured fp32 FMA peak: {peak:F1} GFLOP/s; streaming bandwidth: {bandwidth:F1} GB/s"));
+            $"measured fp32 FMA peak: {peak:F1} GFLOP/s; DRAM streaming bandwidth: {bandwidth:F1} GB/s (cache-resident kernels can exceed it)"));
         var context = new BenchContext(backend, quick ? 0.3 : 2.0);
         BenchRow? headline = null;
         foreach (var bench in QuickBench.Discover())

@@ -65,6 +65,6 @@ public static class QuickBench
         double pct = 100 * rate / (row.ComputeBound ? peakGflops : bandwidthGBs);
         return string.Format(CultureInfo.InvariantCulture, "{0,-26} {1,-22} {2,-10} {3,10:F3} ms {4,9:F1} {5,-7} {6,6:F1}% of {7}",
             row.Kernel, row.Shape, row.Backend, row.Seconds * 1e3, rate, row.ComputeBound ? "GFLOP/s" : "GB/s",
-            pct, row.ComputeBound ? "peak" : "bandwidth");
+            pct, row.ComputeBound ? "FMA peak" : "DRAM bw");
     }
 }

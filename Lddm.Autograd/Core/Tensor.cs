@@ -1,0 +1,139 @@
+using Lddm.Kernels;
+
+namespace Lddm.Autograd;
+
+/// <summary>
+/// A float32 tensor: a shape and a contiguous row-major device buffer, plus an optional gradient.
+/// Tensors produced by ops inside a <see cref="Tape"/> belong to that tape and die with it; tensors made by
+/// the factory methods belong to the caller (dispose them). Parameters belong to their module.
+/// </summary>
+public class Tensor : IDisposable
+{
+    private readonly bool _ownsData;
+    private bool _disposed;
+
+    internal Tensor(Shape shape, DeviceBuffer<float> data, bool ownsData)
+    {
+        if (data.Length != shape.Elements)
+        {
+            throw new ArgumentException($"A tensor of shape {shape} needs {shape.Elements} elements but the buffer has {data.Length}.");
+        }
+        Shape = shape;
+        Data = data;
+        _ownsData = ownsData;
+    }
+
+    public Shape Shape { get; }
+
+    public DeviceBuffer<float> Data { get; }
+
+    public Backend Backend => Data.Backend;
+
+    /// <summary>The gradient of the last <see cref="Backward"/> with respect to this tensor, if one reached it.</summary>
+    public Tensor? Grad { get; private set; }
+
+    /// <summary>Whether gradients flow to this tensor. Set it on leaves; ops derive it from their inputs.</summary>
+    public bool RequiresGrad { get; set; }
+
+    /// <summary>The op that produced this tensor on the current tape (null for leaves).</summary>
+    internal Node? Creator { get; set; }
+
+    public bool IsDisposed => _disposed;
+
+    /// <summary>An uninitialised tensor; ops use it for outputs they fully write.</summary>
+    public static Tensor Empty(Backend backend, Shape shape) => Tape.Track(new Tensor(shape, backend.Allocate<float>(shape.Elements), true));
+
+    public static Tensor Zeros(Backend backend, Shape shape)
+    {
+        var t = Empty(backend, shape);
+        t.Data.Fill(0f);
+        return t;
+    }
+
+    public static Tensor Full(Backend backend, Shape shape, float value)
+    {
+        var t = Empty(backend, shape);
+        t.Data.Fill(value);
+        return t;
+    }
+
+    /// <summary>A tensor holding <paramref name="values"/> (exactly shape.Elements of them).</summary>
+    public static Tensor FromArray(Backend backend, ReadOnlySpan<float> values, params int[] shape)
+    {
+        var s = new Shape(shape);
+        if (values.Length != s.Elements)
+        {
+            throw new ArgumentException($"FromArray: {values.Length} values do not fill shape {s} ({s.Elements} elements).", nameof(values));
+        }
+        var t = Empty(backend, s);
+        t.Data.CopyFrom(values);
+        return t;
+    }
+
+    public float[] ToArray() => Data.ToArray();
+
+    /// <summary>The single value of a one-element tensor.</summary>
+    public float Item()
+    {
+        if (Shape.Elements != 1)
+        {
+            throw new InvalidOperationException($"Item() needs a one-element tensor but the shape is {Shape}.");
+        }
+        return Data.ToArray()[0];
+    }
+
+    /// <summary>Back-propagates from this one-element tensor (typically a loss) through the current tape.</summary>
+    public void Backward() => Tape.Backward(this);
+
+    /// <summary>The gradient buffer, allocated and zero-filled on first use; backward kernels add into it.</summary>
+    internal DeviceBuffer<float> GradData()
+    {
+        if (Grad is null)
+        {
+            // Gradients are owned by their tensor, not the tape: a parameter's gradient outlives the step.
+            Grad = new Tensor(Shape, Backend.Allocate<float>(Shape.Elements), true);
+            Grad.Data.Fill(0f);
+        }
+        return Grad.Data;
+    }
+
+    /// <summary>Drops the gradient (frees it).</summary>
+    public void ClearGrad()
+    {
+        Grad?.Dispose();
+        Grad = null;
+    }
+
+    internal void ThrowIfDisposed(string op)
+    {
+        if (_disposed)
+        {
+            throw new ObjectDisposedException(nameof(Tensor), $"{op}: a tensor of shape {Shape} was used after it was disposed.");
+        }
+    }
+
+    /// <summary>A view with another shape of the same element count, sharing this tensor's buffer.</summary>
+    internal Tensor ViewAs(Shape shape) => Tape.Track(new Tensor(shape, Data, ownsData: false));
+
+    protected virtual void Dispose(bool disposing)
+    {
+        if (_ownsData)
+        {
+            Data.Dispose();
+        }
+        ClearGrad();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    public override string ToString() => $"Tensor{Shape} on {Backend.Name}";
+}
