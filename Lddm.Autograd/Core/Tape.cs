@@ -42,9 +42,9 @@ public sealed class Tape : IDisposable
         return tensor;
     }
 
-    internal static void Backward(Tensor loss)
+    internal static void Backward(Tensor loss, float[]? seed)
     {
-        if (loss.Shape.Elements != 1)
+        if (seed is null && loss.Shape.Elements != 1)
         {
             throw new InvalidOperationException($"Backward() needs a one-element loss but the shape is {loss.Shape}.");
         }
@@ -55,17 +55,24 @@ public sealed class Tape : IDisposable
                 "outside Grad.Off(), with at least one input or parameter that requires a gradient.");
         }
         var tape = t_current ?? throw new InvalidOperationException("Backward(): no active tape on this thread.");
-        tape.Walk(loss);
+        tape.Walk(loss, seed);
     }
 
-    private void Walk(Tensor loss)
+    private void Walk(Tensor loss, float[]? seed)
     {
         if (_walked)
         {
             throw new InvalidOperationException("Backward() was already called on this tape: it walks the tape once.");
         }
         _walked = true;
-        loss.GradData().Fill(1f);
+        if (seed is null)
+        {
+            loss.GradData().Fill(1f);
+        }
+        else
+        {
+            loss.GradData().CopyFrom(seed);
+        }
         for (int i = _nodes.Count - 1; i >= 0; i--)
         {
             var node = _nodes[i];

@@ -83,7 +83,20 @@ public class Tensor : IDisposable
     }
 
     /// <summary>Back-propagates from this one-element tensor (typically a loss) through the current tape.</summary>
-    public void Backward() => Tape.Backward(this);
+    public void Backward() => Tape.Backward(this, null);
+
+    /// <summary>
+    /// Back-propagates from this tensor with an explicit upstream gradient of the same shape
+    /// (∂L/∂this = <paramref name="gradient"/>), as for a vector-Jacobian product.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> gradient)
+    {
+        if (gradient.Length != Shape.Elements)
+        {
+            throw new ArgumentException($"Backward: the gradient has {gradient.Length} values but the tensor's shape {Shape} has {Shape.Elements}.", nameof(gradient));
+        }
+        Tape.Backward(this, gradient.ToArray());
+    }
 
     /// <summary>The gradient buffer, allocated and zero-filled on first use; backward kernels add into it.</summary>
     internal DeviceBuffer<float> GradData()
