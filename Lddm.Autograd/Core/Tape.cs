@@ -13,7 +13,7 @@ public sealed class Tape : IDisposable
 
     private readonly Tape? _previous;
     private readonly List<Node> _nodes = new();
-    private readonly List<Tensor> _owned = new();
+    private readonly List<IDisposable> _owned = new();
     private bool _walked;
     private bool _disposed;
 
@@ -36,7 +36,7 @@ public sealed class Tape : IDisposable
     internal void Add(Node node) => _nodes.Add(node);
 
     /// <summary>Registers a temporary for disposal with the current tape (no-op outside a tape).</summary>
-    internal static Tensor Track(Tensor tensor)
+    internal static T Track<T>(T tensor) where T : IDisposable
     {
         t_current?._owned.Add(tensor);
         return tensor;

@@ -64,7 +64,7 @@ public sealed partial class CpuBackend
         });
     }
 
-    private readonly struct AddOperator : IBinaryOperator
+    internal readonly struct AddOperator : IBinaryOperator
     {
         public static float Invoke(float x, float y) => x + y;
         public static Vector512<float> Invoke(Vector512<float> x, Vector512<float> y) => x + y;

@@ -1,0 +1,26 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Lddm.Kernels.Ilgpu;
+
+public sealed partial class IlgpuBackend
+{
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>? _swapAxes;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, BlockCopyShape>? _copyBlock;
+
+    protected override void SwapAxesCore(DeviceBuffer<float> x, int outer, int a, int middle, int b, int inner, DeviceBuffer<float> dst)
+    {
+        _swapAxes ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>(
+            CopyIlgpuKernels.SwapAxes);
+        _swapAxes(x.Length, View(x), View(dst), a, middle, b, inner);
+    }
+
+    protected override void CopyBlockCore(DeviceBuffer<float> src, int srcOffset, int srcStride, DeviceBuffer<float> dst,
+        int dstOffset, int dstStride, int rows, int cols, bool accumulate)
+    {
+        _copyBlock ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, BlockCopyShape>(
+            CopyIlgpuKernels.CopyBlock);
+        _copyBlock(rows * cols, View(src), View(dst),
+            new BlockCopyShape(srcOffset, srcStride, dstOffset, dstStride, cols, accumulate ? 1 : 0));
+    }
+}
