@@ -1,0 +1,195 @@
+using System.Buffers;
+using System.Runtime.Intrinsics;
+
+namespace Lddm.Kernels.Cpu;
+
+public sealed partial class CpuBackend
+{
+    protected override unsafe void ModulateForwardCore(DeviceBuffer<float> x, DeviceBuffer<float> shift,
+        DeviceBuffer<float> scale, int batch, int tokens, int hidden, DeviceBuffer<float> y)
+    {
+        float* px = Raw(x).Pointer, ps = Raw(shift).Pointer, pc = Raw(scale).Pointer, py = Raw(y).Pointer;
+        CpuParallel.For(batch * tokens, Math.Max(1, ElementwiseChunk / hidden), (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                long row = (long)r * hidden, vec = (long)(r / tokens) * hidden;
+                ModulateRow(px + row, ps + vec, pc + vec, py + row, hidden);
+            }
+        });
+    }
+
+    protected override unsafe void GatedResidualForwardCore(DeviceBuffer<float> residual, DeviceBuffer<float> gate,
+        DeviceBuffer<float> x, int batch, int tokens, int hidden, DeviceBuffer<float> y)
+    {
+        float* pr = Raw(residual).Pointer, pg = Raw(gate).Pointer, px = Raw(x).Pointer, py = Raw(y).Pointer;
+        CpuParallel.For(batch * tokens, Math.Max(1, ElementwiseChunk / hidden), (start, end) =>
+        {
+            for (int r = start; r < end; r++)
+            {
+                long row = (long)r * hidden, vec = (long)(r / tokens) * hidden;
+                GatedRow(pr + row, pg + vec, px + row, py + row, hidden);
+            }
+        });
+    }
+
+    protected override unsafe void ModulateBackwardCore(DeviceBuffer<float> x, DeviceBuffer<float> scale,
+        DeviceBuffer<float> dy, int batch, int tokens, int hidden,
+        DeviceBuffer<float>? dx, DeviceBuffer<float>? dshift, DeviceBuffer<float>? dscale)
+    {
+        var p = new ModulationPointers(Raw(x).Pointer, Raw(scale).Pointer, Raw(dy).Pointer, RawOrNull(dx),
+            RawOrNull(dshift), RawOrNull(dscale), null, 1f);
+        ModulationBackwardBlocks(p, batch, tokens, hidden);
+    }
+
+    protected override unsafe void GatedResidualBackwardCore(DeviceBuffer<float> gate, DeviceBuffer<float> x,
+        DeviceBuffer<float> dy, int batch, int tokens, int hidden,
+        DeviceBuffer<float>? dresidual, DeviceBuffer<float>? dgate, DeviceBuffer<float>? dx)
+    {
+        // Same pass as the modulate backward with scale → gate, offset 0, no Σdy, and dresidual += dy.
+        var p = new ModulationPointers(Raw(x).Pointer, Raw(gate).Pointer, Raw(dy).Pointer, RawOrNull(dx),
+            null, RawOrNull(dgate), RawOrNull(dresidual), 0f);
+        ModulationBackwardBlocks(p, batch, tokens, hidden);
+    }
+
+    private static unsafe float* RawOrNull(DeviceBuffer<float>? buffer) => buffer is null ? null : Raw(buffer).Pointer;
+
+    /// <summary>
+    /// The backward pass shared by modulate and gated residual, for one sequence b:
+    /// dx += dy·(offset + v[b]); dsum[b] += Σ_t dy; ddot[b] += Σ_t dy·x; dcopy += dy (each only when non-null).
+    /// </summary>
+    private readonly unsafe struct ModulationPointers(float* x, float* v, float* dy, float* dx,
+        float* dsum, float* ddot, float* dcopy, float offset)
+    {
+        public readonly float* X = x, V = v, Dy = dy, Dx = dx, DSum = dsum, DDot = ddot, DCopy = dcopy;
+        public readonly float Offset = offset;
+    }
+
+    /// <summary>
+    /// Work items are (b, block of columns): each streams its rows of dy/x over all tokens once, so the Σ_t
+    /// reductions are race-free (one owner per (b, h)). Blocks are as wide as possible (whole rows when
+    /// batch ≥ threads) so the row segments are long contiguous streams; accumulators stay in L1.
+    /// </summary>
+    private static unsafe void ModulationBackwardBlocks(ModulationPointers p, int batch, int tokens, int hidden)
+    {
+        int perBatch = Math.Clamp((CpuParallel.Threads + batch - 1) / batch, 1, (hidden + 15) / 16);
+        int width = ((hidden + perBatch - 1) / perBatch + 15) / 16 * 16;
+        int blocks = (hidden + width - 1) / width;
+        CpuParallel.For(batch * blocks, Math.Max(1, ElementwiseChunk / (tokens * Math.Min(width, hidden))), (start, end) =>
+        {
+            var rented = ArrayPool<float>.Shared.Rent(2 * width);
+            fixed (float* sums = rented)
+            {
+                float* dots = sums + width;
+                for (int item = start; item < end; item++)
+                {
+                    int b = item / blocks, h0 = item % blocks * width, w = Math.Min(width, hidden - h0);
+                    new Span<float>(sums, 2 * width).Clear();
+                    long vec = (long)b * hidden + h0;
+                    for (int t = 0; t < tokens; t++)
+                    {
+                        BackwardRow(p, ((long)b * tokens + t) * hidden + h0, vec, sums, dots, w);
+                    }
+                    for (int h = 0; h < w; h++)
+                    {
+                        if (p.DSum != null) p.DSum[vec + h] += sums[h];
+                        if (p.DDot != null) p.DDot[vec + h] += dots[h];
+                    }
+                }
+            }
+            ArrayPool<float>.Shared.Return(rented);
+        });
+    }
+
+    /// <summary>One row segment of <see cref="ModulationBackwardBlocks"/>: SIMD over columns.</summary>
+    private static unsafe void BackwardRow(in ModulationPointers p, long row, long vec, float* sums, float* dots, int n)
+    {
+        float* dy = p.Dy + row, x = p.X + row, v = p.V + vec;
+        float* dx = p.Dx == null ? null : p.Dx + row, dc = p.DCopy == null ? null : p.DCopy + row;
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var off = Vector512.Create(p.Offset);
+            for (; i <= n - 16; i += 16)
+            {
+                var g = Vector512.Load(dy + i);
+                (Vector512.Load(sums + i) + g).Store(sums + i);
+                Vector512.FusedMultiplyAdd(g, Vector512.Load(x + i), Vector512.Load(dots + i)).Store(dots + i);
+                if (dx != null) Vector512.FusedMultiplyAdd(g, off + Vector512.Load(v + i), Vector512.Load(dx + i)).Store(dx + i);
+                if (dc != null) (Vector512.Load(dc + i) + g).Store(dc + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var off = Vector256.Create(p.Offset);
+            for (; i <= n - 8; i += 8)
+            {
+                var g = Vector256.Load(dy + i);
+                (Vector256.Load(sums + i) + g).Store(sums + i);
+                Vector256.FusedMultiplyAdd(g, Vector256.Load(x + i), Vector256.Load(dots + i)).Store(dots + i);
+                if (dx != null) Vector256.FusedMultiplyAdd(g, off + Vector256.Load(v + i), Vector256.Load(dx + i)).Store(dx + i);
+                if (dc != null) (Vector256.Load(dc + i) + g).Store(dc + i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            float g = dy[i];
+            sums[i] += g;
+            dots[i] = MathF.FusedMultiplyAdd(g, x[i], dots[i]);
+            if (dx != null) dx[i] = MathF.FusedMultiplyAdd(g, p.Offset + v[i], dx[i]);
+            if (dc != null) dc[i] += g;
+        }
+    }
+
+    /// <summary>y = x·(1 + scale) + shift over one row.</summary>
+    private static unsafe void ModulateRow(float* x, float* shift, float* scale, float* y, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i <= n - 16; i += 16)
+            {
+                Vector512.FusedMultiplyAdd(Vector512.Load(x + i), Vector512<float>.One + Vector512.Load(scale + i),
+                    Vector512.Load(shift + i)).Store(y + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i <= n - 8; i += 8)
+            {
+                Vector256.FusedMultiplyAdd(Vector256.Load(x + i), Vector256<float>.One + Vector256.Load(scale + i),
+                    Vector256.Load(shift + i)).Store(y + i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            y[i] = MathF.FusedMultiplyAdd(x[i], 1f + scale[i], shift[i]);
+        }
+    }
+
+    /// <summary>y = residual + gate·x over one row.</summary>
+    private static unsafe void GatedRow(float* residual, float* gate, float* x, float* y, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i <= n - 16; i += 16)
+            {
+                Vector512.FusedMultiplyAdd(Vector512.Load(gate + i), Vector512.Load(x + i), Vector512.Load(residual + i))
+                    .Store(y + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i <= n - 8; i += 8)
+            {
+                Vector256.FusedMultiplyAdd(Vector256.Load(gate + i), Vector256.Load(x + i), Vector256.Load(residual + i))
+                    .Store(y + i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            y[i] = MathF.FusedMultiplyAdd(gate[i], x[i], residual[i]);
+        }
+    }
+}
