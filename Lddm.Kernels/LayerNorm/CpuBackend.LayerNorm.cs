@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -6,6 +7,8 @@ namespace Lddm.Kernels.Cpu;
 public sealed partial class CpuBackend
 {
     private const int LayerNormChunk = 1 << 14;
+
+    // Row helpers are [AggressiveOptimization] so the first calls do not run tier-0 vector code (see Activation).
 
     protected override unsafe void LayerNormForwardCore(DeviceBuffer<float> x, DeviceBuffer<float>? gamma,
         DeviceBuffer<float>? beta, int rows, int cols, float epsilon, DeviceBuffer<float> y, DeviceBuffer<float> mean,
@@ -77,6 +80,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>Σ (x[i] − shift) or Σ (x[i] − shift)² in float vector lanes, lanes combined in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe double LnRowSum(float* x, float shift, int n, bool squared = false)
     {
         int i = 0;
@@ -132,6 +136,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y[i] = (x[i] − μ)·rstd·γ[i] + β[i], with γ = 1 / β = 0 where the pointer is null.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void LnRowNormalize(float* x, float* g, float* b, float* y, float mu, float rs, int n)
     {
         int i = 0;
@@ -180,6 +185,7 @@ public sealed partial class CpuBackend
     /// <summary>
     /// One row: Σg and Σg·x̂ (g = dy·γ), then dx += rstd·(g − Σg/n − x̂·Σg·x̂/n) and the dγ/dβ partial rows.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void LnBackwardRow(float* x, float* gamma, float* dy, float* dx, float* pdg, float* pdb,
         float mu, float rs, int n)
     {
