@@ -1,0 +1,94 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace Lddm.Kernels.Ilgpu;
+
+/// <summary>Shape and switches of a bias + activation launch (keeps the kernel parameter lists short).</summary>
+internal readonly struct ActivationShape(int rows, int cols, int act, int hasBias)
+{
+    public readonly int Rows = rows;
+    public readonly int Cols = cols;
+
+    /// <summary>The <see cref="Activation"/> as an int (uniform over the launch, so the switch never diverges).</summary>
+    public readonly int Act = act;
+
+    /// <summary>1 when the bias view is real; 0 when it is a placeholder that must not be read.</summary>
+    public readonly int HasBias = hasBias;
+}
+
+/// <summary>Bias + activation ILGPU kernels: one thread per element (forward, dx), one per column (dbias).</summary>
+internal static class ActivationIlgpuKernels
+{
+    private const float C2 = 2 * 0.7978845608028654f, C2A = C2 * 0.044715f, A3 = 3 * 0.044715f;
+
+    /// <summary>y[i] = act(x[i] + bias[i mod cols]).</summary>
+    [GpuKernel(Hot = true)]
+    public static void Forward(Index1D i, ArrayView<float> x, ArrayView<float> bias, ArrayView<float> y, ActivationShape s)
+    {
+        float u = x[i];
+        if (s.HasBias != 0)
+        {
+            u += bias[i % s.Cols];
+        }
+        y[i] = Value(s.Act, u);
+    }
+
+    /// <summary>dx[i] += dy[i]·act′(x[i] + bias[i mod cols]).</summary>
+    [GpuKernel]
+    public static void BackwardDx(Index1D i, ArrayView<float> x, ArrayView<float> bias, ArrayView<float> dy,
+        ArrayView<float> dx, ActivationShape s)
+    {
+        float u = x[i];
+        if (s.HasBias != 0)
+        {
+            u += bias[i % s.Cols];
+        }
+        dx[i] += dy[i] * Grad(s.Act, u);
+    }
+
+    /// <summary>dbias[c] += Σ_r dy[r, c]·act′(x[r, c] + bias[c]): one thread per column, coalesced over c.</summary>
+    [GpuKernel]
+    public static void BackwardDbias(Index1D c, ArrayView<float> x, ArrayView<float> bias, ArrayView<float> dy,
+        ArrayView<float> dbias, ActivationShape s)
+    {
+        int cols = s.Cols, rows = s.Rows, act = s.Act;
+        float b = s.HasBias != 0 ? bias[c] : 0f;
+        float sum = 0f;
+        for (int r = 0; r < rows; r++)
+        {
+            int i = r * cols + c;
+            sum += dy[i] * Grad(act, x[i] + b);
+        }
+        dbias[c] += sum;
+    }
+
+    /// <summary>GELU as u·σ(2k) (one exp, no cancellation in the negative tail); SiLU as u·σ(u).</summary>
+    private static float Value(int act, float u)
+    {
+        if (act == (int)Activation.GeluTanh)
+        {
+            return u / (1f + XMath.Exp(-u * (C2 + C2A * u * u)));
+        }
+        if (act == (int)Activation.Silu)
+        {
+            return u / (1f + XMath.Exp(-u));
+        }
+        return u;
+    }
+
+    private static float Grad(int act, float u)
+    {
+        if (act == (int)Activation.GeluTanh)
+        {
+            float u2 = u * u;
+            float s = 1f / (1f + XMath.Exp(-u * (C2 + C2A * u2)));
+            return s + u * s * (1f - s) * C2 * (1f + A3 * u2);
+        }
+        if (act == (int)Activation.Silu)
+        {
+            float s = 1f / (1f + XMath.Exp(-u));
+            return s * (1f + u * (1f - s));
+        }
+        return 1f;
+    }
+}

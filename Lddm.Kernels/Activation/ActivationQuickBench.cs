@@ -1,0 +1,62 @@
+using Lddm.Kernels.Reference;
+
+namespace Lddm.Kernels.Diagnostics;
+
+/// <summary>
+/// Bias + tanh-GELU forward and backward on a transformer MLP activation: 1024 tokens (8·128) × 1024 (4·256).
+/// Memory-bound: forward reads x and bias and writes y; backward reads x, bias, dy, dx and writes dx and dbias.
+/// </summary>
+internal sealed class ActivationQuickBench : IQuickBench
+{
+    public int Order => 60;
+
+    public IEnumerable<BenchRow> Run(BenchContext context)
+    {
+        var backend = context.Backend;
+        int rows = backend.Kind == BackendKind.IlgpuCpu ? 16 : 1024, cols = 1024, n = rows * cols;
+        var rng = new Random(3);
+        float[] x = Random(rng, n, 3f), bias = Random(rng, cols, 1f), dy = Random(rng, n, 1f);
+        using var bx = backend.Upload<float>(x);
+        using var bb = backend.Upload<float>(bias);
+        using var bdy = backend.Upload<float>(dy);
+        using var y = backend.Allocate<float>(n);
+        using var dx = backend.Full(n, 0f);
+        using var db = backend.Full(cols, 0f);
+
+        backend.BiasActivationForward(bx, bb, rows, cols, Activation.GeluTanh, y);
+        Validate("bias+gelu fwd", ActivationReference.Forward(x, bias, rows, cols, Activation.GeluTanh), y.ToArray(), 1e-5);
+        backend.BiasActivationBackward(bx, bb, bdy, rows, cols, Activation.GeluTanh, dx, db);
+        var (ex, eb) = ActivationReference.Backward(x, bias, dy, rows, cols, Activation.GeluTanh, new float[n], new float[cols]);
+        Validate("bias+gelu bwd dx", ex, dx.ToArray(), 1e-5);
+        Validate("bias+gelu bwd dbias", eb, db.ToArray(), 1e-3);
+
+        string kind = backend.Kind.ToString().ToLowerInvariant(), shape = $"{rows}x{cols}";
+        double t = QuickBench.Time(backend, () => backend.BiasActivationForward(bx, bb, rows, cols, Activation.GeluTanh, y),
+            context.SecondsPerKernel);
+        yield return new BenchRow("bias+gelu fwd", shape, kind, t, 4.0 * (2.0 * n + cols), ComputeBound: false);
+        t = QuickBench.Time(backend, () => backend.BiasActivationBackward(bx, bb, bdy, rows, cols, Activation.GeluTanh, dx, db),
+            context.SecondsPerKernel);
+        yield return new BenchRow("bias+gelu bwd", shape, kind, t, 4.0 * (4.0 * n + 3.0 * cols), ComputeBound: false);
+    }
+
+    private static float[] Random(Random rng, int n, float scale)
+    {
+        var v = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            v[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
+        }
+        return v;
+    }
+
+    private static void Validate(string kernel, double[] expected, float[] got, double tol)
+    {
+        for (int i = 0; i < got.Length; i++)
+        {
+            if (!(Math.Abs(got[i] - expected[i]) <= tol * (1 + Math.Abs(expected[i]))))
+            {
+                throw new InvalidOperationException($"{kernel} is wrong at {i}: {got[i]} vs {expected[i]}; not timing it.");
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Lddm.Kernels.Ilgpu;
+
+public sealed partial class IlgpuBackend
+{
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ActivationShape>? _actForward;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ActivationShape>?
+        _actDx, _actDbias;
+
+    protected override void ActivationForwardCore(DeviceBuffer<float> x, DeviceBuffer<float>? bias, int rows, int cols,
+        Activation act, DeviceBuffer<float> y)
+    {
+        _actForward ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ActivationShape>(ActivationIlgpuKernels.Forward);
+        // A missing bias is passed as x's view with HasBias = 0: the kernel never reads it.
+        _actForward(rows * cols, View(x), View(bias ?? x), View(y), new ActivationShape(rows, cols, (int)act, bias is null ? 0 : 1));
+    }
+
+    protected override void ActivationBackwardCore(DeviceBuffer<float> x, DeviceBuffer<float>? bias,
+        DeviceBuffer<float> dy, int rows, int cols, Activation act, DeviceBuffer<float> dx, DeviceBuffer<float>? dbias)
+    {
+        var shape = new ActivationShape(rows, cols, (int)act, bias is null ? 0 : 1);
+        _actDx ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ActivationShape>(ActivationIlgpuKernels.BackwardDx);
+        _actDx(rows * cols, View(x), View(bias ?? x), View(dy), View(dx), shape);
+        if (dbias is not null)
+        {
+            _actDbias ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ActivationShape>(ActivationIlgpuKernels.BackwardDbias);
+            _actDbias(cols, View(x), View(bias ?? x), View(dy), View(dbias), shape);
+        }
+    }
+}

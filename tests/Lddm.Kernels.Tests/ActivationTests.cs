@@ -1,0 +1,137 @@
+using FsCheck.Xunit;
+using Lddm.Kernels.Reference;
+using Lddm.Kernels.Tests.Support;
+using Xunit;
+
+namespace Lddm.Kernels.Tests;
+
+public sealed class ActivationTests
+{
+    private static readonly Activation[] s_all = [Activation.Identity, Activation.GeluTanh, Activation.Silu];
+
+    [Property(Arbitrary = [typeof(Dims)], MaxTest = 15)]
+    public void Forward_matches_the_reference_for_each_activation_with_and_without_bias(SmallDim rows, Dim cols,
+        bool withBias, int seed)
+    {
+        foreach (var backend in TestBackends.All)
+        {
+            foreach (var act in s_all)
+            {
+                var rng = new Random(seed);
+                var x = Numerics.RandomFloats(rng, rows * cols, 4f);
+                var bias = withBias ? Numerics.RandomFloats(rng, cols) : [];
+                using var dx = backend.Upload<float>(x);
+                using var db = withBias ? backend.Upload<float>(bias) : null;
+                using var y = Numerics.Poisoned(backend, x.Length);
+                backend.BiasActivationForward(dx, db, rows, cols, act, y);
+                Numerics.AssertClose(ActivationReference.Forward(x, bias, rows, cols, act), y.ToArray(), 2e-6,
+                    $"BiasActivationForward {act} on {backend.Name}, seed {seed}, ({rows}, {cols}), bias {withBias}");
+            }
+        }
+    }
+
+    [Property(Arbitrary = [typeof(Dims)], MaxTest = 10)]
+    public void Forward_may_run_in_place(SmallDim rows, Dim cols, int seed)
+    {
+        foreach (var backend in TestBackends.All)
+        {
+            var rng = new Random(seed);
+            var x = Numerics.RandomFloats(rng, rows * cols, 4f);
+            var bias = Numerics.RandomFloats(rng, cols);
+            using var dx = backend.Upload<float>(x);
+            using var db = backend.Upload<float>(bias);
+            backend.BiasActivationForward(dx, db, rows, cols, Activation.GeluTanh, dx);
+            Numerics.AssertClose(ActivationReference.Forward(x, bias, rows, cols, Activation.GeluTanh), dx.ToArray(), 2e-6,
+                $"in-place BiasActivationForward on {backend.Name}, seed {seed}, ({rows}, {cols})");
+        }
+    }
+
+    [Property(Arbitrary = [typeof(Dims)], MaxTest = 15)]
+    public void Backward_accumulates_dx_and_dbias_like_the_reference(SmallDim rows, Dim cols, bool withBias,
+        bool withDbias, int seed)
+    {
+        foreach (var backend in TestBackends.All)
+        {
+            foreach (var act in s_all)
+            {
+                var rng = new Random(seed);
+                var x = Numerics.RandomFloats(rng, rows * cols, 4f);
+                var bias = withBias ? Numerics.RandomFloats(rng, cols) : [];
+                var dyv = Numerics.RandomFloats(rng, rows * cols);
+                var dx0 = Numerics.RandomFloats(rng, rows * cols);
+                var db0 = withDbias ? Numerics.RandomFloats(rng, cols) : [];
+                using var bx = backend.Upload<float>(x);
+                using var bb = withBias ? backend.Upload<float>(bias) : null;
+                using var bdy = backend.Upload<float>(dyv);
+                using var bdx = backend.Upload<float>(dx0);
+                using var bdb = withDbias ? backend.Upload<float>(db0) : null;
+                backend.BiasActivationBackward(bx, bb, bdy, rows, cols, act, bdx, bdb);
+                var (ex, eb) = ActivationReference.Backward(x, bias, dyv, rows, cols, act, dx0, db0);
+                string ctx = $"BiasActivationBackward {act} on {backend.Name}, seed {seed}, ({rows}, {cols}), bias {withBias}";
+                Numerics.AssertClose(ex, bdx.ToArray(), 4e-6, ctx + ", dx");
+                if (withDbias)
+                {
+                    Numerics.AssertClose(eb, bdb!.ToArray(), Numerics.Tolerance(rows), ctx + ", dbias");
+                }
+            }
+        }
+    }
+
+    [Property(MaxTest = 25)]
+    public void Reference_derivative_matches_central_differences(int seed)
+    {
+        var rng = new Random(seed);
+        foreach (var act in s_all)
+        {
+            double u = (rng.NextDouble() * 2 - 1) * 6;
+            const double h = 1e-5;
+            double fd = (ActivationReference.Apply(act, u + h) - ActivationReference.Apply(act, u - h)) / (2 * h);
+            double an = ActivationReference.Derivative(act, u);
+            Assert.True(Math.Abs(fd - an) <= 1e-7 * (1 + Math.Abs(an)), $"{act} at u = {u}: analytic {an}, finite difference {fd}");
+        }
+    }
+
+    [Fact]
+    public void Reference_gelu_is_the_tanh_form_and_silu_is_u_sigma_u()
+    {
+        // Independent spot values: GELU_tanh(1) = 0.8411919906082768, SiLU(1) = 1/(1+e^-1).
+        Assert.Equal(0.8411919906082768, ActivationReference.Apply(Activation.GeluTanh, 1.0), 12);
+        Assert.Equal(1 / (1 + Math.Exp(-1)), ActivationReference.Apply(Activation.Silu, 1.0), 15);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    public void Kernels_reject_wrong_lengths_naming_argument_and_shape(string name)
+    {
+        var backend = TestBackends.Get(name);
+        using var x = backend.Allocate<float>(12);
+        using var bad = backend.Allocate<float>(5);
+        using var y = backend.Allocate<float>(12);
+        var e = Assert.Throws<ArgumentException>(() => backend.BiasActivationForward(x, bad, 3, 4, Activation.Silu, y));
+        Assert.Contains("'bias' has 5", e.Message);
+        Assert.Contains("(4)", e.Message);
+        e = Assert.Throws<ArgumentException>(() => backend.BiasActivationForward(x, null, 3, 4, Activation.Silu, bad));
+        Assert.Contains("'y' has 5", e.Message);
+        Assert.Contains("(3, 4)", e.Message);
+        e = Assert.Throws<ArgumentException>(() =>
+            backend.BiasActivationBackward(x, null, x, 3, 4, Activation.GeluTanh, y, bad));
+        Assert.Contains("'dbias' has 5", e.Message);
+        e = Assert.Throws<ArgumentException>(() =>
+            backend.BiasActivationBackward(x, null, bad, 3, 4, Activation.GeluTanh, y, null));
+        Assert.Contains("'dy' has 5", e.Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    public void Kernels_reject_non_positive_sizes_and_unknown_activations(string name)
+    {
+        var backend = TestBackends.Get(name);
+        using var x = backend.Allocate<float>(4);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => backend.BiasActivationForward(x, null, 4, 0, Activation.Silu, x));
+        Assert.Contains("'cols' must be positive", e.Message);
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => backend.BiasActivationForward(x, null, -1, 4, Activation.Silu, x));
+        Assert.Contains("'rows' must be positive", e.Message);
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => backend.BiasActivationForward(x, null, 1, 4, (Activation)7, x));
+        Assert.Contains("'act'", e.Message);
+    }
+}
