@@ -28,7 +28,7 @@ public abstract partial class Backend
 
     /// <summary>
     /// dst[i] = mean + std·z with z = <see cref="Philox.Normal"/>(seed, stream, offset + i) ~ N(0, 1); dst: (n).
-    /// Bit-identical between the CPU backends; a GPU's double log/cos may differ by an ulp before the cast.
+    /// Bit-identical between the CPU backends; on a GPU a value may differ by one float ulp (CORDIC log/cos).
     /// </summary>
     public void FillNormal(ulong seed, ulong stream, long offset, DeviceBuffer<float> dst, float mean = 0f, float std = 1f)
     {

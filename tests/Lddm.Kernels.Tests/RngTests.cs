@@ -112,6 +112,29 @@ public sealed class RngTests
         AssertKs(d.ToArray(), x => Math.Clamp(x, 0, 1), "uniform double");
     }
 
+    [Fact]
+    public void Gpu_box_muller_with_ilgpu_cordic_log_and_cos_agrees_with_the_cpu_normals_to_float_rounding()
+    {
+        // On a real GPU, ILGPU.Algorithms lowers double Math.Log/Math.Cos to its (internal) CORDIC routines; on the
+        // host XMath forwards to System.Math. Run those CORDIC routines here to bound the GPU's normals.
+        var cordic = typeof(ILGPU.Algorithms.XMath).GetNestedType("Cordic", System.Reflection.BindingFlags.NonPublic)!;
+        var log = cordic.GetMethod("Log", [typeof(double)])!.CreateDelegate<Func<double, double>>();
+        var cos = cordic.GetMethod("Cos", [typeof(double)])!.CreateDelegate<Func<double, double>>();
+        int differ = 0;
+        double worst = 0;
+        for (long i = 0; i < 100_000; i++)
+        {
+            var b = Philox.Generate(17, 2, i);
+            double u1 = (Philox.ToUniformDouble(b.X0, b.X1) * 9007199254740992.0 + 1) / 9007199254740992.0;
+            double u2 = Philox.ToUniformDouble(b.X2, b.X3);
+            float gpu = (float)(Math.Sqrt(-2.0 * log(u1)) * cos(2 * Math.PI * u2));
+            float cpu = Philox.ToNormal(b.X0, b.X1, b.X2, b.X3);
+            differ += gpu != cpu ? 1 : 0;
+            worst = Math.Max(worst, Math.Abs(gpu - cpu));
+        }
+        AssertWithin(worst, 0, 1e-6, $"largest |GPU − CPU| normal ({differ} of 100000 differ in bits)");
+    }
+
     [Theory]
     [InlineData(3UL, 0UL)]
     [InlineData(0x0123456789ABCDEFUL, 99UL)]
