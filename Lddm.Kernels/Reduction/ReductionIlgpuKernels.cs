@@ -1,0 +1,102 @@
+using ILGPU;
+
+namespace Lddm.Kernels.Ilgpu;
+
+/// <summary>
+/// Reduction ILGPU kernels. Full sums are two-stage: <see cref="PartialSums"/> leaves one float per group
+/// (a shared-memory tree), then one group of <see cref="FinalSum"/> folds the partials and writes the result.
+/// No float atomics, so the result is the same bits on every run.
+/// </summary>
+internal static class ReductionIlgpuKernels
+{
+    /// <summary>Threads per group of the grouped reductions (launch with exactly this group size).</summary>
+    public const int GroupSize = 256;
+
+    /// <summary>partials[offset + g] = Σ map(x[i]) over group g's grid-stride share of [0, n); map is x or x².</summary>
+    [GpuKernel]
+    public static void PartialSums(ArrayView<float> x, int n, ArrayView<float> partials, int offset, int square)
+    {
+        int tid = Group.IdxX, g = Grid.IdxX, stride = Grid.DimX * GroupSize;
+        float s = 0f;
+        for (int i = g * GroupSize + tid; i < n; i += stride)
+        {
+            float v = x[i];
+            s = square != 0 ? s + v * v : s + v;
+        }
+        s = GroupSum(s, tid);
+        if (tid == 0)
+        {
+            partials[offset + g] = s;
+        }
+    }
+
+    /// <summary>result[0] = (accumulate ? result[0] : 0) + scale·Σ partials[0..count); one group.</summary>
+    [GpuKernel]
+    public static void FinalSum(ArrayView<float> partials, int count, ArrayView<float> result, float scale, int accumulate)
+    {
+        int tid = Group.IdxX;
+        float s = 0f;
+        for (int i = tid; i < count; i += GroupSize)
+        {
+            s += partials[i];
+        }
+        s = GroupSum(s, tid);
+        if (tid == 0)
+        {
+            result[0] = (accumulate != 0 ? result[0] : 0f) + scale * s;
+        }
+    }
+
+    /// <summary>result[c] (+)= Σ_r x[r, c]: one thread per column, rows walked in order (coalesced across threads).</summary>
+    [GpuKernel]
+    public static void SumRows(Index1D c, ArrayView<float> x, int rows, int cols, ArrayView<float> result, int accumulate)
+    {
+        float s = 0f;
+        for (int r = 0; r < rows; r++)
+        {
+            s += x[r * cols + c];
+        }
+        result[c] = accumulate != 0 ? result[c] + s : s;
+    }
+
+    /// <summary>Threads per group of <see cref="SumCols"/>: one warp per row, folded by shuffles.</summary>
+    public const int RowGroupSize = 32;
+
+    /// <summary>result[r] (+)= Σ_c x[r, c]: one warp per row, lanes stride the row, then a shuffle tree.</summary>
+    [GpuKernel]
+    public static void SumCols(ArrayView<float> x, int cols, ArrayView<float> result, int accumulate)
+    {
+        int lane = Group.IdxX, r = Grid.IdxX;
+        long rowStart = (long)r * cols;
+        float s = 0f;
+        for (int c = lane; c < cols; c += RowGroupSize)
+        {
+            s += x[rowStart + c];
+        }
+        for (int delta = RowGroupSize / 2; delta > 0; delta >>= 1)
+        {
+            s += Warp.ShuffleDown(s, delta);
+        }
+        if (lane == 0)
+        {
+            result[r] = accumulate != 0 ? result[r] + s : s;
+        }
+    }
+
+    /// <summary>Σ v over the group (every thread gets the total): a fixed-shape tree in shared memory.</summary>
+    private static float GroupSum(float v, int tid)
+    {
+        var shared = SharedMemory.Allocate<float>(GroupSize);
+        shared[tid] = v;
+        Group.Barrier();
+        for (int half = GroupSize / 2; half > 0; half >>= 1)
+        {
+            if (tid < half)
+            {
+                shared[tid] += shared[tid + half];
+            }
+            Group.Barrier();
+        }
+        return shared[0];
+    }
+}
