@@ -10,6 +10,7 @@ namespace Lddm.Autograd;
 public abstract class Module : IDisposable
 {
     private readonly List<(string Name, Parameter Parameter)> _parameters = new();
+    private readonly Dictionary<Parameter, Init> _inits = new();
     private readonly List<(string Name, Module Module)> _children = new();
     private bool _disposed;
 
@@ -44,13 +45,42 @@ public abstract class Module : IDisposable
 
     public long ParameterCount => Parameters().Sum(p => (long)p.Shape.Elements);
 
-    /// <summary>Registers a new parameter (zero-filled; initialise it with <see cref="Init"/>).</summary>
-    protected Parameter AddParameter(string name, params int[] shape)
+    /// <summary>Registers a new parameter; <see cref="Initialize"/> fills it according to <paramref name="init"/>.</summary>
+    protected Parameter AddParameter(string name, Init init, params int[] shape)
     {
         CheckName(name);
         var p = new Parameter(Backend, shape);
         _parameters.Add((name, p));
+        _inits[p] = init;
         return p;
+    }
+
+    /// <summary>
+    /// Initialises every parameter of this module tree from <paramref name="seed"/>; each parameter draws from its
+    /// own counter-based stream keyed by its dotted name, so the result is the same on every backend.
+    /// </summary>
+    public void Initialize(ulong seed)
+    {
+        foreach (var (name, p) in NamedParameters())
+        {
+            InitOf(p).Apply(Backend, p.Data, seed, Init.StreamOf(name));
+        }
+    }
+
+    private Init InitOf(Parameter p)
+    {
+        if (_inits.TryGetValue(p, out var init))
+        {
+            return init;
+        }
+        foreach (var (_, child) in _children)
+        {
+            if (child.Parameters().Contains(p))
+            {
+                return child.InitOf(p);
+            }
+        }
+        throw new InvalidOperationException("Parameter without an initialiser.");
     }
 
     /// <summary>Registers a child module under <paramref name="name"/>.</summary>
