@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Lddm.Kernels.Cpu;
 
@@ -39,58 +40,82 @@ internal static unsafe class CpuGemm
         }
     }
 
-    /// <summary>C = α·op(A)·op(B) + β·C for one matrix; with <paramref name="parallel"/>, row blocks go to the cores.</summary>
+    /// <summary>
+    /// C = α·op(A)·op(B) + β·C for one matrix. With <paramref name="parallel"/>, each core takes its own band of
+    /// columns (or rows, when C is narrow) and runs a whole GEMM on it, packing its own panels: no
+    /// synchronisation, and B — the larger operand to pack — is still packed once.
+    /// </summary>
     public static void Run(float* a, float* b, float* c, MatmulShape s, bool parallel)
     {
-        int m = s.M, n = s.N, k = s.K;
-        t_bPack = t_bPack != null ? t_bPack : Alloc(KC * NC);
-        float* bp = t_bPack;
-        int mBlocks = (m + MC - 1) / MC;
-        for (int jc = 0; jc < n; jc += NC)
+        int threads = parallel ? CpuParallel.Threads : 1;
+        if (threads > 1 && s.N >= threads * 2 * NR)
         {
-            int nc = Math.Min(NC, n - jc);
-            int slivers = (nc + NR - 1) / NR;
-            // Split the panel's columns too when there are too few row blocks to feed every core.
-            int threads = parallel ? CpuParallel.Threads : 1;
-            int nParts = mBlocks >= 2 * threads ? 1 : Math.Min(slivers, (2 * threads + mBlocks - 1) / mBlocks);
-            for (int pc = 0; pc < k; pc += KC)
+            CpuParallel.For(threads, 1, (start, end) =>
             {
-                int kc = Math.Min(KC, k - pc);
-                PackB(b, bp, s.TransposeB, n, k, jc, nc, pc, kc);
+                for (int t = start; t < end; t++)
+                {
+                    Rectangle(a, b, c, s, 0, s.M, Split(s.N, NR, t, threads), Split(s.N, NR, t + 1, threads));
+                }
+            });
+        }
+        else if (threads > 1 && s.M >= threads * 2 * MR)
+        {
+            CpuParallel.For(threads, 1, (start, end) =>
+            {
+                for (int t = start; t < end; t++)
+                {
+                    Rectangle(a, b, c, s, Split(s.M, MR, t, threads), Split(s.M, MR, t + 1, threads), 0, s.N);
+                }
+            });
+        }
+        else
+        {
+            Rectangle(a, b, c, s, 0, s.M, 0, s.N);
+        }
+    }
+
+    /// <summary>The t-th of <paramref name="parts"/> boundaries of [0, n), on multiples of <paramref name="unit"/>.</summary>
+    private static int Split(int n, int unit, int t, int parts) =>
+        t >= parts ? n : (int)Math.Min(n, (long)(n + unit - 1) / unit * t / parts * unit);
+
+    /// <summary>C[i0..i1, j0..j1] = α·op(A)·op(B) + β·C on the calling thread, through its own packing buffers.</summary>
+    private static void Rectangle(float* a, float* b, float* c, MatmulShape s, int i0, int i1, int j0, int j1)
+    {
+        t_bPack = t_bPack != null ? t_bPack : Alloc(KC * NC);
+        t_aPack = t_aPack != null ? t_aPack : Alloc(KC * MC);
+        float* bp = t_bPack, ap = t_aPack;
+        for (int jc = j0; jc < j1; jc += NC)
+        {
+            int nc = Math.Min(NC, j1 - jc);
+            for (int pc = 0; pc < s.K; pc += KC)
+            {
+                int kc = Math.Min(KC, s.K - pc);
+                PackB(b, bp, s.TransposeB, s.N, s.K, jc, nc, pc, kc);
                 // The first K block applies β to C; later blocks add to what the earlier ones wrote.
                 float cBeta = pc == 0 ? s.Beta : 1f;
-                int units = mBlocks * nParts;
-                CpuParallel.For(units, parallel ? 1 : units, (start, end) =>
+                for (int ic = i0; ic < i1; ic += MC)
                 {
-                    for (int u = start; u < end; u++)
-                    {
-                        int ib = u / nParts, part = u % nParts;
-                        int ic = ib * MC, mc = Math.Min(MC, m - ic);
-                        int j0 = (int)((long)slivers * part / nParts), j1 = (int)((long)slivers * (part + 1) / nParts);
-                        Block(a, bp, c, s, ic, mc, jc, nc, pc, kc, j0, j1, cBeta);
-                    }
-                });
+                    int mc = Math.Min(MC, i1 - ic);
+                    PackA(a, ap, s.TransposeA, s.M, s.K, ic, mc, pc, kc);
+                    Block(ap, bp, c + (long)ic * s.N + jc, s.N, mc, nc, kc, s.Alpha, cBeta);
+                }
             }
         }
     }
 
     private static float* Alloc(int floats) => (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
 
-    /// <summary>Packs op(A)[ic.., pc..] and runs the micro-kernel over B slivers [j0, j1) of the packed panel.</summary>
-    private static void Block(float* a, float* bp, float* c, MatmulShape s, int ic, int mc, int jc, int nc, int pc,
-        int kc, int j0, int j1, float cBeta)
+    /// <summary>C block (mc × nc, leading dimension ldc) from packed A (mc × kc) and packed B (kc × nc).</summary>
+    private static void Block(float* ap, float* bp, float* c, int ldc, int mc, int nc, int kc, float alpha,
+        float cBeta)
     {
-        t_aPack = t_aPack != null ? t_aPack : Alloc(KC * MC);
-        float* ap = t_aPack;
-        PackA(a, ap, s.TransposeA, s.M, s.K, ic, mc, pc, kc);
         float* tile = stackalloc float[MR * NR];
-        int n = s.N;
         for (int ir = 0; ir < mc; ir += MR)
         {
             int mr = Math.Min(MR, mc - ir);
-            for (int jr = j0; jr < j1; jr++)
+            for (int col = 0; col < nc; col += NR)
             {
-                int col = jr * NR, nr = Math.Min(NR, nc - col);
+                int nr = Math.Min(NR, nc - col);
                 if (Vector512.IsHardwareAccelerated)
                 {
                     Kernel512(kc, ap + ir * kc, bp + col * kc, tile);
@@ -99,7 +124,7 @@ internal static unsafe class CpuGemm
                 {
                     Kernel256(kc, ap + ir * kc, bp + col * kc, tile);
                 }
-                Store(tile, c + (long)(ic + ir) * n + jc + col, n, mr, nr, s.Alpha, cBeta);
+                Store(tile, c + (long)ir * ldc + col, ldc, mr, nr, alpha, cBeta);
             }
         }
     }
@@ -121,6 +146,20 @@ internal static unsafe class CpuGemm
                     int r = 0;
                     for (; r < mr; r++) d[r] = src[r];
                     for (; r < MR; r++) d[r] = 0f;
+                }
+            }
+            else if (mr == MR && Avx.IsSupported)
+            {
+                // A stored (m, k): 8 × 8 register transposes turn 8 row streams into contiguous k-steps.
+                float* src = a + (long)(ic + ir) * k + pc;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8)
+                {
+                    Transpose8x8(src + p, k, dst + p * MR, MR);
+                }
+                for (; p < kc; p++)
+                {
+                    for (int r = 0; r < MR; r++) dst[p * MR + r] = src[(long)r * k + p];
                 }
             }
             else
@@ -148,7 +187,24 @@ internal static unsafe class CpuGemm
         {
             float* dst = bp + col * kc;
             int nr = Math.Min(NR, nc - col);
-            if (transposed)
+            if (transposed && nr == NR && Avx.IsSupported)
+            {
+                // B stored (n, k): 8 × 8 register transposes of 8 stored rows give 8 k-steps of 8 columns.
+                float* src = b + (long)(jc + col) * k + pc;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8)
+                {
+                    for (int j = 0; j < NR; j += 8)
+                    {
+                        Transpose8x8(src + (long)j * k + p, k, dst + p * NR + j, NR);
+                    }
+                }
+                for (; p < kc; p++)
+                {
+                    for (int j = 0; j < NR; j++) dst[p * NR + j] = src[(long)j * k + p];
+                }
+            }
+            else if (transposed)
             {
                 // B stored (n, k): each output column is a contiguous run of a stored row.
                 for (int j = 0; j < NR; j++)
@@ -185,6 +241,43 @@ internal static unsafe class CpuGemm
                 }
             }
         }
+    }
+
+    /// <summary>dst[j·dstStride + i] = src[i·srcStride + j] for an 8 × 8 block (unpack, shuffle, lane swap).</summary>
+    private static void Transpose8x8(float* src, long srcStride, float* dst, int dstStride)
+    {
+        var r0 = Avx.LoadVector256(src);
+        var r1 = Avx.LoadVector256(src + srcStride);
+        var r2 = Avx.LoadVector256(src + 2 * srcStride);
+        var r3 = Avx.LoadVector256(src + 3 * srcStride);
+        var r4 = Avx.LoadVector256(src + 4 * srcStride);
+        var r5 = Avx.LoadVector256(src + 5 * srcStride);
+        var r6 = Avx.LoadVector256(src + 6 * srcStride);
+        var r7 = Avx.LoadVector256(src + 7 * srcStride);
+        var t0 = Avx.UnpackLow(r0, r1);
+        var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3);
+        var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5);
+        var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7);
+        var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44);
+        var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44);
+        var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44);
+        var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44);
+        var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>C[0..mr, 0..nr] = α·tile + cβ·C (C not read when cβ = 0).</summary>
