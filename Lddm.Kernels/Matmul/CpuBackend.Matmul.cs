@@ -22,9 +22,11 @@ public sealed partial class CpuBackend
             }
             return;
         }
-        if (perMatrix * s.Batch < MatmulSerial || s.Batch >= CpuParallel.Threads)
+        int threads = CpuParallel.Threads;
+        bool evenBatches = s.Batch % threads == 0 || s.Batch >= 4 * threads || perMatrix < MatmulSerial;
+        if (perMatrix * s.Batch < MatmulSerial || (s.Batch >= threads && evenBatches))
         {
-            // Enough matrices to keep every core busy: one whole GEMM per work item, no sharing.
+            // Enough matrices to keep every core evenly busy: one whole GEMM per work item, no sharing.
             CpuParallel.For(s.Batch, perMatrix * s.Batch < MatmulSerial ? s.Batch : 1, (start, end) =>
             {
                 for (int p = start; p < end; p++)
