@@ -143,6 +143,11 @@ internal static unsafe partial class CpuGemm
                 {
                     float* src = a + (long)(pc + p) * m + ic + ir;
                     float* d = dst + p * MR;
+                    if (mr == MR && Vector256.IsHardwareAccelerated)
+                    {
+                        Vector256.Load(src).Store(d);
+                        continue;
+                    }
                     int r = 0;
                     for (; r < mr; r++) d[r] = src[r];
                     for (; r < MR; r++) d[r] = 0f;
