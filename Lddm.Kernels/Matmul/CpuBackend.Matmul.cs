@@ -1,0 +1,44 @@
+namespace Lddm.Kernels.Cpu;
+
+public sealed partial class CpuBackend
+{
+    /// <summary>Below this many multiply-adds per matrix, packing costs more than it saves.</summary>
+    private const long MatmulSmall = 16 * 16 * 16;
+
+    /// <summary>Below this many multiply-adds in all, waking a second thread costs more than it saves.</summary>
+    private const long MatmulSerial = 48L * 48 * 48;
+
+    protected override unsafe void MatmulCore(DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> c,
+        MatmulShape s)
+    {
+        float* pa = Raw(a).Pointer, pb = Raw(b).Pointer, pc = Raw(c).Pointer;
+        long aStride = (long)s.M * s.K, bStride = s.BroadcastB ? 0 : (long)s.K * s.N, cStride = (long)s.M * s.N;
+        long perMatrix = (long)s.M * s.N * s.K;
+        if (perMatrix < MatmulSmall)
+        {
+            for (int p = 0; p < s.Batch; p++)
+            {
+                CpuGemm.Small(pa + p * aStride, pb + p * bStride, pc + p * cStride, s);
+            }
+            return;
+        }
+        int threads = CpuParallel.Threads;
+        bool evenBatches = s.Batch % threads == 0 || s.Batch >= 4 * threads || perMatrix < MatmulSerial;
+        if (perMatrix * s.Batch < MatmulSerial || (s.Batch >= threads && evenBatches))
+        {
+            // Enough matrices to keep every core evenly busy: one whole GEMM per work item, no sharing.
+            CpuParallel.For(s.Batch, perMatrix * s.Batch < MatmulSerial ? s.Batch : 1, (start, end) =>
+            {
+                for (int p = start; p < end; p++)
+                {
+                    CpuGemm.Run(pa + p * aStride, pb + p * bStride, pc + p * cStride, s, parallel: false);
+                }
+            });
+            return;
+        }
+        for (int p = 0; p < s.Batch; p++)
+        {
+            CpuGemm.Run(pa + p * aStride, pb + p * bStride, pc + p * cStride, s, parallel: true);
+        }
+    }
+}

@@ -1,0 +1,250 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Lddm.Kernels.Cpu;
+
+/// <summary>
+/// One single-matrix GEMM, C = α·op(A)·op(B) + β·C, in the BLIS shape: op(B) is packed in (KC × NC) panels of
+/// NR-wide slivers, op(A) in (MC × KC) blocks of MR-tall slivers (transposes are absorbed by the packing, and
+/// edges are zero-padded so the micro-kernel always runs a full MR × NR tile). The micro-kernel keeps the
+/// MR × NR tile in 16 zmm accumulators and streams one A sliver (L1) against the B panel (L2).
+/// </summary>
+internal static unsafe partial class CpuGemm
+{
+    public const int MR = 8, NR = 32;
+    public const int KC = 256, MC = 128, NC = 512;
+
+    [ThreadStatic] private static float* t_aPack;
+    [ThreadStatic] private static float* t_bPack;
+
+    /// <summary>Scalar path for tiny matrices (and any shape): float accumulation, transposes by index.</summary>
+    public static void Small(float* a, float* b, float* c, MatmulShape s)
+    {
+        int m = s.M, n = s.N, k = s.K;
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                float sum = 0;
+                for (int q = 0; q < k; q++)
+                {
+                    float x = s.TransposeA ? a[q * m + i] : a[i * k + q];
+                    float y = s.TransposeB ? b[j * k + q] : b[q * n + j];
+                    sum = MathF.FusedMultiplyAdd(x, y, sum);
+                }
+                float* dst = c + i * n + j;
+                *dst = s.Beta == 0f ? s.Alpha * sum : MathF.FusedMultiplyAdd(s.Beta, *dst, s.Alpha * sum);
+            }
+        }
+    }
+
+    /// <summary>
+    /// C = α·op(A)·op(B) + β·C for one matrix. With <paramref name="parallel"/>, each core takes its own band of
+    /// columns (or rows, when C is narrow) and runs a whole GEMM on it, packing its own panels: no
+    /// synchronisation, and B — the larger operand to pack — is still packed once.
+    /// </summary>
+    public static void Run(float* a, float* b, float* c, MatmulShape s, bool parallel)
+    {
+        int threads = parallel ? CpuParallel.Threads : 1;
+        if (threads > 1 && s.N >= threads * 2 * NR)
+        {
+            CpuParallel.For(threads, 1, (start, end) =>
+            {
+                for (int t = start; t < end; t++)
+                {
+                    Rectangle(a, b, c, s, 0, s.M, Split(s.N, NR, t, threads), Split(s.N, NR, t + 1, threads));
+                }
+            });
+        }
+        else if (threads > 1 && s.M >= threads * 2 * MR)
+        {
+            CpuParallel.For(threads, 1, (start, end) =>
+            {
+                for (int t = start; t < end; t++)
+                {
+                    Rectangle(a, b, c, s, Split(s.M, MR, t, threads), Split(s.M, MR, t + 1, threads), 0, s.N);
+                }
+            });
+        }
+        else
+        {
+            Rectangle(a, b, c, s, 0, s.M, 0, s.N);
+        }
+    }
+
+    /// <summary>The t-th of <paramref name="parts"/> boundaries of [0, n), on multiples of <paramref name="unit"/>.</summary>
+    private static int Split(int n, int unit, int t, int parts) =>
+        t >= parts ? n : (int)Math.Min(n, (long)(n + unit - 1) / unit * t / parts * unit);
+
+    /// <summary>C[i0..i1, j0..j1] = α·op(A)·op(B) + β·C on the calling thread, through its own packing buffers.</summary>
+    private static void Rectangle(float* a, float* b, float* c, MatmulShape s, int i0, int i1, int j0, int j1)
+    {
+        t_bPack = t_bPack != null ? t_bPack : Alloc(KC * NC);
+        t_aPack = t_aPack != null ? t_aPack : Alloc(KC * MC);
+        float* bp = t_bPack, ap = t_aPack;
+        for (int jc = j0; jc < j1; jc += NC)
+        {
+            int nc = Math.Min(NC, j1 - jc);
+            for (int pc = 0; pc < s.K; pc += KC)
+            {
+                int kc = Math.Min(KC, s.K - pc);
+                PackB(b, bp, s.TransposeB, s.N, s.K, jc, nc, pc, kc);
+                // The first K block applies β to C; later blocks add to what the earlier ones wrote.
+                float cBeta = pc == 0 ? s.Beta : 1f;
+                for (int ic = i0; ic < i1; ic += MC)
+                {
+                    int mc = Math.Min(MC, i1 - ic);
+                    PackA(a, ap, s.TransposeA, s.M, s.K, ic, mc, pc, kc);
+                    Block(ap, bp, c + (long)ic * s.N + jc, s.N, mc, nc, kc, s.Alpha, cBeta);
+                }
+            }
+        }
+    }
+
+    private static float* Alloc(int floats) => (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
+
+    /// <summary>C block (mc × nc, leading dimension ldc) from packed A (mc × kc) and packed B (kc × nc).</summary>
+    private static void Block(float* ap, float* bp, float* c, int ldc, int mc, int nc, int kc, float alpha,
+        float cBeta)
+    {
+        float* tile = stackalloc float[MR * NR];
+        for (int ir = 0; ir < mc; ir += MR)
+        {
+            int mr = Math.Min(MR, mc - ir);
+            for (int col = 0; col < nc; col += NR)
+            {
+                int nr = Math.Min(NR, nc - col);
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    Kernel512(kc, ap + ir * kc, bp + col * kc, tile);
+                }
+                else
+                {
+                    Kernel256(kc, ap + ir * kc, bp + col * kc, tile);
+                }
+                Store(tile, c + (long)ir * ldc + col, ldc, mr, nr, alpha, cBeta);
+            }
+        }
+    }
+
+    /// <summary>ap[sliver][p][r] = op(A)[ic + sliver·MR + r, pc + p], zero past row mc.</summary>
+    private static void PackA(float* a, float* ap, bool transposed, int m, int k, int ic, int mc, int pc, int kc)
+    {
+        for (int ir = 0; ir < mc; ir += MR)
+        {
+            float* dst = ap + ir * kc;
+            int mr = Math.Min(MR, mc - ir);
+            if (transposed)
+            {
+                // A stored (k, m): the MR rows of a sliver are contiguous in each stored row.
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = a + (long)(pc + p) * m + ic + ir;
+                    float* d = dst + p * MR;
+                    if (mr == MR && Vector256.IsHardwareAccelerated)
+                    {
+                        Vector256.Load(src).Store(d);
+                        continue;
+                    }
+                    int r = 0;
+                    for (; r < mr; r++) d[r] = src[r];
+                    for (; r < MR; r++) d[r] = 0f;
+                }
+            }
+            else if (mr == MR && Avx.IsSupported)
+            {
+                // A stored (m, k): 8 × 8 register transposes turn 8 row streams into contiguous k-steps.
+                float* src = a + (long)(ic + ir) * k + pc;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8)
+                {
+                    Transpose8x8(src + p, k, dst + p * MR, MR);
+                }
+                for (; p < kc; p++)
+                {
+                    for (int r = 0; r < MR; r++) dst[p * MR + r] = src[(long)r * k + p];
+                }
+            }
+            else
+            {
+                for (int r = 0; r < MR; r++)
+                {
+                    float* src = a + (long)(ic + ir + r) * k + pc;
+                    if (r < mr)
+                    {
+                        for (int p = 0; p < kc; p++) dst[p * MR + r] = src[p];
+                    }
+                    else
+                    {
+                        for (int p = 0; p < kc; p++) dst[p * MR + r] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>bp[sliver][p][j] = op(B)[pc + p, jc + sliver·NR + j], zero past column nc.</summary>
+    private static void PackB(float* b, float* bp, bool transposed, int n, int k, int jc, int nc, int pc, int kc)
+    {
+        for (int col = 0; col < nc; col += NR)
+        {
+            float* dst = bp + col * kc;
+            int nr = Math.Min(NR, nc - col);
+            if (transposed && nr == NR && Avx.IsSupported)
+            {
+                // B stored (n, k): 8 × 8 register transposes of 8 stored rows give 8 k-steps of 8 columns.
+                float* src = b + (long)(jc + col) * k + pc;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8)
+                {
+                    for (int j = 0; j < NR; j += 8)
+                    {
+                        Transpose8x8(src + (long)j * k + p, k, dst + p * NR + j, NR);
+                    }
+                }
+                for (; p < kc; p++)
+                {
+                    for (int j = 0; j < NR; j++) dst[p * NR + j] = src[(long)j * k + p];
+                }
+            }
+            else if (transposed)
+            {
+                // B stored (n, k): each output column is a contiguous run of a stored row.
+                for (int j = 0; j < NR; j++)
+                {
+                    float* src = b + (long)(jc + col + j) * k + pc;
+                    if (j < nr)
+                    {
+                        for (int p = 0; p < kc; p++) dst[p * NR + j] = src[p];
+                    }
+                    else
+                    {
+                        for (int p = 0; p < kc; p++) dst[p * NR + j] = 0f;
+                    }
+                }
+            }
+            else if (nr == NR && Vector512.IsHardwareAccelerated)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = b + (long)(pc + p) * n + jc + col;
+                    Vector512.Store(Vector512.Load(src), dst + p * NR);
+                    Vector512.Store(Vector512.Load(src + 16), dst + p * NR + 16);
+                }
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = b + (long)(pc + p) * n + jc + col;
+                    float* d = dst + p * NR;
+                    int j = 0;
+                    for (; j < nr; j++) d[j] = src[j];
+                    for (; j < NR; j++) d[j] = 0f;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+using Lddm.Kernels.Reference;
+
+namespace Lddm.Kernels.Diagnostics;
+
+/// <summary>
+/// Batched GEMM at transformer shapes: the 1024³ headline, 512³, a projection A·Bᵀ (1024 tokens, 256 → 1024
+/// features, weight stored (out, in)) and attention-like scores (32 heads of 128 × 128 × 64).
+/// FLOPs per call: 2·batch·m·n·k.
+/// </summary>
+internal sealed class MatmulQuickBench : IQuickBench
+{
+    public int Order => 10;
+
+    public IEnumerable<BenchRow> Run(BenchContext context)
+    {
+        var backend = context.Backend;
+        if (backend.Kind == BackendKind.IlgpuCpu)
+        {
+            yield return Measure(context, "matmul", 1, 32, 32, 32, false, false);
+            yield return Measure(context, "matmul A·Bᵀ batched", 2, 16, 32, 16, false, true);
+            yield break;
+        }
+        yield return Measure(context, "matmul", 1, 1024, 1024, 1024, false, false);
+        yield return Measure(context, "matmul", 1, 512, 512, 512, false, false);
+        yield return Measure(context, "matmul A·Bᵀ (projection)", 1, 1024, 1024, 256, false, true);
+        yield return Measure(context, "matmul batched (attention)", 32, 128, 128, 64, false, true);
+    }
+
+    private static BenchRow Measure(BenchContext context, string name, int batch, int m, int n, int k, bool ta,
+        bool tb)
+    {
+        var backend = context.Backend;
+        var rng = new Random(1);
+        var a = Random(rng, batch * m * k);
+        var b = Random(rng, batch * k * n);
+        using var da = backend.Upload<float>(a);
+        using var db = backend.Upload<float>(b);
+        using var dc = backend.Full(batch * m * n, float.NaN);
+        backend.Matmul(da, db, dc, batch, m, n, k, ta, tb);
+        Validate(a, b, dc.ToArray(), batch, m, n, k, ta, tb, name);
+        double t = QuickBench.Time(backend, () => backend.Matmul(da, db, dc, batch, m, n, k, ta, tb),
+            context.SecondsPerKernel);
+        string shape = batch == 1 ? $"{m}x{n}x{k}" : $"{batch}x{m}x{n}x{k}";
+        return new BenchRow(name, shape, backend.Kind.ToString().ToLowerInvariant(), t, 2.0 * batch * m * n * k,
+            ComputeBound: true);
+    }
+
+    private static float[] Random(Random rng, int n)
+    {
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        return x;
+    }
+
+    /// <summary>Checks 512 random entries (and the last one) against the float64 reference dot product.</summary>
+    private static void Validate(float[] a, float[] b, float[] got, int batch, int m, int n, int k, bool ta, bool tb,
+        string name)
+    {
+        var rng = new Random(2);
+        for (int s = 0; s <= 512; s++)
+        {
+            int i = s == 512 ? got.Length - 1 : rng.Next(got.Length);
+            int p = i / (m * n), row = i / n % m, col = i % n;
+            double expected = MatmulReference.Dot(a, b, p, row, col, m, n, k, ta, tb, broadcastB: false);
+            // Unit-range inputs: a k-term dot product carries about √k·1e-7 relative rounding.
+            if (!(Math.Abs(got[i] - expected) <= 1e-3 * (1 + Math.Abs(expected))))
+            {
+                throw new InvalidOperationException(
+                    $"{name} is wrong at {i}: {got[i]} vs {expected}; not timing it.");
+            }
+        }
+    }
+}
