@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Lddm.Kernels.Cpu;
@@ -34,28 +35,33 @@ public sealed partial class CpuBackend
             int c0 = start * 16, c1 = Math.Min(dim, end * 16), n = c1 - c0;
             for (int i = 0; i < count; i++)
             {
-                float* src = pdy + (long)i * dim + c0;
-                float* dst = pg + (long)pid[i] * dim + c0;
-                int d = 0;
-                if (Vector512.IsHardwareAccelerated)
-                {
-                    for (; d <= n - 16; d += 16)
-                    {
-                        (Vector512.Load(dst + d) + Vector512.Load(src + d)).Store(dst + d);
-                    }
-                }
-                else if (Vector256.IsHardwareAccelerated)
-                {
-                    for (; d <= n - 8; d += 8)
-                    {
-                        (Vector256.Load(dst + d) + Vector256.Load(src + d)).Store(dst + d);
-                    }
-                }
-                for (; d < n; d++)
-                {
-                    dst[d] += src[d];
-                }
+                AddInto(pdy + (long)i * dim + c0, pg + (long)pid[i] * dim + c0, n);
             }
         });
+    }
+
+    /// <summary>dst[d] += src[d] for d in [0, n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void AddInto(float* src, float* dst, int n)
+    {
+        int d = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; d <= n - 16; d += 16)
+            {
+                (Vector512.Load(dst + d) + Vector512.Load(src + d)).Store(dst + d);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; d <= n - 8; d += 8)
+            {
+                (Vector256.Load(dst + d) + Vector256.Load(src + d)).Store(dst + d);
+            }
+        }
+        for (; d < n; d++)
+        {
+            dst[d] += src[d];
+        }
     }
 }
