@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Lddm.Kernels;
 
 public abstract partial class Backend
@@ -60,20 +62,31 @@ public abstract partial class Backend
         Check.Buffer(this, noisy, rows, k, nameof(noisy), $"(rows {rows})");
         Check.Buffer(this, weights, rows, k, nameof(weights), $"(rows {rows})");
         int mask = vocab - 1;
-        var t = targets.ToArray();
-        var z = noisy.ToArray();
-        for (int r = 0; r < rows; r++)
+        // Ids are small: copy them back through pooled arrays (no per-call garbage) and check every row.
+        var t = ArrayPool<int>.Shared.Rent(rows);
+        var z = ArrayPool<int>.Shared.Rent(rows);
+        try
         {
-            if ((uint)t[r] >= (uint)mask)
+            targets.CopyTo(t.AsSpan(0, rows));
+            noisy.CopyTo(z.AsSpan(0, rows));
+            for (int r = 0; r < rows; r++)
             {
-                throw new ArgumentOutOfRangeException(nameof(targets), t[r],
-                    $"{k}: targets[{r}] = {t[r]} is not a real token id in [0, {mask}) (vocab {vocab}, MASK = {mask}).");
+                if ((uint)t[r] >= (uint)mask)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(targets), t[r],
+                        $"{k}: targets[{r}] = {t[r]} is not a real token id in [0, {mask}) (vocab {vocab}, MASK = {mask}).");
+                }
+                if ((uint)z[r] > (uint)mask)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(noisy), z[r],
+                        $"{k}: noisy[{r}] = {z[r]} is not a token id in [0, {mask}] (vocab {vocab}, MASK = {mask}).");
+                }
             }
-            if ((uint)z[r] > (uint)mask)
-            {
-                throw new ArgumentOutOfRangeException(nameof(noisy), z[r],
-                    $"{k}: noisy[{r}] = {z[r]} is not a token id in [0, {mask}] (vocab {vocab}, MASK = {mask}).");
-            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(t);
+            ArrayPool<int>.Shared.Return(z);
         }
     }
 }

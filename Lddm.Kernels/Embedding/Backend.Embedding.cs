@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Lddm.Kernels;
 
 public abstract partial class Backend
@@ -44,14 +46,22 @@ public abstract partial class Backend
         Check.Positive(vocab, k, nameof(vocab));
         Check.Positive(dim, k, nameof(dim));
         Check.Buffer(this, ids, count, k, nameof(ids), $"(count {count})");
-        var host = ids.ToArray();
-        for (int i = 0; i < count; i++)
+        var host = ArrayPool<int>.Shared.Rent(count);
+        try
         {
-            if ((uint)host[i] >= (uint)vocab)
+            ids.CopyTo(host.AsSpan(0, count));
+            for (int i = 0; i < count; i++)
             {
-                throw new ArgumentOutOfRangeException(nameof(ids), host[i],
-                    $"{k}: ids[{i}] = {host[i]} is an unknown token id: the table has vocab {vocab} rows [0, {vocab}).");
+                if ((uint)host[i] >= (uint)vocab)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(ids), host[i],
+                        $"{k}: ids[{i}] = {host[i]} is an unknown token id: the table has vocab {vocab} rows [0, {vocab}).");
+                }
             }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(host);
         }
     }
 }
