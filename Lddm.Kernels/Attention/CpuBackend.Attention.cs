@@ -76,6 +76,10 @@ public sealed partial class CpuBackend
             new Span<float>(s, KeyTile).Clear();
             return 1f;
         }
+        if (!Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated)
+        {
+            return OnlineSoftmaxRow256(s, limit, ref m, ref l);
+        }
         if (!Vector512.IsHardwareAccelerated)
         {
             float mx = m;
@@ -134,6 +138,14 @@ public sealed partial class CpuBackend
             for (; i < dp; i += 16)
             {
                 (Vector512.Load(x + i) * va).Store(x + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(alpha);
+            for (; i < dp; i += 8)
+            {
+                (Vector256.Load(x + i) * va).Store(x + i);
             }
         }
         for (; i < dp; i++)

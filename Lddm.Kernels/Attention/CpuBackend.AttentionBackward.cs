@@ -89,6 +89,11 @@ public sealed partial class CpuBackend
             new Span<float>(ds, KeyTile).Clear();
             return;
         }
+        if (!Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated)
+        {
+            ProbabilityRow256(p, ds, limit, lse, delta);
+            return;
+        }
         if (!Vector512.IsHardwareAccelerated)
         {
             for (int j = 0; j < KeyTile; j++)
