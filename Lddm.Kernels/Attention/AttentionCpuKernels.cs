@@ -14,6 +14,7 @@ internal static unsafe class AttentionCpuKernels
     public const int KeyTile = 64;
 
     /// <summary>s[m, 0..64) = Σ_{d&lt;D} a[m·lda + d] · bt[d·64 + j] for m &lt; M (M a multiple of 4).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scores(float* a, int lda, float* bt, float* s, int M, int D)
     {
         if (!Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated)
@@ -76,6 +77,7 @@ internal static unsafe class AttentionCpuKernels
     /// c[m, 0..dp) += Σ_{n&lt;N} a[m·am + n·an] · b[n·dp + ·] for m &lt; M (M a multiple of 4, dp a multiple of 16).
     /// With (am, an) = (64, 1) a is a row-major (M × 64) tile; with (1, 64) it is that tile transposed.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Accumulate(float* a, int am, int an, float* b, float* c, int M, int N, int dp)
     {
         if (!Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated)
@@ -199,6 +201,7 @@ internal static unsafe class AttentionCpuKernels
     }
 
     /// <summary>AVX2 twin of <see cref="Scores"/>: 4 rows × 16 columns (8 ymm accumulators) per block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scores256(float* a, int lda, float* bt, float* s, int M, int D)
     {
         for (int m = 0; m < M; m += 4)
@@ -232,6 +235,7 @@ internal static unsafe class AttentionCpuKernels
     }
 
     /// <summary>AVX2 twin of <see cref="Accumulate"/>: 4 rows × 16 columns per block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Accumulate256(float* a, int am, int an, float* b, float* c, int M, int N, int dp)
     {
         for (int m = 0; m < M; m += 4)
@@ -287,6 +291,7 @@ internal static unsafe class AttentionCpuKernels
     /// <summary>
     /// AVX2 forward row: masks keys ≥ limit (limit &gt; 0), p = exp(s − m_new) in place, updates m and l, returns α.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float OnlineSoftmaxRow256(float* s, int limit, ref float m, ref float l)
     {
         for (int j = limit; j < KeyTile; j++)
@@ -315,6 +320,7 @@ internal static unsafe class AttentionCpuKernels
     }
 
     /// <summary>AVX2 backward row: p = exp(s − lse) on keys &lt; limit (limit &gt; 0), ds = p∘(dp − Δ).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ProbabilityRow256(float* p, float* ds, int limit, float lse, float delta)
     {
         for (int j = limit; j < KeyTile; j++)

@@ -25,43 +25,48 @@ public sealed partial class CpuBackend
         var g = new AttentionGeometry(dims);
         int tiles = (dims.Tokens + QueryTile - 1) / QueryTile;
         CpuParallel.For(dims.Pairs * tiles, 1, (start, end) =>
+            ForwardChunk(new ForwardPointers(pq, pk, pv, po, pl, lengths), g, dims.Scale, tiles, start, end));
+    }
+
+    /// <summary>Work items [start, end) of the forward; hot, so jitted fully optimised from the first call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardChunk(ForwardPointers p, AttentionGeometry g, float scale, int tiles, int start, int end)
+    {
+        float* kt = Scratch(2 * g.KeyRows * g.Dp + 2 * QueryTile * g.Dp + QueryTile * KeyTile + 2 * QueryTile);
+        float* vp = kt + g.KeyRows * g.Dp, qs = vp + g.KeyRows * g.Dp, os = qs + QueryTile * g.Dp;
+        float* s = os + QueryTile * g.Dp, m = s + QueryTile * KeyTile, l = m + QueryTile;
+        int packed = -1;
+        for (int item = start; item < end; item++)
         {
-            float* kt = Scratch(2 * g.KeyRows * g.Dp + 2 * QueryTile * g.Dp + QueryTile * KeyTile + 2 * QueryTile);
-            float* vp = kt + g.KeyRows * g.Dp, qs = vp + g.KeyRows * g.Dp, os = qs + QueryTile * g.Dp;
-            float* s = os + QueryTile * g.Dp, m = s + QueryTile * KeyTile, l = m + QueryTile;
-            int packed = -1;
-            for (int item = start; item < end; item++)
+            int bh = item / tiles, q0 = item % tiles * QueryTile;
+            long offset = (long)bh * g.T * g.D;
+            if (bh != packed)
             {
-                int bh = item / tiles, q0 = item % tiles * QueryTile;
-                long offset = (long)bh * g.T * g.D;
-                if (bh != packed)
-                {
-                    PackTransposedTiles(pk + offset, g, 1f, kt);
-                    PackRows(pv + offset, g.T, g.KeyRows, g, 1f, vp);
-                    packed = bh;
-                }
-                int keys = g.KeyLimit(lengths, bh, q0, QueryTile);
-                PackRows(pq + offset + (long)q0 * g.D, Math.Min(QueryTile, g.T - q0), QueryTile, g, dims.Scale, qs);
-                new Span<float>(os, QueryTile * g.Dp).Clear();
-                new Span<float>(m, QueryTile).Fill(float.NegativeInfinity);
-                new Span<float>(l, QueryTile).Clear();
-                for (int k0 = 0; k0 < keys; k0 += KeyTile)
-                {
-                    Scores(qs, g.Dp, kt + (long)k0 * g.Dp, s, QueryTile, g.D);
-                    for (int r = 0; r < QueryTile; r++)
-                    {
-                        int limit = g.RowLimit(lengths, bh, q0 + r) - k0;
-                        float alpha = OnlineSoftmaxRow(s + r * KeyTile, limit, ref m[r], ref l[r]);
-                        if (alpha != 1f)
-                        {
-                            ScaleRow(os + r * g.Dp, alpha, g.Dp);
-                        }
-                    }
-                    Accumulate(s, KeyTile, 1, vp + (long)k0 * g.Dp, os, QueryTile, Math.Min(KeyTile, keys - k0), g.Dp);
-                }
-                WriteOutputTile(os, m, l, g, po + offset + (long)q0 * g.D, pl + (long)bh * g.T + q0, Math.Min(QueryTile, g.T - q0));
+                PackTransposedTiles(p.K + offset, g, 1f, kt);
+                PackRows(p.V + offset, g.T, g.KeyRows, g, 1f, vp);
+                packed = bh;
             }
-        });
+            int keys = g.KeyLimit(p.Lengths, bh, q0, QueryTile);
+            PackRows(p.Q + offset + (long)q0 * g.D, Math.Min(QueryTile, g.T - q0), QueryTile, g, scale, qs);
+            new Span<float>(os, QueryTile * g.Dp).Clear();
+            new Span<float>(m, QueryTile).Fill(float.NegativeInfinity);
+            new Span<float>(l, QueryTile).Clear();
+            for (int k0 = 0; k0 < keys; k0 += KeyTile)
+            {
+                Scores(qs, g.Dp, kt + (long)k0 * g.Dp, s, QueryTile, g.D);
+                for (int r = 0; r < QueryTile; r++)
+                {
+                    int limit = g.RowLimit(p.Lengths, bh, q0 + r) - k0;
+                    float alpha = OnlineSoftmaxRow(s + r * KeyTile, limit, ref m[r], ref l[r]);
+                    if (alpha != 1f)
+                    {
+                        ScaleRow(os + r * g.Dp, alpha, g.Dp);
+                    }
+                }
+                Accumulate(s, KeyTile, 1, vp + (long)k0 * g.Dp, os, QueryTile, Math.Min(KeyTile, keys - k0), g.Dp);
+            }
+            WriteOutputTile(os, m, l, g, p.O + offset + (long)q0 * g.D, p.Lse + (long)bh * g.T + q0, Math.Min(QueryTile, g.T - q0));
+        }
     }
 
     /// <summary>
@@ -69,6 +74,7 @@ public sealed partial class CpuBackend
     /// and sum l, overwrites the row with p = exp(s − m). Returns α = exp(m_old − m_new), by which the row's output
     /// accumulator must be rescaled. A row with no allowed key in this tile gets p = 0 and α = 1.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe float OnlineSoftmaxRow(float* s, int limit, ref float m, ref float l)
     {
         if (limit <= 0)
@@ -160,11 +166,7 @@ public sealed partial class CpuBackend
     {
         for (int r = 0; r < rows; r++)
         {
-            float inv = l[r] > 0 ? 1f / l[r] : 0f;
-            for (int d = 0; d < g.D; d++)
-            {
-                o[r * g.D + d] = os[r * g.Dp + d] * inv;
-            }
+            ScaleCopy(os + r * g.Dp, o + r * g.D, g.D, l[r] > 0 ? 1f / l[r] : 0f);
             lse[r] = l[r] > 0 ? m[r] + MathF.Log(l[r]) : float.NegativeInfinity;
         }
     }
@@ -175,10 +177,25 @@ public sealed partial class CpuBackend
         new Span<float>(dst, padRows * g.Dp).Clear();
         for (int r = 0; r < rows; r++)
         {
-            for (int d = 0; d < g.D; d++)
+            ScaleCopy(src + (long)r * g.D, dst + (long)r * g.Dp, g.D, scale);
+        }
+    }
+
+    /// <summary>dst[i] = scale · src[i] for i &lt; n.</summary>
+    private static unsafe void ScaleCopy(float* src, float* dst, int n, float scale)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vs = Vector512.Create(scale);
+            for (; i <= n - 16; i += 16)
             {
-                dst[r * g.Dp + d] = src[(long)r * g.D + d] * scale;
+                (Vector512.Load(src + i) * vs).Store(dst + i);
             }
+        }
+        for (; i < n; i++)
+        {
+            dst[i] = src[i] * scale;
         }
     }
 
@@ -204,6 +221,12 @@ public sealed partial class CpuBackend
             t_attentionScratch = GC.AllocateUninitializedArray<float>(floats, pinned: true);
         }
         return (float*)Unsafe.AsPointer(ref t_attentionScratch[0]);
+    }
+
+    private readonly unsafe struct ForwardPointers(float* q, float* k, float* v, float* o, float* lse, int* lengths)
+    {
+        public readonly float* Q = q, K = k, V = v, O = o, Lse = lse;
+        public readonly int* Lengths = lengths;
     }
 
     /// <summary>Sizes of one attention call as the CPU kernels see them.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using static Lddm.Kernels.Cpu.AttentionCpuKernels;
 
@@ -33,6 +34,7 @@ public sealed partial class CpuBackend
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BackwardPair(BackwardPointers ptr, AttentionGeometry g, float scale, int bh,
         BackwardScratch w)
     {
@@ -81,6 +83,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>p = exp(s − lse) on keys j &lt; limit (0 beyond); ds = p∘(dp − Δ) in place of dp.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ProbabilityRow(float* p, float* ds, int limit, float lse, float delta)
     {
         if (limit <= 0)
@@ -132,9 +135,18 @@ public sealed partial class CpuBackend
     {
         for (int r = 0; r < rows; r++)
         {
-            for (int d = 0; d < g.D; d++)
+            float* x = src + (long)r * g.Dp, y = dst + (long)r * g.D;
+            int d = 0;
+            if (Vector512.IsHardwareAccelerated)
             {
-                dst[(long)r * g.D + d] += src[(long)r * g.Dp + d];
+                for (; d <= g.D - 16; d += 16)
+                {
+                    (Vector512.Load(y + d) + Vector512.Load(x + d)).Store(y + d);
+                }
+            }
+            for (; d < g.D; d++)
+            {
+                y[d] += x[d];
             }
         }
     }
