@@ -39,6 +39,9 @@ internal static class AttentionIlgpuKernels
             qs[i] = q0 + rr < T ? q[bas + q0 * D + i] * dims.Scale : 0f;
             os[i] = 0f;
         }
+        // os is zeroed in one thread pattern and owned in another (row r, columns ≡ lane): make the zeros visible
+        // even when the key loop below never runs (a fully masked tile).
+        Group.Barrier();
         int r = tid >> 2, lane = tid & 3, t = q0 + r;
         int rowLimit = t < T ? XMath.Min(dims.Causal ? t + 1 : T, L) : 0;
         int keys = XMath.Min(dims.Causal ? XMath.Min(q0 + FwdQ, T) : T, L);
