@@ -104,7 +104,7 @@ public sealed partial class CpuBackend
         }
         var (v0, v1, v2, v3) = LoadMasked(s, limit, float.NegativeInfinity);
         float mNew = MathF.Max(m, HorizontalMax(Vector512.Max(Vector512.Max(v0, v1), Vector512.Max(v2, v3))));
-        float alpha = MathF.Exp(m - mNew);
+        float alpha = Exp(Vector512.Create(m - mNew)).ToScalar(); // inline, no libm call per row
         var vm = Vector512.Create(mNew);
         var p0 = Exp(v0 - vm);
         var p1 = Exp(v1 - vm);

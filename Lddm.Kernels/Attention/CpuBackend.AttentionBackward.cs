@@ -6,6 +6,9 @@ namespace Lddm.Kernels.Cpu;
 
 public sealed partial class CpuBackend
 {
+    /// <summary>Backward query rows per tile: 64 halves the dK/dV accumulator loads and stores per FMA vs 32.</summary>
+    private const int BackwardQueryTile = 64;
+
     /// <summary>
     /// Backward (FlashAttention-2 recomputation), one (b, h) pair per work item so dk/dv/dq of a pair have a single
     /// writer (no races, deterministic). Per pair: Kᵀ and Vᵀ tiles and s·K are packed once; for each query tile
@@ -24,8 +27,8 @@ public sealed partial class CpuBackend
         float scale = dims.Scale;
         CpuParallel.For(dims.Pairs, 1, (start, end) =>
         {
-            int kd = g.KeyRows * g.Dp, qd = QueryTile * g.Dp;
-            float* kt = Scratch(5 * kd + 3 * qd + 2 * QueryTile * KeyTile + 2 * QueryTile);
+            int kd = g.KeyRows * g.Dp, qd = BackwardQueryTile * g.Dp;
+            float* kt = Scratch(5 * kd + 3 * qd + 2 * BackwardQueryTile * KeyTile + 2 * BackwardQueryTile);
             var w = new BackwardScratch(kt, kd, qd);
             for (int bh = start; bh < end; bh++)
             {
@@ -44,37 +47,37 @@ public sealed partial class CpuBackend
         PackRows(ptr.K + offset, g.T, g.KeyRows, g, scale, w.Ks);
         new Span<float>(w.DK, g.KeyRows * g.Dp).Clear();
         new Span<float>(w.DV, g.KeyRows * g.Dp).Clear();
-        for (int q0 = 0; q0 < g.T; q0 += QueryTile)
+        for (int q0 = 0; q0 < g.T; q0 += BackwardQueryTile)
         {
-            int rows = Math.Min(QueryTile, g.T - q0);
-            int keys = g.KeyLimit(ptr.Lengths, bh, q0, QueryTile);
+            int rows = Math.Min(BackwardQueryTile, g.T - q0);
+            int keys = g.KeyLimit(ptr.Lengths, bh, q0, BackwardQueryTile);
             if (keys <= 0)
             {
                 continue; // every row of the tile is fully masked: zero gradients
             }
             long rowOffset = offset + (long)q0 * g.D;
-            PackRows(ptr.Q + rowOffset, rows, QueryTile, g, scale, w.Qs);
-            PackRows(ptr.DO + rowOffset, rows, QueryTile, g, 1f, w.DOs);
-            for (int r = 0; r < QueryTile; r++)
+            PackRows(ptr.Q + rowOffset, rows, BackwardQueryTile, g, scale, w.Qs);
+            PackRows(ptr.DO + rowOffset, rows, BackwardQueryTile, g, 1f, w.DOs);
+            for (int r = 0; r < BackwardQueryTile; r++)
             {
                 w.Lse[r] = r < rows ? ptr.Lse[(long)bh * g.T + q0 + r] : 0f;
                 w.Delta[r] = r < rows ? Dot(ptr.DO + rowOffset + r * g.D, ptr.O + rowOffset + r * g.D, g.D) : 0f;
             }
-            new Span<float>(w.DQ, QueryTile * g.Dp).Clear();
+            new Span<float>(w.DQ, BackwardQueryTile * g.Dp).Clear();
             for (int k0 = 0; k0 < keys; k0 += KeyTile)
             {
                 int n = Math.Min(KeyTile, keys - k0), m4 = (n + 3) & ~3;
                 long kOff = (long)k0 * g.Dp;
-                Scores(w.Qs, g.Dp, w.Kt + kOff, w.P, QueryTile, g.D);
-                Scores(w.DOs, g.Dp, w.Vt + kOff, w.DS, QueryTile, g.D);
-                for (int r = 0; r < QueryTile; r++)
+                Scores(w.Qs, g.Dp, w.Kt + kOff, w.P, BackwardQueryTile, g.D);
+                Scores(w.DOs, g.Dp, w.Vt + kOff, w.DS, BackwardQueryTile, g.D);
+                for (int r = 0; r < BackwardQueryTile; r++)
                 {
                     int limit = g.RowLimit(ptr.Lengths, bh, q0 + r) - k0;
                     ProbabilityRow(w.P + r * KeyTile, w.DS + r * KeyTile, limit, w.Lse[r], w.Delta[r]);
                 }
                 Accumulate(w.P, 1, KeyTile, w.DOs, w.DV + kOff, m4, rows, g.Dp);   // dV[j] += Σ_i P[i,j]·dO[i]
                 Accumulate(w.DS, 1, KeyTile, w.Qs, w.DK + kOff, m4, rows, g.Dp);   // dK[j] += Σ_i dS[i,j]·s·Q[i]
-                Accumulate(w.DS, KeyTile, 1, w.Ks + kOff, w.DQ, QueryTile, n, g.Dp); // dQ[i] += Σ_j dS[i,j]·s·K[j]
+                Accumulate(w.DS, KeyTile, 1, w.Ks + kOff, w.DQ, BackwardQueryTile, n, g.Dp); // dQ[i] += Σ_j dS[i,j]·s·K[j]
             }
             AddRows(w.DQ, rows, g, ptr.Dq + rowOffset);
         }
@@ -167,8 +170,8 @@ public sealed partial class CpuBackend
         {
             Kt = s; Vt = Kt + kd; Ks = Vt + kd; DK = Ks + kd; DV = DK + kd;
             Qs = DV + kd; DOs = Qs + qd; DQ = DOs + qd;
-            P = DQ + qd; DS = P + QueryTile * KeyTile;
-            Lse = DS + QueryTile * KeyTile; Delta = Lse + QueryTile;
+            P = DQ + qd; DS = P + BackwardQueryTile * KeyTile;
+            Lse = DS + BackwardQueryTile * KeyTile; Delta = Lse + BackwardQueryTile;
         }
     }
 }
