@@ -13,8 +13,8 @@ public sealed partial class CpuBackend
     private static float[]? t_attentionScratch;
 
     /// <summary>
-    /// Forward: work items are (b·h, query tile), split into contiguous chunks over the cores; a thread packs
-    /// Kᵀ (in 64-key tiles) and V of a (b, h) once and reuses them for all its query tiles of that pair.
+    /// Forward: work items are (b·h, query tile), claimed dynamically by the cores (see <see cref="ParallelClaims"/>);
+    /// a claim packs Kᵀ (in 64-key tiles) and V of a (b, h) once and reuses them for all its query tiles of that pair.
     /// </summary>
     protected override unsafe void AttentionForwardCore(DeviceBuffer<float> q, DeviceBuffer<float> k,
         DeviceBuffer<float> v, DeviceBuffer<int>? validLengths, AttentionDims dims, DeviceBuffer<float> o,
@@ -24,8 +24,30 @@ public sealed partial class CpuBackend
         int* lengths = validLengths is null ? null : Raw(validLengths).Pointer;
         var g = new AttentionGeometry(dims);
         int tiles = (dims.Tokens + QueryTile - 1) / QueryTile;
-        CpuParallel.For(dims.Pairs * tiles, 1, (start, end) =>
-            ForwardChunk(new ForwardPointers(pq, pk, pv, po, pl, lengths), g, dims.Scale, tiles, start, end));
+        var ptr = new ForwardPointers(pq, pk, pv, po, pl, lengths);
+        // A claim is a whole (b, h) pair when there are enough pairs, so K and V are packed once per claim.
+        int items = dims.Pairs * tiles;
+        int grain = dims.Pairs >= 2 * CpuParallel.Threads ? tiles : Math.Max(1, items / (4 * CpuParallel.Threads));
+        ParallelClaims(items, grain, (start, end) => ForwardChunk(ptr, g, dims.Scale, tiles, start, end));
+    }
+
+    /// <summary>
+    /// Dynamic scheduling over [0, count): each worker claims ranges of <paramref name="grain"/> items from a shared
+    /// counter until none are left, so a descheduled thread (a loaded machine) or uneven causal work does not leave
+    /// the other cores idle. Every item is computed whole by one claim, so results never depend on the schedule.
+    /// </summary>
+    private static void ParallelClaims(int count, int grain, Action<int, int> body)
+    {
+        int next = 0;
+        int workers = Math.Min(CpuParallel.Threads, (count + grain - 1) / grain);
+        CpuParallel.For(workers, 1, (_, _) =>
+        {
+            int start;
+            while ((start = Interlocked.Add(ref next, grain) - grain) < count)
+            {
+                body(start, Math.Min(count, start + grain));
+            }
+        });
     }
 
     /// <summary>Work items [start, end) of the forward; hot, so jitted fully optimised from the first call.</summary>

@@ -25,7 +25,7 @@ public sealed partial class CpuBackend
             Raw(dq).Pointer, Raw(dk).Pointer, Raw(dv).Pointer);
         var g = new AttentionGeometry(dims);
         float scale = dims.Scale;
-        CpuParallel.For(dims.Pairs, 1, (start, end) =>
+        ParallelClaims(dims.Pairs, 1, (start, end) =>
         {
             int kd = g.KeyRows * g.Dp, qd = BackwardQueryTile * g.Dp;
             float* kt = Scratch(5 * kd + 3 * qd + 2 * BackwardQueryTile * KeyTile + 2 * BackwardQueryTile);
