@@ -1,0 +1,277 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using static Lddm.Kernels.Cpu.AttentionCpuKernels;
+
+namespace Lddm.Kernels.Cpu;
+
+public sealed partial class CpuBackend
+{
+    /// <summary>Query rows per tile: a (32 × 64) score tile and a (32 × D) output tile stay in L1.</summary>
+    private const int QueryTile = 32;
+
+    [ThreadStatic]
+    private static float[]? t_attentionScratch;
+
+    /// <summary>
+    /// Forward: work items are (b·h, query tile), claimed dynamically by the cores (see <see cref="ParallelClaims"/>);
+    /// a claim packs Kᵀ (in 64-key tiles) and V of a (b, h) once and reuses them for all its query tiles of that pair.
+    /// </summary>
+    protected override unsafe void AttentionForwardCore(DeviceBuffer<float> q, DeviceBuffer<float> k,
+        DeviceBuffer<float> v, DeviceBuffer<int>? validLengths, AttentionDims dims, DeviceBuffer<float> o,
+        DeviceBuffer<float> lse)
+    {
+        float* pq = Raw(q).Pointer, pk = Raw(k).Pointer, pv = Raw(v).Pointer, po = Raw(o).Pointer, pl = Raw(lse).Pointer;
+        int* lengths = validLengths is null ? null : Raw(validLengths).Pointer;
+        var g = new AttentionGeometry(dims);
+        int tiles = (dims.Tokens + QueryTile - 1) / QueryTile;
+        var ptr = new ForwardPointers(pq, pk, pv, po, pl, lengths);
+        // A claim is a whole (b, h) pair when there are enough pairs, so K and V are packed once per claim.
+        int items = dims.Pairs * tiles;
+        int grain = dims.Pairs >= 2 * CpuParallel.Threads ? tiles : Math.Max(1, items / (4 * CpuParallel.Threads));
+        ParallelClaims(items, grain, (start, end) => ForwardChunk(ptr, g, dims.Scale, tiles, start, end));
+    }
+
+    /// <summary>
+    /// Dynamic scheduling over [0, count): each worker claims ranges of <paramref name="grain"/> items from a shared
+    /// counter until none are left, so a descheduled thread (a loaded machine) or uneven causal work does not leave
+    /// the other cores idle. Every item is computed whole by one claim, so results never depend on the schedule.
+    /// </summary>
+    private static void ParallelClaims(int count, int grain, Action<int, int> body)
+    {
+        int next = 0;
+        int workers = Math.Min(CpuParallel.Threads, (count + grain - 1) / grain);
+        CpuParallel.For(workers, 1, (_, _) =>
+        {
+            int start;
+            while ((start = Interlocked.Add(ref next, grain) - grain) < count)
+            {
+                body(start, Math.Min(count, start + grain));
+            }
+        });
+    }
+
+    /// <summary>Work items [start, end) of the forward; hot, so jitted fully optimised from the first call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardChunk(ForwardPointers p, AttentionGeometry g, float scale, int tiles, int start, int end)
+    {
+        float* kt = Scratch(2 * g.KeyRows * g.Dp + 2 * QueryTile * g.Dp + QueryTile * KeyTile + 2 * QueryTile);
+        float* vp = kt + g.KeyRows * g.Dp, qs = vp + g.KeyRows * g.Dp, os = qs + QueryTile * g.Dp;
+        float* s = os + QueryTile * g.Dp, m = s + QueryTile * KeyTile, l = m + QueryTile;
+        int packed = -1;
+        for (int item = start; item < end; item++)
+        {
+            int bh = item / tiles, q0 = item % tiles * QueryTile;
+            long offset = (long)bh * g.T * g.D;
+            if (bh != packed)
+            {
+                PackTransposedTiles(p.K + offset, g, 1f, kt);
+                PackRows(p.V + offset, g.T, g.KeyRows, g, 1f, vp);
+                packed = bh;
+            }
+            int keys = g.KeyLimit(p.Lengths, bh, q0, QueryTile);
+            PackRows(p.Q + offset + (long)q0 * g.D, Math.Min(QueryTile, g.T - q0), QueryTile, g, scale, qs);
+            new Span<float>(os, QueryTile * g.Dp).Clear();
+            new Span<float>(m, QueryTile).Fill(float.NegativeInfinity);
+            new Span<float>(l, QueryTile).Clear();
+            for (int k0 = 0; k0 < keys; k0 += KeyTile)
+            {
+                Scores(qs, g.Dp, kt + (long)k0 * g.Dp, s, QueryTile, g.D);
+                for (int r = 0; r < QueryTile; r++)
+                {
+                    int limit = g.RowLimit(p.Lengths, bh, q0 + r) - k0;
+                    float alpha = OnlineSoftmaxRow(s + r * KeyTile, limit, ref m[r], ref l[r]);
+                    if (alpha != 1f)
+                    {
+                        ScaleRow(os + r * g.Dp, alpha, g.Dp);
+                    }
+                }
+                Accumulate(s, KeyTile, 1, vp + (long)k0 * g.Dp, os, QueryTile, Math.Min(KeyTile, keys - k0), g.Dp);
+            }
+            WriteOutputTile(os, m, l, g, p.O + offset + (long)q0 * g.D, p.Lse + (long)bh * g.T + q0, Math.Min(QueryTile, g.T - q0));
+        }
+    }
+
+    /// <summary>
+    /// One query row of a score tile: masks keys at and beyond <paramref name="limit"/>, updates the running max m
+    /// and sum l, overwrites the row with p = exp(s − m). Returns α = exp(m_old − m_new), by which the row's output
+    /// accumulator must be rescaled. A row with no allowed key in this tile gets p = 0 and α = 1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float OnlineSoftmaxRow(float* s, int limit, ref float m, ref float l)
+    {
+        if (limit <= 0)
+        {
+            new Span<float>(s, KeyTile).Clear();
+            return 1f;
+        }
+        if (!Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated)
+        {
+            return OnlineSoftmaxRow256(s, limit, ref m, ref l);
+        }
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            float mx = m;
+            for (int j = 0; j < Math.Min(limit, KeyTile); j++)
+            {
+                mx = MathF.Max(mx, s[j]);
+            }
+            float a = MathF.Exp(m - mx), sum = 0;
+            for (int j = 0; j < KeyTile; j++)
+            {
+                s[j] = j < limit ? MathF.Exp(s[j] - mx) : 0f;
+                sum += s[j];
+            }
+            (m, l) = (mx, l * a + sum);
+            return a;
+        }
+        var (v0, v1, v2, v3) = LoadMasked(s, limit, float.NegativeInfinity);
+        float mNew = MathF.Max(m, HorizontalMax(Vector512.Max(Vector512.Max(v0, v1), Vector512.Max(v2, v3))));
+        float alpha = Exp(Vector512.Create(m - mNew)).ToScalar(); // inline, no libm call per row
+        var vm = Vector512.Create(mNew);
+        var p0 = Exp(v0 - vm);
+        var p1 = Exp(v1 - vm);
+        var p2 = Exp(v2 - vm);
+        var p3 = Exp(v3 - vm);
+        p0.Store(s); p1.Store(s + 16); p2.Store(s + 32); p3.Store(s + 48);
+        l = l * alpha + Vector512.Sum((p0 + p1) + (p2 + p3));
+        m = mNew;
+        return alpha;
+    }
+
+    /// <summary>The 64 floats at s with lanes j ≥ limit replaced by <paramref name="fill"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe (Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>) LoadMasked(
+        float* s, int limit, float fill)
+    {
+        Vector512<float> v0 = Vector512.Load(s), v1 = Vector512.Load(s + 16), v2 = Vector512.Load(s + 32), v3 = Vector512.Load(s + 48);
+        if (limit < KeyTile)
+        {
+            var lim = Vector512.Create(limit);
+            var idx = Vector512<int>.Indices;
+            var f = Vector512.Create(fill);
+            v0 = Vector512.ConditionalSelect(Vector512.LessThan(idx, lim).AsSingle(), v0, f);
+            v1 = Vector512.ConditionalSelect(Vector512.LessThan(idx + Vector512.Create(16), lim).AsSingle(), v1, f);
+            v2 = Vector512.ConditionalSelect(Vector512.LessThan(idx + Vector512.Create(32), lim).AsSingle(), v2, f);
+            v3 = Vector512.ConditionalSelect(Vector512.LessThan(idx + Vector512.Create(48), lim).AsSingle(), v3, f);
+        }
+        return (v0, v1, v2, v3);
+    }
+
+    private static unsafe void ScaleRow(float* x, float alpha, int dp)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var va = Vector512.Create(alpha);
+            for (; i < dp; i += 16)
+            {
+                (Vector512.Load(x + i) * va).Store(x + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(alpha);
+            for (; i < dp; i += 8)
+            {
+                (Vector256.Load(x + i) * va).Store(x + i);
+            }
+        }
+        for (; i < dp; i++)
+        {
+            x[i] *= alpha;
+        }
+    }
+
+    /// <summary>o = O / l and lse = m + log l; rows that saw no allowed key get o = 0 and lse = −∞.</summary>
+    private static unsafe void WriteOutputTile(float* os, float* m, float* l, AttentionGeometry g, float* o,
+        float* lse, int rows)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            ScaleCopy(os + r * g.Dp, o + r * g.D, g.D, l[r] > 0 ? 1f / l[r] : 0f);
+            lse[r] = l[r] > 0 ? m[r] + MathF.Log(l[r]) : float.NegativeInfinity;
+        }
+    }
+
+    /// <summary>dst (padRows × Dp) = scale · src (rows × D), zero-padded in both directions.</summary>
+    private static unsafe void PackRows(float* src, int rows, int padRows, AttentionGeometry g, float scale, float* dst)
+    {
+        new Span<float>(dst, padRows * g.Dp).Clear();
+        for (int r = 0; r < rows; r++)
+        {
+            ScaleCopy(src + (long)r * g.D, dst + (long)r * g.Dp, g.D, scale);
+        }
+    }
+
+    /// <summary>dst[i] = scale · src[i] for i &lt; n.</summary>
+    private static unsafe void ScaleCopy(float* src, float* dst, int n, float scale)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vs = Vector512.Create(scale);
+            for (; i <= n - 16; i += 16)
+            {
+                (Vector512.Load(src + i) * vs).Store(dst + i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            dst[i] = src[i] * scale;
+        }
+    }
+
+    /// <summary>Packs K (T × D) as 64-key tiles of Kᵀ: dst[(tile·Dp + d)·64 + j] = scale·k[tile·64 + j, d].</summary>
+    private static unsafe void PackTransposedTiles(float* src, AttentionGeometry g, float scale, float* dst)
+    {
+        new Span<float>(dst, g.KeyRows * g.Dp).Clear();
+        for (int j = 0; j < g.T; j++)
+        {
+            float* tile = dst + (long)(j / KeyTile) * KeyTile * g.Dp + j % KeyTile;
+            for (int d = 0; d < g.D; d++)
+            {
+                tile[d * KeyTile] = src[(long)j * g.D + d] * scale;
+            }
+        }
+    }
+
+    /// <summary>Per-thread scratch, grown on demand and reused across calls (pinned, so raw pointers stay valid).</summary>
+    private static unsafe float* Scratch(int floats)
+    {
+        if (t_attentionScratch is null || t_attentionScratch.Length < floats)
+        {
+            t_attentionScratch = GC.AllocateUninitializedArray<float>(floats, pinned: true);
+        }
+        return (float*)Unsafe.AsPointer(ref t_attentionScratch[0]);
+    }
+
+    private readonly unsafe struct ForwardPointers(float* q, float* k, float* v, float* o, float* lse, int* lengths)
+    {
+        public readonly float* Q = q, K = k, V = v, O = o, Lse = lse;
+        public readonly int* Lengths = lengths;
+    }
+
+    /// <summary>Sizes of one attention call as the CPU kernels see them.</summary>
+    private readonly struct AttentionGeometry(AttentionDims dims)
+    {
+        public readonly int T = dims.Tokens, D = dims.HeadDim, Heads = dims.Heads;
+        public readonly int Dp = (dims.HeadDim + 15) & ~15;
+        public readonly int KeyRows = (dims.Tokens + KeyTile - 1) / KeyTile * KeyTile;
+        public readonly bool Causal = dims.Causal;
+
+        /// <summary>Query t of pair bh may attend to keys j &lt; RowLimit (0 for rows past the end).</summary>
+        public unsafe int RowLimit(int* lengths, int bh, int t)
+        {
+            if (t >= T)
+            {
+                return 0;
+            }
+            int limit = Causal ? t + 1 : T;
+            return lengths is null ? limit : Math.Min(limit, lengths[bh / Heads]);
+        }
+
+        /// <summary>Keys any of the query rows [q0, q0 + rows) may attend to: [0, KeyLimit).</summary>
+        public unsafe int KeyLimit(int* lengths, int bh, int q0, int rows) =>
+            RowLimit(lengths, bh, Math.Min(q0 + rows, T) - 1);
+    }
+}
