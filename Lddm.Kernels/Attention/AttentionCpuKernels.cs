@@ -166,37 +166,4 @@ internal static unsafe partial class AttentionCpuKernels
         }
         c0.Store(r0); c1.Store(r1); c2.Store(r2); c3.Store(r3);
     }
-
-    /// <summary>
-    /// e^x for x ≤ 88 (Cody–Waite reduction, degree-6 polynomial, ≈1 ulp); exactly 0 below −87.3, including −∞,
-    /// so masked scores contribute nothing (not even a denormal) to the outputs.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> x)
-    {
-        var lo = Vector512.Create(-87.33654f);
-        var tiny = Vector512.LessThan(x, lo);
-        x = Vector512.Min(Vector512.Max(x, lo), Vector512.Create(88.37626f));
-        var n = Vector512.Round(x * Vector512.Create(1.44269504f));
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
-        var p = Vector512.Create(1.9875691500e-4f);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.3981999507e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
-        var scale = Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
-        return Vector512.ConditionalSelect(tiny, Vector512<float>.Zero, p * scale);
-    }
-
-    /// <summary>Largest of 16 lanes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float HorizontalMax(Vector512<float> v)
-    {
-        var h = Vector256.Max(v.GetLower(), v.GetUpper());
-        var q = Vector128.Max(h.GetLower(), h.GetUpper());
-        return MathF.Max(MathF.Max(q[0], q[1]), MathF.Max(q[2], q[3]));
-    }
 }

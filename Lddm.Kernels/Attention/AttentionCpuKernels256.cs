@@ -73,27 +73,6 @@ internal static unsafe partial class AttentionCpuKernels
         }
     }
 
-    /// <summary>AVX2 twin of <see cref="Exp(Vector512{float})"/>, same constants and the same exact 0 below −87.3.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Exp(Vector256<float> x)
-    {
-        var lo = Vector256.Create(-87.33654f);
-        var tiny = Vector256.LessThan(x, lo);
-        x = Vector256.Min(Vector256.Max(x, lo), Vector256.Create(88.37626f));
-        var n = Vector256.Round(x * Vector256.Create(1.44269504f));
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
-        var p = Vector256.Create(1.9875691500e-4f);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.3981999507e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r * r, r) + Vector256<float>.One;
-        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23).AsSingle();
-        return Vector256.ConditionalSelect(tiny, Vector256<float>.Zero, p * scale);
-    }
-
     /// <summary>
     /// AVX2 forward row: masks keys ≥ limit (limit &gt; 0), p = exp(s − m_new) in place, updates m and l, returns α.
     /// </summary>
@@ -116,7 +95,7 @@ internal static unsafe partial class AttentionCpuKernels
         var sum = Vector256<float>.Zero;
         for (int c = 0; c < KeyTile; c += 8)
         {
-            var p = Exp(Vector256.Load(s + c) - vm);
+            var p = SimdMath.Exp(Vector256.Load(s + c) - vm);
             p.Store(s + c);
             sum += p;
         }
@@ -137,7 +116,7 @@ internal static unsafe partial class AttentionCpuKernels
         var vd = Vector256.Create(delta);
         for (int c = 0; c < KeyTile; c += 8)
         {
-            var pc = Exp(Vector256.Load(p + c) - vl);
+            var pc = SimdMath.Exp(Vector256.Load(p + c) - vl);
             pc.Store(p + c);
             (pc * (Vector256.Load(ds + c) - vd)).Store(ds + c);
         }

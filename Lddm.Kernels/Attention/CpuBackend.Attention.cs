@@ -125,13 +125,13 @@ public sealed partial class CpuBackend
             return a;
         }
         var (v0, v1, v2, v3) = LoadMasked(s, limit, float.NegativeInfinity);
-        float mNew = MathF.Max(m, HorizontalMax(Vector512.Max(Vector512.Max(v0, v1), Vector512.Max(v2, v3))));
-        float alpha = Exp(Vector512.Create(m - mNew)).ToScalar(); // inline, no libm call per row
+        float mNew = MathF.Max(m, SimdMath.HorizontalMax(Vector512.Max(Vector512.Max(v0, v1), Vector512.Max(v2, v3))));
+        float alpha = SimdMath.Exp(Vector512.Create(m - mNew)).ToScalar(); // inline, no libm call per row
         var vm = Vector512.Create(mNew);
-        var p0 = Exp(v0 - vm);
-        var p1 = Exp(v1 - vm);
-        var p2 = Exp(v2 - vm);
-        var p3 = Exp(v3 - vm);
+        var p0 = SimdMath.Exp(v0 - vm);
+        var p1 = SimdMath.Exp(v1 - vm);
+        var p2 = SimdMath.Exp(v2 - vm);
+        var p3 = SimdMath.Exp(v3 - vm);
         p0.Store(s); p1.Store(s + 16); p2.Store(s + 32); p3.Store(s + 48);
         l = l * alpha + Vector512.Sum((p0 + p1) + (p2 + p3));
         m = mNew;

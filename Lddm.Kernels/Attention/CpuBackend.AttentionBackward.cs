@@ -112,10 +112,10 @@ public sealed partial class CpuBackend
         var (s0, s1, s2, s3) = LoadMasked(p, limit, float.NegativeInfinity);
         var vl = Vector512.Create(lse);
         var vd = Vector512.Create(delta);
-        var p0 = Exp(s0 - vl);
-        var p1 = Exp(s1 - vl);
-        var p2 = Exp(s2 - vl);
-        var p3 = Exp(s3 - vl);
+        var p0 = SimdMath.Exp(s0 - vl);
+        var p1 = SimdMath.Exp(s1 - vl);
+        var p2 = SimdMath.Exp(s2 - vl);
+        var p3 = SimdMath.Exp(s3 - vl);
         p0.Store(p); p1.Store(p + 16); p2.Store(p + 32); p3.Store(p + 48);
         (p0 * (Vector512.Load(ds) - vd)).Store(ds);
         (p1 * (Vector512.Load(ds + 16) - vd)).Store(ds + 16);

@@ -75,7 +75,7 @@ public sealed partial class CpuBackend
             var vc = Vector512.Create(c);
             for (; i <= n - 16; i += 16)
             {
-                var e = Exp(Vector512.Load(x + i) - vshift);
+                var e = SimdMath.Exp(Vector512.Load(x + i) - vshift);
                 Vector512.FusedMultiplyAdd(e, vc, Vector512.Load(dst + i)).Store(dst + i);
             }
         }
@@ -85,7 +85,7 @@ public sealed partial class CpuBackend
             var vc = Vector256.Create(c);
             for (; i <= n - 8; i += 8)
             {
-                var e = Exp(Vector256.Load(x + i) - vshift);
+                var e = SimdMath.Exp(Vector256.Load(x + i) - vshift);
                 Vector256.FusedMultiplyAdd(e, vc, Vector256.Load(dst + i)).Store(dst + i);
             }
         }

@@ -60,48 +60,6 @@ public sealed partial class CpuBackend
         });
     }
 
-    /// <summary>
-    /// exp for 16 floats (Cephes expf: x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial, 2ⁿ by exponent bits);
-    /// about 1 ulp. x below −87.3 (including −∞) gives exactly 0; x is clamped at 88.7 (softmax only feeds x ≤ 0).
-    /// Written out because the BCL's Vector512.Exp widens to double and is JIT-compiled at tier 0 first.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Exp(Vector512<float> x)
-    {
-        var underflow = Vector512.LessThan(x, Vector512.Create(-87.33654f));
-        x = Vector512.Min(Vector512.Max(x, Vector512.Create(-87.33654f)), Vector512.Create(88.72283f));
-        var n = Vector512.Round(x * 1.44269504088896341f);
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(1.9875691500e-4f), r, Vector512.Create(1.3981999507e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
-        var scaled = (p.AsInt32() + (Vector512.ConvertToInt32(n) << 23)).AsSingle();
-        return Vector512.ConditionalSelect(underflow, Vector512<float>.Zero, scaled);
-    }
-
-    /// <summary>The Vector256 twin of <see cref="Exp(Vector512{float})"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exp(Vector256<float> x)
-    {
-        var underflow = Vector256.LessThan(x, Vector256.Create(-87.33654f));
-        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-87.33654f)), Vector256.Create(88.72283f));
-        var n = Vector256.Round(x * 1.44269504088896341f);
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
-        var p = Vector256.FusedMultiplyAdd(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
-        p = Vector256.FusedMultiplyAdd(p, r * r, r) + Vector256<float>.One;
-        var scaled = (p.AsInt32() + (Vector256.ConvertToInt32(n) << 23)).AsSingle();
-        return Vector256.ConditionalSelect(underflow, Vector256<float>.Zero, scaled);
-    }
-
     /// <summary>One row of softmax (y = e/Σe, stored then scaled) or log-softmax (y = x − m − log Σe).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void SoftmaxRow(float* x, float* y, int n, bool log)
@@ -137,7 +95,7 @@ public sealed partial class CpuBackend
             {
                 vm = Vector512.Max(vm, Vector512.Load(x + i));
             }
-            m = HorizontalMax(Vector256.Max(vm.GetLower(), vm.GetUpper()));
+            m = SimdMath.HorizontalMax(Vector256.Max(vm.GetLower(), vm.GetUpper()));
         }
         else if (Vector256.IsHardwareAccelerated && n >= 8)
         {
@@ -146,19 +104,13 @@ public sealed partial class CpuBackend
             {
                 vm = Vector256.Max(vm, Vector256.Load(x + i));
             }
-            m = HorizontalMax(vm);
+            m = SimdMath.HorizontalMax(vm);
         }
         for (; i < n; i++)
         {
             m = MathF.Max(m, x[i]);
         }
         return m;
-    }
-
-    private static float HorizontalMax(Vector256<float> v)
-    {
-        var h = Vector128.Max(v.GetLower(), v.GetUpper());
-        return MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
     }
 
     /// <summary>Σ exp(x − shift); also stores the exponentials into <paramref name="e"/> when it is not null.</summary>
@@ -173,7 +125,7 @@ public sealed partial class CpuBackend
             var vshift = Vector512.Create(shift);
             for (; i <= n - 16; i += 16)
             {
-                var v = Exp(Vector512.Load(x + i) - vshift);
+                var v = SimdMath.Exp(Vector512.Load(x + i) - vshift);
                 if (e != null)
                 {
                     v.Store(e + i);
@@ -188,7 +140,7 @@ public sealed partial class CpuBackend
             var vshift = Vector256.Create(shift);
             for (; i <= n - 8; i += 8)
             {
-                var v = Exp(Vector256.Load(x + i) - vshift);
+                var v = SimdMath.Exp(Vector256.Load(x + i) - vshift);
                 if (e != null)
                 {
                     v.Store(e + i);
@@ -356,7 +308,7 @@ public sealed partial class CpuBackend
             var vs = Vector512.Create(-s);
             for (; i <= n - 16; i += 16)
             {
-                var v = Vector512.FusedMultiplyAdd(Exp(Vector512.Load(y + i)), vs, Vector512.Load(dy + i));
+                var v = Vector512.FusedMultiplyAdd(SimdMath.Exp(Vector512.Load(y + i)), vs, Vector512.Load(dy + i));
                 (Vector512.Load(dx + i) + v).Store(dx + i);
             }
         }
@@ -365,7 +317,7 @@ public sealed partial class CpuBackend
             var vs = Vector256.Create(-s);
             for (; i <= n - 8; i += 8)
             {
-                var v = Vector256.FusedMultiplyAdd(Exp(Vector256.Load(y + i)), vs, Vector256.Load(dy + i));
+                var v = Vector256.FusedMultiplyAdd(SimdMath.Exp(Vector256.Load(y + i)), vs, Vector256.Load(dy + i));
                 (Vector256.Load(dx + i) + v).Store(dx + i);
             }
         }
