@@ -4,7 +4,7 @@ using Lddm.Kernels;
 namespace Lddm.Models.Tests.Support;
 
 /// <summary>
-/// Trains a <see cref="DiT"/> (t = 0: no time conditioning) to map token sequences to target sequences with
+/// Trains a <see cref="DiT"/> (t = 0: no time conditioning) or a <see cref="SequenceModel"/> to map token sequences to target sequences with
 /// mean cross-entropy and plain AdamW (β = (0.9, 0.999), ε = 1e-8, no weight decay, no clipping). The optimizer
 /// state is allocated up front; each step's temporaries and gradients are freed before it returns.
 /// </summary>
@@ -15,16 +15,27 @@ public sealed class SequenceTrainer : IDisposable
     private readonly float _lr;
     private int _step;
 
-    public SequenceTrainer(Backend backend, DiTConfig config, ulong seed, float learningRate)
+    private readonly Func<IntTensor, Tensor> _forward;
+
+    public SequenceTrainer(Backend backend, DiTConfig config, ulong seed, float learningRate, bool withPositions = false)
     {
         _backend = backend;
         _lr = learningRate;
-        Model = new DiT(backend, config);
+        if (withPositions)
+        {
+            var model = new SequenceModel(backend, config);
+            (Model, _forward) = (model, model.Forward);
+        }
+        else
+        {
+            var model = new DiT(backend, config);
+            (Model, _forward) = (model, ids => model.Forward(ids, new float[ids.Shape[0]]));
+        }
         Model.Initialize(seed);
         _state = [.. Model.Parameters().Select(p => (p, backend.Full(p.Shape.Elements, 0f), backend.Full(p.Shape.Elements, 0f)))];
     }
 
-    public DiT Model { get; }
+    public Module Model { get; }
 
     /// <summary>One step on inputs and targets (batch, tokens) row-major; returns the loss before the update.</summary>
     public float Step(int[] inputs, int[] targets, int batch, int tokens)
@@ -32,7 +43,7 @@ public sealed class SequenceTrainer : IDisposable
         float value;
         using (var tape = Tape.Begin())
         {
-            var logits = Model.Forward(IntTensor.FromArray(_backend, inputs, batch, tokens), new float[batch]);
+            var logits = _forward(IntTensor.FromArray(_backend, inputs, batch, tokens));
             var loss = CrossEntropy(logits, targets);
             value = loss.Item();
             loss.Backward();
