@@ -17,8 +17,7 @@ public sealed class MseOp : Node
     {
         const string op = nameof(MseOp);
         OpCheck.SameShape(op, prediction, target, "prediction", "target");
-        int n = prediction.Shape.Elements, rows = prediction.Shape.Rows, cols = prediction.Shape.Last;
-        if (n == 0)
+        if (prediction.Shape.Elements == 0)
         {
             throw new ArgumentException($"{op}: 'prediction' has shape {prediction.Shape} with no elements; the mean is undefined.", nameof(prediction));
         }
@@ -31,23 +30,7 @@ public sealed class MseOp : Node
         backend.Axpby(1f, prediction.Data, 0f, diff.Data);
         backend.Axpby(-1f, target.Data, 1f, diff.Data);
         var loss = Tensor.Empty(backend, new Shape(1));
-        Tensor? rowSums = null;
-        using (var squares = backend.Allocate<float>(n))
-        {
-            backend.Mul(diff.Data, diff.Data, squares);
-            if (rowWeights is null)
-            {
-                backend.Sum(squares, loss.Data, 1f / n);
-            }
-            else
-            {
-                rowSums = Tensor.Empty(backend, new Shape(rows));
-                backend.SumCols(squares, rows, cols, rowSums.Data, accumulate: false);
-                using var weighted = backend.Allocate<float>(rows);
-                backend.Mul(rowSums.Data, rowWeights.Data, weighted);
-                backend.Sum(weighted, loss.Data, 1f / n);
-            }
-        }
+        var rowSums = Reduce(diff, rowWeights, loss);
         var node = new MseOp { _prediction = prediction, _target = target, _weights = rowWeights, _diff = diff, _rowSums = rowSums };
         Record(node, loss, prediction, target, rowWeights);
         if (!ReferenceEquals(loss.Creator, node))
@@ -103,6 +86,26 @@ public sealed class MseOp : Node
         backend.Mul(weights.Data, scale, gate);
         dst.Fill(0f);
         backend.GatedResidualForward(dst, gate, diff.Data, rows, cols, 1, dst);
+    }
+
+    /// <summary>loss = (1/n)·Σ w_r·diff²; returns the per-row Σ_c diff² that ∂w needs (null without weights).</summary>
+    private static Tensor? Reduce(Tensor diff, Tensor? rowWeights, Tensor loss)
+    {
+        var backend = diff.Backend;
+        int n = diff.Shape.Elements, rows = diff.Shape.Rows, cols = diff.Shape.Last;
+        using var squares = backend.Allocate<float>(n);
+        backend.Mul(diff.Data, diff.Data, squares);
+        if (rowWeights is null)
+        {
+            backend.Sum(squares, loss.Data, 1f / n);
+            return null;
+        }
+        var rowSums = Tensor.Empty(backend, new Shape(rows));
+        backend.SumCols(squares, rows, cols, rowSums.Data, accumulate: false);
+        using var weighted = backend.Allocate<float>(rows);
+        backend.Mul(rowSums.Data, rowWeights.Data, weighted);
+        backend.Sum(weighted, loss.Data, 1f / n);
+        return rowSums;
     }
 
     private static void CheckWeights(Tensor prediction, Tensor w)
