@@ -1,0 +1,55 @@
+using Lddm.Autograd;
+using Lddm.Kernels;
+
+namespace Lddm.Models;
+
+/// <summary>
+/// Bidirectional multi-head self-attention with RoPE on q and k (MDLM's DDiTBlock): a fused QKV projection
+/// h → 3h (columns ordered [q | k | v], each [head 0 | head 1 | …]), attention per head, output projection h → h.
+/// Both projections are bias-free, as in MDLM.
+/// </summary>
+public sealed class MultiHeadSelfAttention : Module
+{
+    public MultiHeadSelfAttention(Backend backend, int hidden, int heads, float ropeTheta = 10_000f)
+        : base(backend)
+    {
+        ConfigCheck.Heads(hidden, heads, nameof(MultiHeadSelfAttention));
+        Hidden = hidden;
+        Heads = heads;
+        RopeTheta = ConfigCheck.Above(ropeTheta, 1f, nameof(MultiHeadSelfAttention), nameof(ropeTheta));
+        Qkv = AddModule("qkv", new Linear(backend, hidden, 3 * hidden, bias: false));
+        Proj = AddModule("out", new Linear(backend, hidden, hidden, bias: false));
+    }
+
+    public int Hidden { get; }
+
+    public int Heads { get; }
+
+    public int HeadDim => Hidden / Heads;
+
+    public float RopeTheta { get; }
+
+    public Linear Qkv { get; }
+
+    public Linear Proj { get; }
+
+    /// <summary>x (B, T, h) → (B, T, h).</summary>
+    public Tensor Forward(Tensor x)
+    {
+        if (x.Shape.Rank != 3 || x.Shape[2] != Hidden)
+        {
+            throw new ArgumentException($"{nameof(MultiHeadSelfAttention)}: x must be (B, T, {Hidden}) but has shape {x.Shape}.", nameof(x));
+        }
+        int b = x.Shape[0], t = x.Shape[1];
+        var qkv = Qkv.Forward(x);                                                     // (B, T, 3h)
+        var split = TransposeOp.Apply(ReshapeOp.Apply(qkv, b, t, 3 * Heads, HeadDim), 1, 2); // (B, 3·heads, T, D)
+        var q = RopeOp.Apply(SliceOp.Apply(split, 1, 0, Heads), RopeTheta);        // (B, heads, T, D)
+        var k = RopeOp.Apply(SliceOp.Apply(split, 1, Heads, Heads), RopeTheta);
+        var v = SliceOp.Apply(split, 1, 2 * Heads, Heads);
+        var o = Attend(q, k, v);                                                      // (B, heads, T, D)
+        return Proj.Forward(ReshapeOp.Apply(TransposeOp.Apply(o, 1, 2), b, t, Hidden));
+    }
+
+    /// <summary>softmax(q·kᵀ/√D)·v per head. The one place the attention implementation is chosen.</summary>
+    private static Tensor Attend(Tensor q, Tensor k, Tensor v) => ComposedAttention.Apply(q, k, v);
+}
