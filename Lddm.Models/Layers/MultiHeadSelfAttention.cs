@@ -50,6 +50,9 @@ public sealed class MultiHeadSelfAttention : Module
         return Proj.Forward(ReshapeOp.Apply(TransposeOp.Apply(o, 1, 2), b, t, Hidden));
     }
 
-    /// <summary>softmax(q·kᵀ/√D)·v per head. The one place the attention implementation is chosen.</summary>
-    private static Tensor Attend(Tensor q, Tensor k, Tensor v) => ComposedAttention.Apply(q, k, v);
+    /// <summary>
+    /// softmax(q·kᵀ/√D)·v per head with the fused flash-style kernels (<see cref="AttentionOp"/>); the composed
+    /// matmul + softmax version (<see cref="ComposedAttention"/>) stays as the tests' reference.
+    /// </summary>
+    private static Tensor Attend(Tensor q, Tensor k, Tensor v) => AttentionOp.Apply(q, k, v);
 }
