@@ -1,6 +1,13 @@
 using BenchmarkDotNet.Running;
+using Lddm.Bench;
 
 // One BenchmarkDotNet class per kernel family (naive version as the baseline), plus end-to-end benchmarks.
 // Run all:   dotnet run -c Release --project Lddm.Bench -- --filter '*'
 // Run one:   dotnet run -c Release --project Lddm.Bench -- --filter '*Matmul*'
-BenchmarkSwitcher.FromAssembly(typeof(Lddm.Bench.BenchBackends).Assembly).Run(args);
+// Reports:   dotnet run -c Release --project Lddm.Bench -- report attention
+if (args is ["report", "attention"])
+{
+    AttentionReport.Run(BenchBackends.Cpu, Console.Out);
+    return;
+}
+BenchmarkSwitcher.FromAssembly(typeof(BenchBackends).Assembly).Run(args);

@@ -64,6 +64,9 @@ public abstract partial class Backend : IDisposable
     /// <summary>Frees every cached buffer the pool holds (live buffers are untouched).</summary>
     public abstract void TrimPool();
 
+    /// <summary>Restarts <see cref="PoolStatistics.PeakLiveBytes"/> from the current live total.</summary>
+    public abstract void ResetPeakMemory();
+
     protected abstract DeviceBuffer<T> AllocateCore<T>(int length) where T : unmanaged;
 
     protected virtual void Dispose(bool disposing)

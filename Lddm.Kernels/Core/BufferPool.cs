@@ -7,6 +7,8 @@ namespace Lddm.Kernels;
 internal interface IBufferPool : IDisposable
 {
     long LiveBytes { get; }
+    long PeakLiveBytes { get; }
+    void ResetPeak();
     long CachedBytes { get; }
     long LiveBuffers { get; }
     void Trim();
@@ -23,6 +25,17 @@ internal sealed class BufferPool<TStorage> : IBufferPool where TStorage : class
     /// <summary>Bytes handed out and not yet returned.</summary>
     public long LiveBytes { get; private set; }
 
+    /// <summary>Largest <see cref="LiveBytes"/> since creation or the last <see cref="ResetPeak"/>.</summary>
+    public long PeakLiveBytes { get; private set; }
+
+    public void ResetPeak()
+    {
+        lock (_gate)
+        {
+            PeakLiveBytes = LiveBytes;
+        }
+    }
+
     /// <summary>Bytes held in the pool, ready for reuse.</summary>
     public long CachedBytes { get; private set; }
 
@@ -34,6 +47,7 @@ internal sealed class BufferPool<TStorage> : IBufferPool where TStorage : class
         lock (_gate)
         {
             LiveBytes += bytes;
+            PeakLiveBytes = Math.Max(PeakLiveBytes, LiveBytes);
             LiveBuffers++;
             if (_free.TryGetValue((elementType, length), out var stack) && stack.Count > 0)
             {

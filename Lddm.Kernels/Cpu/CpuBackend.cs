@@ -40,7 +40,7 @@ public sealed partial class CpuBackend : Backend
     {
         get
         {
-            long live = 0, cached = 0, count = 0;
+            long live = 0, cached = 0, count = 0, peak = 0;
             lock (_gate)
             {
                 foreach (var pool in _pools.Values)
@@ -48,9 +48,10 @@ public sealed partial class CpuBackend : Backend
                     live += pool.LiveBytes;
                     cached += pool.CachedBytes;
                     count += pool.LiveBuffers;
+                    peak += pool.PeakLiveBytes;
                 }
             }
-            return new PoolStatistics(live, cached, count);
+            return new PoolStatistics(live, cached, count, peak);
         }
     }
 
@@ -61,6 +62,17 @@ public sealed partial class CpuBackend : Backend
             foreach (var pool in _pools.Values)
             {
                 pool.Trim();
+            }
+        }
+    }
+
+    public override void ResetPeakMemory()
+    {
+        lock (_gate)
+        {
+            foreach (var pool in _pools.Values)
+            {
+                pool.ResetPeak();
             }
         }
     }

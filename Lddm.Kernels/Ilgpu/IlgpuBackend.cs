@@ -80,7 +80,7 @@ public sealed partial class IlgpuBackend : Backend
     {
         get
         {
-            long live = 0, cached = 0, count = 0;
+            long live = 0, cached = 0, count = 0, peak = 0;
             lock (_gate)
             {
                 foreach (var pool in _pools.Values)
@@ -88,9 +88,10 @@ public sealed partial class IlgpuBackend : Backend
                     live += pool.LiveBytes;
                     cached += pool.CachedBytes;
                     count += pool.LiveBuffers;
+                    peak += pool.PeakLiveBytes;
                 }
             }
-            return new PoolStatistics(live, cached, count);
+            return new PoolStatistics(live, cached, count, peak);
         }
     }
 
@@ -101,6 +102,17 @@ public sealed partial class IlgpuBackend : Backend
             foreach (var pool in _pools.Values)
             {
                 pool.Trim();
+            }
+        }
+    }
+
+    public override void ResetPeakMemory()
+    {
+        lock (_gate)
+        {
+            foreach (var pool in _pools.Values)
+            {
+                pool.ResetPeak();
             }
         }
     }

@@ -24,6 +24,22 @@ public sealed class BackendCoreTests
 
     [Theory]
     [MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
+    public void Peak_memory_records_the_high_water_mark_until_reset(string name)
+    {
+        var backend = TestBackends.Get(name);
+        backend.ResetPeakMemory();
+        long start = backend.PoolStatistics.LiveBytes;
+        using (backend.Allocate<float>(1000))
+        using (backend.Allocate<float>(3000))
+        {
+        }
+        Assert.Equal(start + 4000 * sizeof(float), backend.PoolStatistics.PeakLiveBytes);
+        backend.ResetPeakMemory();
+        Assert.Equal(start, backend.PoolStatistics.PeakLiveBytes);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
     public void Round_trip_copies_preserve_every_bit(string name)
     {
         var backend = TestBackends.Get(name);
