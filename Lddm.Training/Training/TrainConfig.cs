@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace Lddm.Training.Training;
+
+/// <summary>
+/// Everything a training run needs, with defaults that train a small character-level MDLM on the bundled
+/// Moby-Dick text in a few minutes on a 2-core CPU. Saved (resolved) in every checkpoint. JSON keys are
+/// snake_case; <see cref="WithOverrides"/> applies <c>key=value</c> pairs and rejects unknown keys.
+/// </summary>
+public sealed record TrainConfig
+{
+    public string Model { get; init; } = "mdlm";
+    public string Data { get; init; } = "text";
+    public string Corpus { get; init; } = "moby-dick";
+    public string Preset { get; init; } = "small";
+    public int Length { get; init; } = 64;
+    public int Batch { get; init; } = 32;
+    public int Steps { get; init; } = 600;
+    public int GradAccumulation { get; init; } = 1;
+    public double LearningRate { get; init; } = 1e-3;
+    public int WarmupSteps { get; init; } = 100;
+    public string Decay { get; init; } = "constant";
+    public double WeightDecay { get; init; }
+    public double GradClip { get; init; } = 1.0;
+    public double EmaDecay { get; init; } = 0.99;
+    public double Dropout { get; init; }
+    public bool ElboWeighting { get; init; } = true;
+    public bool TimeConditioning { get; init; }
+    public string MaskSchedule { get; init; } = "loglinear";
+    public int LogEvery { get; init; } = 25;
+    public int EvalEvery { get; init; } = 200;
+    public int EvalSequences { get; init; } = 64;
+    public int CheckpointEvery { get; init; } = 200;
+    public int SawtoothSaws { get; init; } = 2;
+    public double SawtoothScale { get; init; } = 0.01;
+    public ulong Seed { get; init; } = 1;
+
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        NumberHandling = JsonNumberHandling.Strict,
+    };
+
+    /// <summary>Throws one clear error naming every invalid value and what is allowed.</summary>
+    public TrainConfig Validate()
+    {
+        var errors = new List<string>();
+        void Require(bool ok, string key, object value, string rule)
+        {
+            if (!ok)
+            {
+                errors.Add(string.Create(CultureInfo.InvariantCulture, $"{key} = {value} ({rule})"));
+            }
+        }
+        Require(Model is "mdlm", "model", Model, "only 'mdlm' is implemented so far");
+        Require(Data is "text" or "sawtooth", "data", Data, "text or sawtooth");
+        Require(Corpus is "moby-dick" or "sotu", "corpus", Corpus, "moby-dick or sotu");
+        Require(Preset is "tiny" or "small" or "base", "preset", Preset, "tiny, small or base");
+        Require(Length is >= 2 and <= 4096, "length", Length, "2..4096");
+        Require(Batch is >= 1 and <= 4096, "batch", Batch, "1..4096");
+        Require(Steps >= 1, "steps", Steps, "≥ 1");
+        Require(GradAccumulation >= 1, "grad_accumulation", GradAccumulation, "≥ 1");
+        Require(LearningRate > 0 && LearningRate < 1, "learning_rate", LearningRate, "in (0, 1)");
+        Require(WarmupSteps >= 0, "warmup_steps", WarmupSteps, "≥ 0");
+        Require(Decay is "constant" or "cosine", "decay", Decay, "constant or cosine");
+        Require(WeightDecay is >= 0 and < 1, "weight_decay", WeightDecay, "in [0, 1)");
+        Require(GradClip > 0, "grad_clip", GradClip, "> 0");
+        Require(EmaDecay is >= 0 and < 1, "ema_decay", EmaDecay, "in [0, 1)");
+        Require(Dropout is >= 0 and < 1, "dropout", Dropout, "in [0, 1)");
+        Require(MaskSchedule is "loglinear" or "linear", "mask_schedule", MaskSchedule, "loglinear or linear");
+        Require(LogEvery >= 1, "log_every", LogEvery, "≥ 1");
+        Require(EvalEvery >= 0, "eval_every", EvalEvery, "≥ 0 (0 = only at the end)");
+        Require(EvalSequences >= 1, "eval_sequences", EvalSequences, "≥ 1");
+        Require(CheckpointEvery >= 0, "checkpoint_every", CheckpointEvery, "≥ 0 (0 = only at the end)");
+        Require(SawtoothSaws >= 1, "sawtooth_saws", SawtoothSaws, "≥ 1");
+        Require(SawtoothScale is > 0 and <= 0.5, "sawtooth_scale", SawtoothScale, "in (0, 0.5]");
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid config: " + string.Join("; ", errors) + ".");
+        }
+        return this;
+    }
+
+    public JsonObject ToJson() => JsonSerializer.SerializeToNode(this, s_json)!.AsObject();
+
+    public static TrainConfig FromJson(JsonNode node, string source)
+    {
+        try
+        {
+            return node.Deserialize<TrainConfig>(s_json) ?? throw new JsonException("empty config");
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"Config {source}: {e.Message} Valid keys: {string.Join(", ", Keys)}.", e);
+        }
+    }
+
+    public static TrainConfig Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Config file '{path}' does not exist.", path);
+        }
+        return FromJson(JsonNode.Parse(File.ReadAllText(path)) ?? new JsonObject(), path);
+    }
+
+    /// <summary>The snake_case keys a config accepts.</summary>
+    public static IReadOnlyList<string> Keys { get; } = typeof(TrainConfig)
+        .GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        .Where(p => p.CanWrite)
+        .Select(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name))
+        .ToList();
+
+    /// <summary>Applies <c>key=value</c> overrides (values parsed as JSON, else as strings); unknown keys are errors.</summary>
+    public TrainConfig WithOverrides(IEnumerable<string> assignments)
+    {
+        var json = ToJson();
+        foreach (string a in assignments)
+        {
+            int eq = a.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                throw new ArgumentException($"Override '{a}' is not key=value.");
+            }
+            string key = a[..eq].Trim().Replace('-', '_'), value = a[(eq + 1)..].Trim();
+            if (!Keys.Contains(key))
+            {
+                throw new ArgumentException($"Unknown config key '{key}'. Valid keys: {string.Join(", ", Keys)}.");
+            }
+            JsonNode? parsed;
+            try
+            {
+                parsed = JsonNode.Parse(value);
+            }
+            catch (JsonException)
+            {
+                parsed = JsonValue.Create(value);
+            }
+            json[key] = json[key] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? JsonValue.Create(value) : parsed;
+        }
+        return FromJson(json, "overrides");
+    }
+}

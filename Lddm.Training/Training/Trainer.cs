@@ -1,0 +1,181 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lddm.Autograd;
+using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Checkpoints;
+using Lddm.Training.Data;
+using Lddm.Training.Objectives;
+using Lddm.Training.Optim;
+
+namespace Lddm.Training.Training;
+
+/// <summary>
+/// Trains an MDLM: AdamW with warm-up then constant or cosine LR, global-norm clipping, EMA with warm-up (used for
+/// evaluation), gradient accumulation, periodic validation NELBO, a progress line that reads well in a log file,
+/// and atomic checkpoints. Every random draw is a function of (seed, step), so a resumed run continues exactly
+/// where an uninterrupted one would be.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly TrainConfig _config;
+    private readonly ITokenData _data;
+    private readonly MdlmObjective _objective;
+    private readonly AdamW _optimizer;
+    private readonly Ema _ema;
+    private readonly GradientClipper _clipper;
+    private readonly LearningRateSchedule _lr;
+    private readonly CheckpointStore? _store;
+    private readonly TextWriter _log;
+
+    public Trainer(Backend backend, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log)
+    {
+        _config = config.Validate();
+        _data = data;
+        _log = log;
+        Model = TrainingRun.Model(backend, config, data.Vocabulary);
+        _objective = TrainingRun.Objective(config);
+        _optimizer = new AdamW(Model.NamedParameters(), new AdamWConfig(WeightDecay: config.WeightDecay));
+        _ema = new Ema(Model.NamedParameters(), config.EmaDecay);
+        _clipper = new GradientClipper(backend, config.GradClip);
+        _lr = new LearningRateSchedule(config.LearningRate, config.WarmupSteps,
+            config.Decay == "cosine" ? DecayKind.Cosine : DecayKind.Constant, config.Steps);
+        _lr.Validate();
+        _store = outputDirectory is null ? null : new CheckpointStore(outputDirectory);
+    }
+
+    public DiT Model { get; }
+
+    public Ema Ema => _ema;
+
+    public MdlmObjective Objective => _objective;
+
+    /// <summary>Raised after each optimizer step with the step number (after logging, evaluation and checkpointing).</summary>
+    public event Action<int>? StepCompleted;
+
+    /// <summary>Steps completed (restored by <see cref="Resume"/>).</summary>
+    public int Step { get; private set; }
+
+    /// <summary>The last validation NELBO in nats per token (EMA weights), or NaN before the first evaluation.</summary>
+    public double LastValidationNelbo { get; private set; } = double.NaN;
+
+    /// <summary>Continues from the checkpoint in the output directory; the saved config must match this run's.</summary>
+    public void Resume()
+    {
+        var store = _store ?? throw new InvalidOperationException("Resume needs an output directory.");
+        var state = store.Load(Model, _optimizer, _ema, _config.ToJson());
+        Step = state.Step;
+        _log.WriteLine($"resumed from {store.Directory} at step {Step}");
+    }
+
+    /// <summary>Trains until <see cref="TrainConfig.Steps"/>, logging, evaluating and checkpointing on the way.</summary>
+    public void Run(CancellationToken cancel = default)
+    {
+        var c = _config;
+        long tokensPerStep = (long)c.Batch * c.Length * c.GradAccumulation;
+        var clock = Stopwatch.StartNew();
+        int firstStep = Step;
+        double lossSum = 0, nelboSum = 0;
+        int logged = 0;
+        while (Step < c.Steps && !cancel.IsCancellationRequested)
+        {
+            Step++;
+            var (loss, nelbo) = TrainStep();
+            lossSum += loss;
+            nelboSum += nelbo;
+            logged++;
+            if (Step % c.LogEvery == 0 || Step == c.Steps)
+            {
+                double seconds = clock.Elapsed.TotalSeconds;
+                double rate = (Step - firstStep) * tokensPerStep / Math.Max(seconds, 1e-9);
+                double eta = (c.Steps - Step) * tokensPerStep / Math.Max(rate, 1e-9);
+                _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"step {Step,6}/{c.Steps}  loss {lossSum / logged,7:F4}  nelbo {nelboSum / logged,7:F4} nats/tok ({nelboSum / logged / Math.Log(2),6:F4} bits)  lr {_lr.At(Step):E2}  grad-norm {_clipper.LastNorm,7:F3}  {rate,8:F0} tok/s  eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}"));
+                lossSum = nelboSum = 0;
+                logged = 0;
+            }
+            if ((c.EvalEvery > 0 && Step % c.EvalEvery == 0) || Step == c.Steps)
+            {
+                LastValidationNelbo = ValidationNelbo();
+                _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"eval  step {Step,6}  validation nelbo {LastValidationNelbo:F4} nats/tok = {LastValidationNelbo / Math.Log(2):F4} bits/tok (EMA weights, {c.EvalSequences} sequences)"));
+            }
+            if (_store is not null && ((c.CheckpointEvery > 0 && Step % c.CheckpointEvery == 0) || Step == c.Steps))
+            {
+                string dir = _store.Save(Model, _optimizer, _ema,
+                    new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
+                _log.WriteLine($"checkpoint {dir}");
+            }
+            StepCompleted?.Invoke(Step);
+        }
+        if (cancel.IsCancellationRequested && _store is not null && Step > 0)
+        {
+            // Stopped early (Ctrl+C or a caller's token): keep what was trained.
+            _store.Save(Model, _optimizer, _ema, new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
+            _log.WriteLine($"stopped at step {Step}; checkpoint saved");
+        }
+    }
+
+    /// <summary>One optimizer step over GradAccumulation micro-batches; returns (loss, NELBO) in nats per token.</summary>
+    private (double Loss, double Nelbo) TrainStep()
+    {
+        var c = _config;
+        var tokens = new int[c.Batch * c.Length];
+        double loss = 0, nelbo = 0;
+        Model.Train();
+        for (int micro = 0; micro < c.GradAccumulation; micro++)
+        {
+            long index = (long)(Step - 1) * c.GradAccumulation + micro;
+            _data.TrainBatch(c.Seed, index, c.Batch, tokens);
+            using var tape = Tape.Begin();
+            var dropout = new DropoutRng(c.Seed, (ulong)index);
+            var result = _objective.Loss(Model, tokens, c.Batch, c.Length, c.Seed, index, dropout);
+            ScaleOp.Apply(result.Value, 1f / c.GradAccumulation).Backward();
+            loss += result.Value.Item() / c.GradAccumulation;
+            nelbo += result.NelboPerToken() / c.GradAccumulation;
+        }
+        _clipper.Clip(Model.Parameters());
+        _optimizer.Step(_lr.At(Step));
+        Model.ZeroGrad();
+        _ema.Update();
+        return (loss, nelbo);
+    }
+
+    /// <summary>Validation NELBO (nats per token) with the EMA weights and fixed draws, so evaluations compare.</summary>
+    public double ValidationNelbo()
+    {
+        var c = _config;
+        var sequences = _data.Validation(c.EvalSequences);
+        _ema.SwapInto();
+        Model.Eval();
+        try
+        {
+            double sum = 0;
+            int count = 0;
+            for (int first = 0; first < sequences.Count; first += c.Batch)
+            {
+                var batch = sequences.Skip(first).Take(c.Batch).ToList();
+                var tokens = batch.SelectMany(s => s).ToArray();
+                using var tape = Tape.Begin();
+                using var off = Grad.Off();
+                var result = _objective.Loss(Model, tokens, batch.Count, c.Length, c.Seed ^ 0xE7A1UL, first);
+                sum += result.NelboPerToken() * batch.Count;
+                count += batch.Count;
+            }
+            return sum / count;
+        }
+        finally
+        {
+            Model.Train();
+            _ema.SwapInto();
+        }
+    }
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _ema.Dispose();
+        _clipper.Dispose();
+        Model.Dispose();
+    }
+}

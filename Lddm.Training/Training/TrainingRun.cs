@@ -1,0 +1,47 @@
+using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Data;
+using Lddm.Training.Data.Text;
+using Lddm.Training.Objectives;
+using Lddm.Training.Schedules;
+
+namespace Lddm.Training.Training;
+
+/// <summary>Builds the pieces a config names: data, model, objective.</summary>
+public static class TrainingRun
+{
+    public static ITokenData Data(TrainConfig c) => c.Data switch
+    {
+        "sawtooth" => new SawtoothData(new SawtoothConfig(c.Length, c.SawtoothSaws, c.SawtoothScale)),
+        _ => c.Corpus switch
+        {
+            "sotu" => new TextData(TextCorpus.Load(TextCorpus.SotuDirectory), c.Length, "sotu"),
+            _ => TextData.MobyDick(c.Length),
+        },
+    };
+
+    /// <summary>The DiT preset for K real tokens plus MASK.</summary>
+    public static DiTConfig ModelConfig(TrainConfig c, int vocabulary)
+    {
+        var preset = c.Preset switch
+        {
+            "tiny" => DiTConfig.Tiny(vocabulary + 1, c.Length),
+            "base" => DiTConfig.Base(vocabulary + 1, c.Length),
+            _ => DiTConfig.Small(vocabulary + 1, c.Length),
+        };
+        return new DiTConfig(preset.Hidden, preset.Layers, preset.Heads, preset.CondDim, preset.Vocab, preset.MaxLength, (float)c.Dropout);
+    }
+
+    public static MaskingSchedule Schedule(TrainConfig c) =>
+        c.MaskSchedule == "linear" ? MaskingSchedule.Linear() : MaskingSchedule.LogLinear();
+
+    public static MdlmObjective Objective(TrainConfig c) =>
+        new(Schedule(c), new TimeSampler(), new MdlmObjectiveConfig(c.ElboWeighting, c.TimeConditioning));
+
+    public static DiT Model(Backend backend, TrainConfig c, int vocabulary)
+    {
+        var model = new DiT(backend, ModelConfig(c, vocabulary));
+        model.Initialize(c.Seed);
+        return model;
+    }
+}
