@@ -30,7 +30,7 @@ public abstract partial class Backend
     /// </list>
     /// The draw is an inverse CDF in float64 with u = <see cref="Philox.UniformDouble"/>(seed, stream, offset + r),
     /// real tokens in id order, MASK last: u ≥ a picks MASK; otherwise the first j with CDF_j > (u / a)·Z, where
-    /// Z = Σ exp((l_j − max)/τ) and CDF_j is its running sum in the canonical association of <see cref="UnmaskRule"/>
+    /// Z = Σ exp((l_j − max)·(1/τ)) and CDF_j is its running sum in the canonical association of <see cref="UnmaskRule"/>
     /// (so every backend adds the same doubles in the same order: CpuBackend and the ILGPU simulator return
     /// identical tokens). If rounding leaves nothing past the threshold, Posterior picks MASK and Fill the first
     /// token where the CDF reaches Z. Logits must be finite or −∞ (all real logits −∞ is uniform); NaN or +∞
@@ -67,16 +67,17 @@ public abstract partial class Backend
         Check.Buffer(this, logits, Check.Elements(k, rows, vocab), k, nameof(logits), $"(rows {rows}, vocab {vocab})");
         Check.Buffer(this, tokens, rows, k, nameof(tokens), $"(rows {rows})");
         CheckTokenIds(k, tokens, rows, vocab);
-        UnmaskStepCore(logits, tokens, rows, vocab, UnmaskRule.UnmaskProbability(alphaT, alphaS, mode), temperature,
-            seed, stream, offset, mode);
+        UnmaskStepCore(logits, tokens, rows, vocab, UnmaskRule.UnmaskProbability(alphaT, alphaS, mode),
+            UnmaskRule.InverseTemperature(temperature), seed, stream, offset, mode);
     }
 
     /// <summary>
     /// Backend part of <see cref="UnmaskStep"/>: arguments are valid; <paramref name="unmaskProbability"/> is
-    /// a = (α_s − α_t)/(1 − α_t) in Posterior mode and 1 otherwise (<see cref="UnmaskRule.UnmaskProbability"/>).
+    /// a = (α_s − α_t)/(1 − α_t) in Posterior mode and 1 otherwise (<see cref="UnmaskRule.UnmaskProbability"/>);
+    /// <paramref name="inverseTemperature"/> is <see cref="UnmaskRule.InverseTemperature"/>(τ).
     /// </summary>
     protected abstract void UnmaskStepCore(DeviceBuffer<float> logits, DeviceBuffer<int> tokens, int rows, int vocab,
-        double unmaskProbability, double temperature, ulong seed, ulong stream, long offset, UnmaskMode mode);
+        double unmaskProbability, double inverseTemperature, ulong seed, ulong stream, long offset, UnmaskMode mode);
 
     private static void CheckAlphas(string k, double alphaT, double alphaS, UnmaskMode mode)
     {

@@ -8,10 +8,10 @@ public sealed partial class IlgpuBackend
     private Action<KernelConfig, ArrayView<float>, ArrayView<int>, UnmaskParams>? _unmaskStep;
 
     protected override void UnmaskStepCore(DeviceBuffer<float> logits, DeviceBuffer<int> tokens, int rows, int vocab,
-        double unmaskProbability, double temperature, ulong seed, ulong stream, long offset, UnmaskMode mode)
+        double unmaskProbability, double inverseTemperature, ulong seed, ulong stream, long offset, UnmaskMode mode)
     {
         _unmaskStep ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, UnmaskParams>(UnmaskIlgpuKernels.Step);
-        var p = new UnmaskParams(vocab, (int)mode, unmaskProbability, temperature, seed, stream, offset);
+        var p = new UnmaskParams(vocab, (int)mode, unmaskProbability, inverseTemperature, seed, stream, offset);
         _unmaskStep(new KernelConfig(rows, UnmaskRule.Lanes), View(logits), View(tokens), p);
     }
 }

@@ -3,11 +3,11 @@ using ILGPU;
 namespace Lddm.Kernels.Ilgpu;
 
 /// <summary>Everything <see cref="UnmaskIlgpuKernels.Step"/> needs besides the two buffers.</summary>
-internal readonly struct UnmaskParams(int vocab, int mode, double unmaskProbability, double temperature, ulong seed,
+internal readonly struct UnmaskParams(int vocab, int mode, double unmaskProbability, double inverseTemperature, ulong seed,
     ulong stream, long offset)
 {
     public readonly int Vocab = vocab, Mode = mode;
-    public readonly double UnmaskProbability = unmaskProbability, Temperature = temperature;
+    public readonly double UnmaskProbability = unmaskProbability, InverseTemperature = inverseTemperature;
     public readonly ulong Seed = seed, Stream = stream;
     public readonly long Offset = offset;
 }
@@ -62,7 +62,7 @@ internal static class UnmaskIlgpuKernels
         double s = 0;
         for (int j = begin; j < end; j++)
         {
-            s += UnmaskRule.Weight(logits[o + j], m, p.Temperature);
+            s += UnmaskRule.Weight(logits[o + j], m, p.InverseTemperature);
         }
         partials[lane] = s;
         Group.Barrier();
@@ -87,7 +87,7 @@ internal static class UnmaskIlgpuKernels
             double c = 0;
             for (int j = begin; j < end; j++)
             {
-                c += UnmaskRule.Weight(logits[o + j], m, p.Temperature);
+                c += UnmaskRule.Weight(logits[o + j], m, p.InverseTemperature);
                 if (UnmaskRule.Hit(before + c, t, cap))
                 {
                     pick = j;

@@ -28,7 +28,7 @@ public static class UnmaskReference
                 continue;
             }
             double u = Philox.UniformDouble(seed, stream, offset + r);
-            result[r] = u >= a ? k : Draw(Cdf(row, temperature), u, a, mode == UnmaskMode.Fill);
+            result[r] = u >= a ? k : Draw(Cdf(row, UnmaskRule.InverseTemperature(temperature)), u, a, mode == UnmaskMode.Fill);
         }
         return result;
     }
@@ -69,8 +69,8 @@ public static class UnmaskReference
         return best;
     }
 
-    /// <summary>Unnormalised CDF of exp((l_j − max)/τ) in the chunked association; the last entry is Z.</summary>
-    private static double[] Cdf(ReadOnlySpan<float> row, double temperature)
+    /// <summary>Unnormalised CDF of exp((l_j − max)·(1/τ)) in the chunked association; the last entry is Z.</summary>
+    private static double[] Cdf(ReadOnlySpan<float> row, double inverseTemperature)
     {
         int k = row.Length, chunk = UnmaskRule.ChunkSize(k);
         float max = float.NegativeInfinity;
@@ -85,7 +85,7 @@ public static class UnmaskReference
             double inner = 0;
             for (int j = begin; j < Math.Min(k, begin + chunk); j++)
             {
-                inner += UnmaskRule.Weight(row[j], max, temperature);
+                inner += UnmaskRule.Weight(row[j], max, inverseTemperature);
                 cdf[j] = prefix + inner;
             }
             prefix += inner;

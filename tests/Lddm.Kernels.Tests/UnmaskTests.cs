@@ -188,6 +188,24 @@ public sealed class UnmaskTests
         Rejects<ArgumentOutOfRangeException>(() => Step(logits, tokens, mode: (UnmaskMode)7), "unknown mode 7");
     }
 
+    [Fact]
+    public void Canonical_exp_is_within_a_few_ulp_of_the_library_exp_and_zero_below_the_floor()
+    {
+        var rng = new Random(17);
+        double worst = 0;
+        for (int i = 0; i < 200000; i++)
+        {
+            double x = i < 100000 ? -rng.NextDouble() : -rng.NextDouble() * 708;
+            double e = Math.Exp(x);
+            worst = Math.Max(worst, Math.Abs(UnmaskRule.Exp(x) - e) / e);
+        }
+        Assert.True(worst < 1e-15, $"worst relative error {worst:E3}");
+        Assert.Equal(1.0, UnmaskRule.Exp(0.0));
+        Assert.Equal(0.0, UnmaskRule.Exp(-709.0));
+        Assert.Equal(0.0, UnmaskRule.Exp(double.NegativeInfinity));
+        Assert.True(double.IsNaN(UnmaskRule.Exp(double.NaN)));
+    }
+
     private static float[] Tile(float[] row, int rows) => Enumerable.Range(0, rows).SelectMany(_ => row).ToArray();
 
     /// <summary>Every category's count within 5 standard errors (+1) of n·q; zero-probability ones never drawn.</summary>
