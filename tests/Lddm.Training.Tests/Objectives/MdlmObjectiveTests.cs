@@ -1,6 +1,5 @@
 using Lddm.Autograd;
 using Lddm.Kernels.Tests.Support;
-using Lddm.Training.Data;
 using Lddm.Training.Objectives;
 using Lddm.Training.Schedules;
 using Xunit;
@@ -116,7 +115,7 @@ public sealed class MdlmObjectiveTests(ITestOutputHelper output)
         int[] x = [2, 0, 1, 2];
         var weighted = Objective(elbo: true);
         var plain = Objective(elbo: false);
-        var (exactNelbo, exactCe) = ExactNelbo(model, weighted, x, k);
+        var (exactNelbo, exactCe) = TinyMdlm.ExactNelbo(model, weighted, x, k);
 
         var x0 = Enumerable.Range(0, batch).SelectMany(_ => x).ToArray();
         var nelbo = new double[draws];
@@ -142,45 +141,6 @@ public sealed class MdlmObjectiveTests(ITestOutputHelper output)
         double se = Math.Sqrt(samples.Sum(v => (v - mean) * (v - mean)) / (samples.Length - 1) / samples.Length);
         output.WriteLine($"{what}: MC mean {mean:F5} ± {se:F5} (SE), exact {exact:F5}, |Δ|/SE = {Math.Abs(mean - exact) / se:F2}");
         Assert.True(Math.Abs(mean - exact) < 3 * se, $"{what}: MC mean {mean} ± {se} vs exact {exact}.");
-    }
-
-    /// <summary>(exact NELBO per token, exact unweighted masked CE per token) by enumeration and quadrature.</summary>
-    private static (double Nelbo, double Ce) ExactNelbo(Lddm.Models.DiT model, MdlmObjective objective, int[] x, int k)
-    {
-        int l = x.Length, patterns = 1 << l;
-        var noisy = new int[patterns * l];
-        for (int m = 0; m < patterns; m++)
-        {
-            for (int i = 0; i < l; i++)
-            {
-                noisy[m * l + i] = (m >> i & 1) == 1 ? k : x[i];
-            }
-        }
-        var logits = TinyMdlm.Logits(model, noisy, patterns, l, new float[patterns]);
-        var ce = new double[patterns]; // Σ over masked positions of −log p(x₀ⁱ | pattern)
-        for (int m = 0; m < patterns; m++)
-        {
-            for (int i = 0; i < l; i++)
-            {
-                ce[m] += (m >> i & 1) == 1 ? TinyMdlm.CrossEntropy(logits, m * l + i, k + 1, x[i]) : 0;
-            }
-        }
-        double eps = objective.Times.Epsilon;
-        var (nodes, weights) = GaussLegendre.Rule(8);
-        double nelbo = 0, plain = 0;
-        for (int j = 0; j < nodes.Length; j++)
-        {
-            double t = eps + (1 - eps) * (nodes[j] + 1) / 2, dt = (1 - eps) / 2 * weights[j];
-            double q = 1 - objective.Schedule.Alpha(t), inner = 0;
-            for (int m = 0; m < patterns; m++)
-            {
-                int masked = System.Numerics.BitOperations.PopCount((uint)m);
-                inner += Math.Pow(q, masked) * Math.Pow(1 - q, l - masked) * ce[m];
-            }
-            nelbo += dt * objective.Schedule.NelboWeight(t) * inner;
-            plain += dt * inner;
-        }
-        return (nelbo / (1 - eps) / l, plain / (1 - eps) / l);
     }
 
     [Fact]

@@ -22,11 +22,10 @@ public sealed class MdlmSamplerTests(ITestOutputHelper output)
         public void Report(int value) => Seen.Add(value);
     }
 
-    [Theory]
-    [MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
-    public void NoMaskRemainsAndEveryIdIsARealToken(string backendName)
+    [Fact]
+    public void NoMaskRemainsAndEveryIdIsARealToken()
     {
-        using var model = TinyMdlm.Create(TestBackends.Get(backendName), K, L, seed: 21, Flat);
+        using var model = TinyMdlm.Create(TestBackends.Cpu, K, L, seed: 21, Flat);
         foreach (var mode in new[] { UnmaskMode.Fill, UnmaskMode.Argmax })
         {
             var steps = new Steps();
@@ -49,6 +48,7 @@ public sealed class MdlmSamplerTests(ITestOutputHelper output)
             return sampler.Run(model, count: 3, L, steps: 4, seed: 42, temperature: 0.8f, timeConditioning);
         }).ToArray();
         Assert.Equal(results[0].Tokens, results[1].Tokens);
+        Assert.All(results[1].Tokens, v => Assert.InRange(v, 0, K - 1)); // no MASK left on the simulator either
         Assert.Equal(results[0].Nfe, results[1].Nfe);
 
         using var cpuModel = TinyMdlm.Create(TestBackends.Cpu, K, L, seed: 22, Flat);
