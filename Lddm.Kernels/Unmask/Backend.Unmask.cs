@@ -32,7 +32,8 @@ public abstract partial class Backend
     /// real tokens in id order, MASK last: u ≥ a picks MASK; otherwise the first j with CDF_j > (u / a)·Z, where
     /// Z = Σ exp((l_j − max)·(1/τ)) and CDF_j is its running sum in the canonical association of <see cref="UnmaskRule"/>
     /// (so every backend adds the same doubles in the same order: CpuBackend and the ILGPU simulator return
-    /// identical tokens). If rounding leaves nothing past the threshold, Posterior picks MASK and Fill the first
+    /// identical tokens; on CUDA, ptxas may fuse a multiply and an add of the exp into an FMA, so a token can differ
+    /// only when u lands within a few ulp of a CDF step). If rounding leaves nothing past the threshold, Posterior picks MASK and Fill the first
     /// token where the CDF reaches Z. Logits must be finite or −∞ (all real logits −∞ is uniform); NaN or +∞
     /// gives an unspecified, but valid, id.
     /// Shapes: logits (rows, V); tokens (rows), in x_t, out x_s. Token ids are validated on the host: the call

@@ -162,7 +162,8 @@ public sealed partial class CpuBackend
     private static Vector512<double> ExpVector(Vector512<double> x)
     {
         var shifter = Vector512.Create(UnmaskRule.Shifter);
-        var n = x * Vector512.Create(UnmaskRule.Log2E) + shifter - shifter;
+        var shifted = x * Vector512.Create(UnmaskRule.Log2E) + shifter;
+        var n = shifted - shifter;
         var r = x - n * Vector512.Create(UnmaskRule.Ln2Hi) - n * Vector512.Create(UnmaskRule.Ln2Lo);
         var p = Vector512.Create(UnmaskRule.C12);
         p = p * r + Vector512.Create(UnmaskRule.C11);
@@ -177,7 +178,10 @@ public sealed partial class CpuBackend
         p = p * r + Vector512.Create(UnmaskRule.C2);
         p = p * r + Vector512<double>.One;
         p = p * r + Vector512<double>.One;
-        var scale = ((Vector512.ConvertToInt64(n) + Vector512.Create(1023L)) << 52).AsDouble();
+        // shifted lies in [2⁵², 2⁵³) where the ulp is 1, so its bits minus the shifter's bits are n itself: the same
+        // integer as the scalar (long)n, without a double → int64 conversion.
+        var bias = Vector512.Create(1023L - BitConverter.DoubleToInt64Bits(UnmaskRule.Shifter));
+        var scale = ((shifted.AsInt64() + bias) << 52).AsDouble();
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(UnmaskRule.ExpFloor)),
             Vector512<double>.Zero, p * scale);
     }
