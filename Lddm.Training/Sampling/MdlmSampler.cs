@@ -96,9 +96,7 @@ public sealed class MdlmSampler
                 if (logits is null)
                 {
                     tape = Tape.Begin(); // frees this forward's temporaries (and its logits) when disposed
-                    var t = new float[count];
-                    Array.Fill(t, timeConditioning ? (float)grid[k] : 0f);
-                    logits = model.Forward(tokens, t); // (count, length, K+1)
+                    logits = Denoise(model, tokens, count, timeConditioning ? grid[k] : 0);
                     nfe++;
                 }
                 else
@@ -126,6 +124,14 @@ public sealed class MdlmSampler
             tape?.Dispose();
         }
         return new MdlmSamples(host, nfe, cached);
+    }
+
+    /// <summary>The network on x_t: logits (count, length, K+1) at time t for every sequence (0 without time input).</summary>
+    private static Tensor Denoise(DiT model, IntTensor tokens, int count, double t)
+    {
+        var times = new float[count];
+        Array.Fill(times, (float)t);
+        return model.Forward(tokens, times);
     }
 
     private static void Check(DiT model, int count, int length, int steps, float temperature)
