@@ -76,6 +76,7 @@ public sealed class MdlmObjective
         var backend = model.Backend;
         int k = model.Config.Vocab - 1;
         CheckTokens(x0, batch, length, k);
+        CheckDraw(draw, x0, batch, length, k);
         var used = new float[batch * length];
         var elbo = new double[batch];
         var cond = new float[batch];
@@ -91,6 +92,35 @@ public sealed class MdlmObjective
         var weights = Tensor.FromArray(backend, used, batch, length);
         var ce = SubsCrossEntropyOp.Apply(logits, targets, noisy, weights);            // (B, L), 0 where unmasked
         return new MdlmLoss(MeanOp.Apply(ce), ce, used, elbo, length, draw);
+    }
+
+    /// <summary>A supplied draw must fit the batch and be a state of the absorbing chain: each position MASK or x₀.</summary>
+    private static void CheckDraw(MdlmDraw draw, ReadOnlySpan<int> x0, int batch, int length, int k)
+    {
+        ArgumentNullException.ThrowIfNull(draw);
+        if (draw.Times.Length != batch || draw.Noisy.Length != batch * length)
+        {
+            throw new ArgumentException(
+                $"MDLM: the draw has {draw.Times.Length} times and {draw.Noisy.Length} noisy tokens for a batch of {batch} sequences of length {length}.",
+                nameof(draw));
+        }
+        for (int b = 0; b < batch; b++)
+        {
+            if (!(draw.Times[b] > 0 && draw.Times[b] <= 1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(draw), draw.Times[b],
+                    $"MDLM: time {draw.Times[b]} of sequence {b} is not in (0, 1] (the NELBO weight is infinite at t = 0).");
+            }
+        }
+        for (int i = 0; i < x0.Length; i++)
+        {
+            if (draw.Noisy[i] != k && draw.Noisy[i] != x0[i])
+            {
+                throw new ArgumentException(
+                    $"MDLM: noisy token {draw.Noisy[i]} at sequence {i / length}, position {i % length} is neither MASK ({k}) nor the clean token {x0[i]}: the absorbing chain only masks.",
+                    nameof(draw));
+            }
+        }
     }
 
     private static void CheckTokens(ReadOnlySpan<int> x0, int batch, int length, int k)
