@@ -9,6 +9,13 @@ internal static class Commands
 {
     private const string Usage = """
         usage: lddm <verb> [options]
+          train [--data text|sawtooth] [--corpus moby-dick|sotu] [--preset tiny|small|base] [--steps N]
+                [--batch B] [--length L] [--seed S] [--config file.json] [--set key=value ...] [--out DIR]
+                [--resume] [--device D]
+                                       train an MDLM (defaults: small model on the bundled Moby-Dick text)
+          sample --checkpoint DIR [--steps N] [--count K] [--seed S] [--temperature T] [--device D]
+          eval --checkpoint DIR [--draws N] [--samples K] [--device D]
+                                       validation NELBO (bits/token); sawtooth: exact NLL of samples vs N
           device                       list devices and the one --device auto picks
           bench [--quick] [--device D] time every kernel against this machine's measured peak
           ptx [--arch sm_80|sm_90]     compile every ILGPU kernel to PTX and assemble it with ptxas (LDDM_PTXAS)
@@ -28,6 +35,9 @@ internal static class Commands
             return args[0] switch
             {
                 "device" => Device(options),
+                "train" => TrainCommand.Run(options),
+                "sample" => SampleCommand.Sample(options),
+                "eval" => SampleCommand.Eval(options),
                 "bench" => Bench(options),
                 "ptx" => PtxCommand.Run(options),
                 _ => throw new UsageException($"unknown verb '{args[0]}'"),

@@ -7,6 +7,7 @@ using Lddm.Training.Checkpoints;
 using Lddm.Training.Data;
 using Lddm.Training.Objectives;
 using Lddm.Training.Optim;
+using Lddm.Training.Sampling;
 
 namespace Lddm.Training.Training;
 
@@ -96,9 +97,10 @@ public sealed class Trainer : IDisposable
             }
             if ((c.EvalEvery > 0 && Step % c.EvalEvery == 0) || Step == c.Steps)
             {
-                LastValidationNelbo = ValidationNelbo();
+                var eval = Validate();
+                LastValidationNelbo = eval.NatsPerToken;
                 _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"eval  step {Step,6}  validation nelbo {LastValidationNelbo:F4} nats/tok = {LastValidationNelbo / Math.Log(2):F4} bits/tok (EMA weights, {c.EvalSequences} sequences)"));
+                    $"eval  step {Step,6}  validation nelbo {eval.NatsPerToken:F4} ± {eval.StandardError:F4} nats/tok = {eval.BitsPerToken:F4} bits/tok (EMA weights, {c.EvalSequences} sequences × {EvalDraws} draws)"));
             }
             if (_store is not null && ((c.CheckpointEvery > 0 && Step % c.CheckpointEvery == 0) || Step == c.Steps))
             {
@@ -141,28 +143,18 @@ public sealed class Trainer : IDisposable
         return (loss, nelbo);
     }
 
-    /// <summary>Validation NELBO (nats per token) with the EMA weights and fixed draws, so evaluations compare.</summary>
-    public double ValidationNelbo()
+    /// <summary>
+    /// Validation NELBO with the EMA weights, averaged over <see cref="EvalDraws"/> fixed draws of (t, masks) per
+    /// sequence: the 1/t-weighted estimator is heavy-tailed, and one draw can sit well off the mean.
+    /// </summary>
+    public NelboEstimate Validate()
     {
         var c = _config;
-        var sequences = _data.Validation(c.EvalSequences);
         _ema.SwapInto();
         Model.Eval();
         try
         {
-            double sum = 0;
-            int count = 0;
-            for (int first = 0; first < sequences.Count; first += c.Batch)
-            {
-                var batch = sequences.Skip(first).Take(c.Batch).ToList();
-                var tokens = batch.SelectMany(s => s).ToArray();
-                using var tape = Tape.Begin();
-                using var off = Grad.Off();
-                var result = _objective.Loss(Model, tokens, batch.Count, c.Length, c.Seed ^ 0xE7A1UL, first);
-                sum += result.NelboPerToken() * batch.Count;
-                count += batch.Count;
-            }
-            return sum / count;
+            return new MdlmEvaluator(_objective).ValidationNelbo(Model, _data.Validation(c.EvalSequences), c.Batch, c.Seed ^ 0xE7A1UL, EvalDraws);
         }
         finally
         {
@@ -170,6 +162,12 @@ public sealed class Trainer : IDisposable
             _ema.SwapInto();
         }
     }
+
+    /// <summary>Draws per validation sequence.</summary>
+    public const int EvalDraws = 4;
+
+    /// <summary>The validation NELBO in nats per token (see <see cref="Validate"/>).</summary>
+    public double ValidationNelbo() => Validate().NatsPerToken;
 
     public void Dispose()
     {

@@ -54,7 +54,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void A_tiny_mdlm_on_sawtooth_beats_the_iid_bernoulli_baseline()
     {
-        var config = Tiny(400) with { Length = 32, Batch = 32, GradAccumulation = 1, Dropout = 0, EvalSequences = 64, EmaDecay = 0.9 };
+        var config = Tiny(200) with { Length = 32, Batch = 32, GradAccumulation = 1, Dropout = 0, EvalSequences = 64, EmaDecay = 0.9, LearningRate = 5e-3, WarmupSteps = 20 };
         var data = (SawtoothData)TrainingRun.Data(config);
         double iid = data.Generator.IidBernoulliNll() / config.Length;
         using var trainer = new Trainer(TestBackends.Cpu, config, data, null, TextWriter.Null);
