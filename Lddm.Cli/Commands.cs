@@ -16,6 +16,8 @@ internal static class Commands
           sample --checkpoint DIR [--steps N] [--count K] [--seed S] [--temperature T] [--device D]
           eval --checkpoint DIR [--draws N] [--samples K] [--device D]
                                        validation NELBO (bits/token); sawtooth: exact NLL of samples vs N
+          prepare-corpus [--raw DIR] [--out DIR]
+                                       normalise and split the SOTU speeches (scripts/fetch-corpus.sh runs it)
           device                       list devices and the one --device auto picks
           bench [--quick] [--device D] time every kernel against this machine's measured peak
           ptx [--arch sm_80|sm_90]     compile every ILGPU kernel to PTX and assemble it with ptxas (LDDM_PTXAS)
@@ -38,6 +40,7 @@ internal static class Commands
                 "train" => TrainCommand.Run(options),
                 "sample" => SampleCommand.Sample(options),
                 "eval" => SampleCommand.Eval(options),
+                "prepare-corpus" => PrepareCorpusCommand.Run(options),
                 "bench" => Bench(options),
                 "ptx" => PtxCommand.Run(options),
                 _ => throw new UsageException($"unknown verb '{args[0]}'"),
@@ -49,8 +52,9 @@ internal static class Commands
             Console.Error.WriteLine(Usage);
             return 2;
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or FormatException)
         {
+            // Bad input (config, checkpoint, corpus, device): one clear line, no stack trace.
             Console.Error.WriteLine($"lddm: {e.Message}");
             return 2;
         }

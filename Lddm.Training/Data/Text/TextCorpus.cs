@@ -123,8 +123,8 @@ public static class TextCorpus
             {
                 throw new FileNotFoundException(
                     $"Corpus file '{path}' is missing. The bundled Moby-Dick splits are in data/moby-dick/ (or use TextCorpus.LoadMobyDick()); " +
-                    $"for the State-of-the-Union corpus run scripts/fetch-corpus.sh (raw speeches into {SotuRawDirectory}/) and then " +
-                    $"TextCorpus.PrepareSotu(\"{SotuRawDirectory}\", \"{SotuDirectory}\").", path);
+                    $"for the State-of-the-Union corpus run scripts/fetch-corpus.sh from the repository root (it fetches the speeches into " +
+                    $"{SotuRawDirectory}/ and prepares the splits in {SotuDirectory}/ with 'lddm prepare-corpus').", path);
             }
             return Parse(File.ReadAllText(path, s_utf8), path);
         }
