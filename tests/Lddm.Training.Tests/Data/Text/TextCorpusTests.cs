@@ -90,7 +90,7 @@ public sealed class TextCorpusTests : IDisposable
         var error = Assert.Throws<FileNotFoundException>(() => TextCorpus.Load(_temp));
         Assert.Contains(TextCorpus.TrainFile, error.Message);
         Assert.Contains("scripts/fetch-corpus.sh", error.Message);
-        Assert.Contains("PrepareSotu", error.Message);
+        Assert.Contains("lddm prepare-corpus", error.Message);
     }
 
     [Fact]
