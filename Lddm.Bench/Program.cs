@@ -4,10 +4,15 @@ using Lddm.Bench;
 // One BenchmarkDotNet class per kernel family (naive version as the baseline), plus end-to-end benchmarks.
 // Run all:   dotnet run -c Release --project Lddm.Bench -- --filter '*'
 // Run one:   dotnet run -c Release --project Lddm.Bench -- --filter '*Matmul*'
-// Reports:   dotnet run -c Release --project Lddm.Bench -- report attention
+// Reports:   dotnet run -c Release --project Lddm.Bench -- report attention|ditblock
 if (args is ["report", "attention"])
 {
     AttentionReport.Run(BenchBackends.Cpu, Console.Out);
+    return;
+}
+if (args is ["report", "ditblock"])
+{
+    DiTBlockReport.Run(BenchBackends.Cpu, Console.Out);
     return;
 }
 BenchmarkSwitcher.FromAssembly(typeof(BenchBackends).Assembly).Run(args);
