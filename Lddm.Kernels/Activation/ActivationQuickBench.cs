@@ -15,7 +15,7 @@ internal sealed class ActivationQuickBench : IQuickBench
         var backend = context.Backend;
         int rows = backend.Kind == BackendKind.IlgpuCpu ? 16 : 1024, cols = 1024, n = rows * cols;
         var rng = new Random(3);
-        float[] x = Random(rng, n, 3f), bias = Random(rng, cols, 1f), dy = Random(rng, n, 1f);
+        float[] x = QuickBench.RandomFloats(rng, n, 3f), bias = QuickBench.RandomFloats(rng, cols, 1f), dy = QuickBench.RandomFloats(rng, n, 1f);
         using var bx = backend.Upload<float>(x);
         using var bb = backend.Upload<float>(bias);
         using var bdy = backend.Upload<float>(dy);
@@ -24,11 +24,11 @@ internal sealed class ActivationQuickBench : IQuickBench
         using var db = backend.Full(cols, 0f);
 
         backend.BiasActivationForward(bx, bb, rows, cols, Activation.GeluTanh, y);
-        Validate("bias+gelu fwd", ActivationReference.Forward(x, bias, rows, cols, Activation.GeluTanh), y.ToArray(), 1e-5);
+        QuickBench.Validate("bias+gelu fwd", ActivationReference.Forward(x, bias, rows, cols, Activation.GeluTanh), y.ToArray(), 1e-5);
         backend.BiasActivationBackward(bx, bb, bdy, rows, cols, Activation.GeluTanh, dx, db);
         var (ex, eb) = ActivationReference.Backward(x, bias, dy, rows, cols, Activation.GeluTanh, new float[n], new float[cols]);
-        Validate("bias+gelu bwd dx", ex, dx.ToArray(), 1e-5);
-        Validate("bias+gelu bwd dbias", eb, db.ToArray(), 1e-3);
+        QuickBench.Validate("bias+gelu bwd dx", ex, dx.ToArray(), 1e-5);
+        QuickBench.Validate("bias+gelu bwd dbias", eb, db.ToArray(), 1e-3);
 
         string kind = backend.Kind.ToString().ToLowerInvariant(), shape = $"{rows}x{cols}";
         double t = QuickBench.Time(backend, () => backend.BiasActivationForward(bx, bb, rows, cols, Activation.GeluTanh, y),
@@ -37,26 +37,5 @@ internal sealed class ActivationQuickBench : IQuickBench
         t = QuickBench.Time(backend, () => backend.BiasActivationBackward(bx, bb, bdy, rows, cols, Activation.GeluTanh, dx, db),
             context.SecondsPerKernel);
         yield return new BenchRow("bias+gelu bwd", shape, kind, t, 4.0 * (4.0 * n + 3.0 * cols), ComputeBound: false);
-    }
-
-    private static float[] Random(Random rng, int n, float scale)
-    {
-        var v = new float[n];
-        for (int i = 0; i < n; i++)
-        {
-            v[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
-        }
-        return v;
-    }
-
-    private static void Validate(string kernel, double[] expected, float[] got, double tol)
-    {
-        for (int i = 0; i < got.Length; i++)
-        {
-            if (!(Math.Abs(got[i] - expected[i]) <= tol * (1 + Math.Abs(expected[i]))))
-            {
-                throw new InvalidOperationException($"{kernel} is wrong at {i}: {got[i]} vs {expected[i]}; not timing it.");
-            }
-        }
     }
 }

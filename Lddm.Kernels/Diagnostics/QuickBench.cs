@@ -59,6 +59,32 @@ public static class QuickBench
         return best;
     }
 
+    /// <summary>Uniform floats in [−scale, scale): the quick benchmarks' inputs.</summary>
+    public static float[] RandomFloats(Random rng, int n, float scale = 1f)
+    {
+        var x = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            x[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
+        }
+        return x;
+    }
+
+    /// <summary>
+    /// Validate before timing: throws unless |got − expected| ≤ tolerance·(1 + |expected|) everywhere
+    /// (a fast wrong kernel must never produce a benchmark row).
+    /// </summary>
+    public static void Validate(string kernel, ReadOnlySpan<double> expected, ReadOnlySpan<float> got, double tolerance)
+    {
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (!(Math.Abs(got[i] - expected[i]) <= tolerance * (1 + Math.Abs(expected[i]))))
+            {
+                throw new InvalidOperationException($"{kernel} is wrong at {i}: {got[i]} vs {expected[i]}; not timing it.");
+            }
+        }
+    }
+
     public static string Format(BenchRow row, double peakGflops, double bandwidthGBs)
     {
         double rate = row.Work / row.Seconds / 1e9;

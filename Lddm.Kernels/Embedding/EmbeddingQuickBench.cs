@@ -22,23 +22,12 @@ internal sealed class EmbeddingQuickBench : IQuickBench
         backend.EmbeddingBackward(did, y, count, vocab, dim, grad);
         var expectedY = EmbeddingReference.Forward(ids, table, dim);
         var expectedGrad = EmbeddingReference.Backward(ids, y.ToArray(), new float[vocab * dim], dim);
-        Validate("EmbeddingForward", expectedY, y.ToArray());
-        Validate("EmbeddingBackward", expectedGrad, grad.ToArray());
+        QuickBench.Validate("EmbeddingForward", expectedY, y.ToArray(), 1e-5);
+        QuickBench.Validate("EmbeddingBackward", expectedGrad, grad.ToArray(), 1e-5);
         string shape = $"{count}x{dim}", name = backend.Kind.ToString().ToLowerInvariant();
         double t = QuickBench.Time(backend, () => backend.EmbeddingForward(did, dtable, count, vocab, dim, y), context.SecondsPerKernel);
         yield return new BenchRow("embedding fwd", shape, name, t, 2.0 * n * sizeof(float), ComputeBound: false);
         t = QuickBench.Time(backend, () => backend.EmbeddingBackward(did, y, count, vocab, dim, grad), context.SecondsPerKernel);
         yield return new BenchRow("embedding bwd", shape, name, t, 3.0 * n * sizeof(float), ComputeBound: false);
-    }
-
-    private static void Validate(string kernel, double[] expected, float[] got)
-    {
-        for (int i = 0; i < got.Length; i++)
-        {
-            if (!(Math.Abs(got[i] - expected[i]) <= 1e-5 * (1 + Math.Abs(expected[i]))))
-            {
-                throw new InvalidOperationException($"{kernel} is wrong at {i}: {got[i]} vs {expected[i]}; not timing it.");
-            }
-        }
     }
 }

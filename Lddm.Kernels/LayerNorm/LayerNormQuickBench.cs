@@ -16,7 +16,7 @@ internal sealed class LayerNormQuickBench : IQuickBench
         int rows = backend.Kind == BackendKind.IlgpuCpu ? 16 : 1024, cols = 1024, n = rows * cols;
         const float eps = 1e-5f;
         var rng = new Random(4);
-        float[] x = Random(rng, n, 2f), gamma = Random(rng, cols, 1f), beta = Random(rng, cols, 1f), dy = Random(rng, n, 1f);
+        float[] x = QuickBench.RandomFloats(rng, n, 2f), gamma = QuickBench.RandomFloats(rng, cols, 1f), beta = QuickBench.RandomFloats(rng, cols, 1f), dy = QuickBench.RandomFloats(rng, n, 1f);
         using var bx = backend.Upload<float>(x);
         using var bg = backend.Upload<float>(gamma);
         using var bb = backend.Upload<float>(beta);
@@ -31,14 +31,14 @@ internal sealed class LayerNormQuickBench : IQuickBench
         backend.LayerNormForward(bx, bg, bb, rows, cols, eps, y, mean, rstd);
         var f = LayerNormReference.Forward(LayerNormReference.ToDouble(x), LayerNormReference.ToDouble(gamma),
             LayerNormReference.ToDouble(beta), rows, cols, eps);
-        Validate("layernorm fwd", f.Y, y.ToArray(), 1e-4);
+        QuickBench.Validate("layernorm fwd", f.Y, y.ToArray(), 1e-4);
         backend.LayerNormBackward(bx, bg, mean, rstd, bdy, rows, cols, dx, dg, db);
         var (ex, eg, eb) = LayerNormReference.Backward(LayerNormReference.ToDouble(x), LayerNormReference.ToDouble(gamma),
             LayerNormReference.ToDouble(mean.ToArray()), LayerNormReference.ToDouble(rstd.ToArray()),
             LayerNormReference.ToDouble(dy), rows, cols);
-        Validate("layernorm bwd dx", ex, dx.ToArray(), 1e-4);
-        Validate("layernorm bwd dgamma", eg, dg.ToArray(), 1e-3);
-        Validate("layernorm bwd dbeta", eb, db.ToArray(), 1e-3);
+        QuickBench.Validate("layernorm bwd dx", ex, dx.ToArray(), 1e-4);
+        QuickBench.Validate("layernorm bwd dgamma", eg, dg.ToArray(), 1e-3);
+        QuickBench.Validate("layernorm bwd dbeta", eb, db.ToArray(), 1e-3);
 
         string kind = backend.Kind.ToString().ToLowerInvariant(), shape = $"{rows}x{cols}";
         double t = QuickBench.Time(backend, () => backend.LayerNormForward(bx, bg, bb, rows, cols, eps, y, mean, rstd),
@@ -47,26 +47,5 @@ internal sealed class LayerNormQuickBench : IQuickBench
         t = QuickBench.Time(backend, () => backend.LayerNormBackward(bx, bg, mean, rstd, bdy, rows, cols, dx, dg, db),
             context.SecondsPerKernel);
         yield return new BenchRow("layernorm bwd", shape, kind, t, 4.0 * (4.0 * n + 5.0 * cols + 2.0 * rows), ComputeBound: false);
-    }
-
-    private static float[] Random(Random rng, int n, float scale)
-    {
-        var v = new float[n];
-        for (int i = 0; i < n; i++)
-        {
-            v[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
-        }
-        return v;
-    }
-
-    private static void Validate(string kernel, double[] expected, float[] got, double tol)
-    {
-        for (int i = 0; i < got.Length; i++)
-        {
-            if (!(Math.Abs(got[i] - expected[i]) <= tol * (1 + Math.Abs(expected[i]))))
-            {
-                throw new InvalidOperationException($"{kernel} is wrong at {i}: {got[i]} vs {expected[i]}; not timing it.");
-            }
-        }
     }
 }

@@ -31,8 +31,8 @@ internal sealed class MatmulQuickBench : IQuickBench
     {
         var backend = context.Backend;
         var rng = new Random(1);
-        var a = Random(rng, batch * m * k);
-        var b = Random(rng, batch * k * n);
+        var a = QuickBench.RandomFloats(rng, batch * m * k);
+        var b = QuickBench.RandomFloats(rng, batch * k * n);
         using var da = backend.Upload<float>(a);
         using var db = backend.Upload<float>(b);
         using var dc = backend.Full(batch * m * n, float.NaN);
@@ -43,13 +43,6 @@ internal sealed class MatmulQuickBench : IQuickBench
         string shape = batch == 1 ? $"{m}x{n}x{k}" : $"{batch}x{m}x{n}x{k}";
         return new BenchRow(name, shape, backend.Kind.ToString().ToLowerInvariant(), t, 2.0 * batch * m * n * k,
             ComputeBound: true);
-    }
-
-    private static float[] Random(Random rng, int n)
-    {
-        var x = new float[n];
-        for (int i = 0; i < n; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
-        return x;
     }
 
     /// <summary>Checks 512 random entries (and the last one) against the float64 reference dot product.</summary>

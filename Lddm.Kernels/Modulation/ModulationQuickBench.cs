@@ -13,7 +13,7 @@ internal sealed class ModulationQuickBench : IQuickBench
         int batch = 8, tokens = backend.Kind == BackendKind.IlgpuCpu ? 4 : 128, hidden = 1024;
         int n = batch * tokens * hidden, m = batch * hidden;
         var rng = new Random(1);
-        float[] x = Random(rng, n), shift = Random(rng, m), scale = Random(rng, m), dy = Random(rng, n);
+        float[] x = QuickBench.RandomFloats(rng, n), shift = QuickBench.RandomFloats(rng, m), scale = QuickBench.RandomFloats(rng, m), dy = QuickBench.RandomFloats(rng, n);
         using var dx = backend.Upload<float>(x);
         using var dshift = backend.Upload<float>(shift);
         using var dscale = backend.Upload<float>(scale);
@@ -24,13 +24,13 @@ internal sealed class ModulationQuickBench : IQuickBench
         using var gscale = backend.Full(m, 0f);
 
         backend.ModulateForward(dx, dshift, dscale, batch, tokens, hidden, y);
-        Validate("ModulateForward", ModulationReference.ModulateForward(x, shift, scale, batch, tokens, hidden), y.ToArray());
+        QuickBench.Validate("ModulateForward", ModulationReference.ModulateForward(x, shift, scale, batch, tokens, hidden), y.ToArray(), 1e-4);
         backend.ModulateBackward(dx, dscale, ddy, batch, tokens, hidden, gx, gshift, gscale);
         var (ex, eshift, escale) = ModulationReference.ModulateBackward(x, scale, dy, batch, tokens, hidden,
             new float[n], new float[m], new float[m]);
-        Validate("ModulateBackward dx", ex, gx.ToArray());
-        Validate("ModulateBackward dshift", eshift, gshift.ToArray());
-        Validate("ModulateBackward dscale", escale, gscale.ToArray());
+        QuickBench.Validate("ModulateBackward dx", ex, gx.ToArray(), 1e-4);
+        QuickBench.Validate("ModulateBackward dshift", eshift, gshift.ToArray(), 1e-4);
+        QuickBench.Validate("ModulateBackward dscale", escale, gscale.ToArray(), 1e-4);
 
         string shape = $"{batch}x{tokens}x{hidden}", kind = backend.Kind.ToString().ToLowerInvariant();
         double t = QuickBench.Time(backend, () => backend.ModulateForward(dx, dshift, dscale, batch, tokens, hidden, y),
@@ -40,23 +40,5 @@ internal sealed class ModulationQuickBench : IQuickBench
         t = QuickBench.Time(backend, () => backend.ModulateBackward(dx, dscale, ddy, batch, tokens, hidden, gx, gshift, gscale),
             context.SecondsPerKernel);
         yield return new BenchRow("modulate bwd", shape, kind, t, 4.0 * (4.0 * n + 5.0 * m), ComputeBound: false);
-    }
-
-    private static float[] Random(Random rng, int n)
-    {
-        var a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
-        return a;
-    }
-
-    private static void Validate(string kernel, double[] expected, float[] got)
-    {
-        for (int i = 0; i < got.Length; i++)
-        {
-            if (!(Math.Abs(got[i] - expected[i]) <= 1e-4 * (1 + Math.Abs(expected[i]))))
-            {
-                throw new InvalidOperationException($"{kernel} is wrong at {i}: {got[i]} vs {expected[i]}; not timing it.");
-            }
-        }
     }
 }

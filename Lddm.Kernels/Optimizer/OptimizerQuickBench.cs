@@ -13,7 +13,7 @@ internal sealed class OptimizerQuickBench : IQuickBench
         int n = backend.Kind == BackendKind.IlgpuCpu ? 1 << 14 : 1 << 22;
         string kind = backend.Kind.ToString().ToLowerInvariant();
         var rng = new Random(4);
-        float[] p = Random(rng, n), g = Random(rng, n);
+        float[] p = QuickBench.RandomFloats(rng, n), g = QuickBench.RandomFloats(rng, n);
         using var dp = backend.Upload<float>(p);
         using var dg = backend.Upload<float>(g);
         using var dm = backend.Full(n, 0f);
@@ -24,33 +24,15 @@ internal sealed class OptimizerQuickBench : IQuickBench
         backend.AdamWStep(dp, dg, dm, dv, hp);
         double[] rp = [.. p.Select(x => (double)x)], rm = new double[n], rv = new double[n];
         OptimizerReference.AdamWStep(rp, g, rm, rv, hp);
-        Validate("AdamWStep", rp, dp.ToArray(), 1e-5);
+        QuickBench.Validate("AdamWStep", rp, dp.ToArray(), 1e-5);
 
         backend.GradNormSquared([dg], norm);
-        Validate("GradNormSquared", [OptimizerReference.GradNormSquared([g])], norm.ToArray(), 1e-5);
+        QuickBench.Validate("GradNormSquared", [OptimizerReference.GradNormSquared([g])], norm.ToArray(), 1e-5);
 
         // Later AdamW steps keep changing p, m, v; the work per call is the same.
         double ta = QuickBench.Time(backend, () => backend.AdamWStep(dp, dg, dm, dv, hp with { Step = 2 }), context.SecondsPerKernel);
         yield return new BenchRow("adamw step", $"{n}", kind, ta, 7.0 * n * sizeof(float), ComputeBound: false);
         double tn = QuickBench.Time(backend, () => backend.GradNormSquared([dg], norm), context.SecondsPerKernel);
         yield return new BenchRow("grad norm squared", $"{n}", kind, tn, 1.0 * n * sizeof(float), ComputeBound: false);
-    }
-
-    private static float[] Random(Random rng, int n)
-    {
-        var x = new float[n];
-        for (int i = 0; i < n; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
-        return x;
-    }
-
-    private static void Validate(string kernel, double[] expected, float[] got, double tol)
-    {
-        for (int i = 0; i < got.Length; i++)
-        {
-            if (!(Math.Abs(got[i] - expected[i]) <= tol * (1 + Math.Abs(expected[i]))))
-            {
-                throw new InvalidOperationException($"{kernel} is wrong at {i}: {got[i]} vs {expected[i]}; not timing it.");
-            }
-        }
     }
 }

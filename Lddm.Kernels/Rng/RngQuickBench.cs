@@ -20,25 +20,15 @@ internal sealed class RngQuickBench : IQuickBench
         string kind = backend.Kind.ToString().ToLowerInvariant();
 
         backend.FillUniform(seed, stream, 0, dst);
-        Validate("FillUniform", RngReference.Uniform(seed, stream, 0, 4096), dst.ToArray(), 0);
+        QuickBench.Validate("FillUniform", RngReference.Uniform(seed, stream, 0, 4096), dst.ToArray(), 0);
         double t = QuickBench.Time(backend, () => backend.FillUniform(seed, stream, 0, dst), context.SecondsPerKernel);
         yield return new BenchRow("rng uniform (philox)", $"{n}", kind, t, 4.0 * n, ComputeBound: false);
 
         backend.FillNormal(seed, stream, 0, dst);
-        Validate("FillNormal", RngReference.Normal(seed, stream, 0, 4096), dst.ToArray(), 1e-6);
+        QuickBench.Validate("FillNormal", RngReference.Normal(seed, stream, 0, 4096), dst.ToArray(), 1e-6);
         t = QuickBench.Time(backend, () => backend.FillNormal(seed, stream, 0, dst), context.SecondsPerKernel);
         yield return new BenchRow("rng normal (philox)", $"{n}", kind, t, 4.0 * n, ComputeBound: false);
     }
 
     /// <summary>Checks the first elements against the reference (uniforms exactly, normals to float rounding).</summary>
-    private static void Validate(string kernel, double[] expected, float[] got, double tolerance)
-    {
-        for (int i = 0; i < expected.Length; i++)
-        {
-            if (!(Math.Abs(got[i] - expected[i]) <= tolerance * (1 + Math.Abs(expected[i]))))
-            {
-                throw new InvalidOperationException($"{kernel} is wrong at {i}: {got[i]} vs {expected[i]}; not timing it.");
-            }
-        }
-    }
 }

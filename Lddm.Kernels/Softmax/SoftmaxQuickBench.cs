@@ -25,10 +25,10 @@ internal sealed class SoftmaxQuickBench : IQuickBench
         using var dgrad = backend.Full(n, 0f);
         backend.SoftmaxForward(dx, rows, cols, dy);
         var y = dy.ToArray();
-        Validate("SoftmaxForward", SoftmaxReference.Softmax(x, rows, cols), y);
+        QuickBench.Validate("SoftmaxForward", SoftmaxReference.Softmax(x, rows, cols), y, 1e-5);
         backend.SoftmaxBackward(dy, dg, rows, cols, dgrad);
-        Validate("SoftmaxBackward", SoftmaxReference.SoftmaxBackward(y.Select(v => (double)v).ToArray(), g, new float[n], rows, cols),
-            dgrad.ToArray());
+        QuickBench.Validate("SoftmaxBackward", SoftmaxReference.SoftmaxBackward(y.Select(v => (double)v).ToArray(), g, new float[n], rows, cols),
+            dgrad.ToArray(), 1e-5);
         string shape = $"{rows}x{cols}", name = backend.Kind.ToString().ToLowerInvariant();
         double t = QuickBench.Time(backend, () => backend.SoftmaxForward(dx, rows, cols, dy), context.SecondsPerKernel);
         yield return new BenchRow("softmax fwd", shape, name, t, 2.0 * n * sizeof(float), ComputeBound: false);
@@ -36,16 +36,5 @@ internal sealed class SoftmaxQuickBench : IQuickBench
         yield return new BenchRow("log-softmax fwd", shape, name, t, 2.0 * n * sizeof(float), ComputeBound: false);
         t = QuickBench.Time(backend, () => backend.SoftmaxBackward(dy, dg, rows, cols, dgrad), context.SecondsPerKernel);
         yield return new BenchRow("softmax bwd", shape, name, t, 4.0 * n * sizeof(float), ComputeBound: false);
-    }
-
-    private static void Validate(string kernel, double[] expected, float[] got)
-    {
-        for (int i = 0; i < got.Length; i++)
-        {
-            if (!(Math.Abs(got[i] - expected[i]) <= 1e-5 * (1 + Math.Abs(expected[i]))))
-            {
-                throw new InvalidOperationException($"{kernel} is wrong at {i}: {got[i]} vs {expected[i]}; not timing it.");
-            }
-        }
     }
 }
