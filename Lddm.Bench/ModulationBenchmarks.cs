@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Lddm.Kernels;
+using Lddm.Kernels.Diagnostics;
 
 namespace Lddm.Bench;
 
@@ -30,13 +31,7 @@ public class ModulationBenchmarks
         Naive();
         Cpu();
         var got = _dy.ToArray();
-        for (int i = 0; i < got.Length; i++)
-        {
-            if (Math.Abs(got[i] - _y[i]) > 1e-5f * (1 + Math.Abs(_y[i])))
-            {
-                throw new InvalidOperationException($"ModulateForward disagrees with the naive loop at {i}: {got[i]} vs {_y[i]}.");
-            }
-        }
+        QuickBench.Validate("ModulateForward", _y, got, 1e-5);
     }
 
     [GlobalCleanup]

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Lddm.Kernels;
+using Lddm.Kernels.Diagnostics;
 
 namespace Lddm.Bench;
 
@@ -27,13 +28,7 @@ public class RopeBenchmarks
         Naive();
         Cpu();
         var got = _dy.ToArray();
-        for (int i = 0; i < got.Length; i++)
-        {
-            if (Math.Abs(got[i] - _y[i]) > 1e-5f)
-            {
-                throw new InvalidOperationException($"RopeForward disagrees with the naive loop at {i}: {got[i]} vs {_y[i]}.");
-            }
-        }
+        QuickBench.Validate("RopeForward", _y, got, 1e-5);
     }
 
     [GlobalCleanup]

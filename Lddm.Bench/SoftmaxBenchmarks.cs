@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Lddm.Kernels;
+using Lddm.Kernels.Diagnostics;
 
 namespace Lddm.Bench;
 
@@ -22,13 +23,7 @@ public class SoftmaxBenchmarks
         Naive();
         Cpu();
         var got = _dy.ToArray();
-        for (int i = 0; i < got.Length; i++)
-        {
-            if (Math.Abs(got[i] - _y[i]) > 1e-5f)
-            {
-                throw new InvalidOperationException($"SoftmaxForward differs from the naive loop at {i}: {got[i]} vs {_y[i]}.");
-            }
-        }
+        QuickBench.Validate("SoftmaxForward", _y, got, 1e-5);
     }
 
     [GlobalCleanup]

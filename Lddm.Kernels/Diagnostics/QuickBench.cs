@@ -85,6 +85,17 @@ public static class QuickBench
         }
     }
 
+    /// <summary>The same check against a float result (a naive float loop as the baseline).</summary>
+    public static void Validate(string kernel, ReadOnlySpan<float> expected, ReadOnlySpan<float> got, double tolerance)
+    {
+        var wide = new double[expected.Length];
+        for (int i = 0; i < wide.Length; i++)
+        {
+            wide[i] = expected[i];
+        }
+        Validate(kernel, wide, got, tolerance);
+    }
+
     public static string Format(BenchRow row, double peakGflops, double bandwidthGBs)
     {
         double rate = row.Work / row.Seconds / 1e9;
