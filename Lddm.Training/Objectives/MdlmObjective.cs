@@ -141,7 +141,7 @@ public sealed class MdlmObjective
 }
 
 /// <summary>One batch's loss and what is needed to report the NELBO from it.</summary>
-public sealed class MdlmLoss(Tensor loss, Tensor perPosition, float[] usedWeights, double[] elboWeights, int length, MdlmDraw draw)
+public sealed class MdlmLoss(Tensor loss, Tensor perPosition, float[] usedWeights, double[] elboWeights, int length, MdlmDraw draw) : Training.IStepLoss
 {
     /// <summary>The training loss (mean over positions, nats per token); call Backward on it.</summary>
     public Tensor Value { get; } = loss;

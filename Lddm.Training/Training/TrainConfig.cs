@@ -39,6 +39,44 @@ public sealed record TrainConfig
     public double SawtoothScale { get; init; } = 0.01;
     public ulong Seed { get; init; } = 1;
 
+    // ---- LDDM (FUJI / SEQ): the latent channel, digest §1.3–§5. Ignored by mdlm and ar. ----
+    /// <summary>SEQ: 0 = stage 1 then stage 2 in one run (steps split by stage1_fraction), 1 or 2 = that stage only.</summary>
+    public int Stage { get; init; }
+    public double Stage1Fraction { get; init; } = 0.5;
+    /// <summary>SEQ stage 2: the stage-1 checkpoint directory to start from ("" = none).</summary>
+    public string Init { get; init; } = "";
+    /// <summary>P latent patches of d dims each (D = P·d).</summary>
+    public int LatentPatches { get; init; } = 1;
+    public int LatentDim { get; init; } = 32;
+    /// <summary>Per-patch L2 normalisation of the encoder output.</summary>
+    public bool LatentNormalize { get; init; }
+    /// <summary>ā²_t shape: sqrt, cosine, linear or poly (latent_power).</summary>
+    public string LatentSchedule { get; init; } = "sqrt";
+    public double LatentPower { get; init; } = 2;
+    /// <summary>What the latent head predicts: y0 or eps.</summary>
+    public string LatentPrediction { get; init; } = "y0";
+    /// <summary>Latent loss: mse (unweighted, LADD's default) or elbo (the SNR-difference weight).</summary>
+    public string LatentLoss { get; init; } = "mse";
+    public double TokenWeight { get; init; } = 1;
+    public double LatentWeight { get; init; } = 1;
+    /// <summary>Latent dropout p_cfg: the fraction of sequences whose y_t and y_0 are zeroed (latent loss off).</summary>
+    public double LatentDropout { get; init; }
+    /// <summary>Encoder corruption p_r (§2.4): per sequence p_r ~ U[0, 0.9], zero the encoder inputs at masked positions w.p. p_r.</summary>
+    public bool EncoderCorruption { get; init; }
+    /// <summary>Draw t_y independently of t_x instead of the shared clock.</summary>
+    public bool IndependentTimes { get; init; }
+    /// <summary>Ablation: the latent is all zeros (LDDM with a dead latent = MDLM with identical compute).</summary>
+    public bool AllZeroLatent { get; init; }
+    /// <summary>Latent sampler update: ddim (deterministic, default) or ddpm.</summary>
+    public string LatentSampler { get; init; } = "ddim";
+    /// <summary>SEQ: latent prior steps N_lat (0 = the same as the token steps N).</summary>
+    public int LatentSteps { get; init; }
+    /// <summary>Encoder: learned (a DiTEncoder trained with the model) or frozen-ar / frozen-mdlm (a checkpoint's hidden states, encoder_checkpoint).</summary>
+    public string Encoder { get; init; } = "learned";
+    public string EncoderCheckpoint { get; init; } = "";
+    /// <summary>DiT preset of the learned encoder and of SEQ's latent prior (tiny, small, base).</summary>
+    public string EncoderPreset { get; init; } = "tiny";
+
     private static readonly JsonSerializerOptions s_json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -58,7 +96,7 @@ public sealed record TrainConfig
                 errors.Add(string.Create(CultureInfo.InvariantCulture, $"{key} = {value} ({rule})"));
             }
         }
-        Require(Model is "mdlm", "model", Model, "only 'mdlm' is implemented so far");
+        Require(Model is "mdlm" or "fuji" or "seq" or "ar", "model", Model, "mdlm, fuji, seq or ar");
         Require(Data is "text" or "sawtooth", "data", Data, "text or sawtooth");
         Require(Corpus is "moby-dick" or "sotu", "corpus", Corpus, "moby-dick or sotu");
         Require(Preset is "tiny" or "small" or "base", "preset", Preset, "tiny, small or base");
@@ -80,6 +118,23 @@ public sealed record TrainConfig
         Require(CheckpointEvery >= 0, "checkpoint_every", CheckpointEvery, "≥ 0 (0 = only at the end)");
         Require(SawtoothSaws >= 1, "sawtooth_saws", SawtoothSaws, "≥ 1");
         Require(SawtoothScale is > 0 and <= 0.5, "sawtooth_scale", SawtoothScale, "in (0, 0.5]");
+        Require(Stage is >= 0 and <= 2, "stage", Stage, "0 (both SEQ stages), 1 or 2");
+        Require(Stage1Fraction is > 0 and < 1, "stage1_fraction", Stage1Fraction, "in (0, 1)");
+        Require(Init.Length == 0 || Model == "seq", "init", Init, "only SEQ stage 2 starts from a checkpoint");
+        Require(LatentPatches >= 1 && LatentPatches <= Length, "latent_patches", LatentPatches, "1..length");
+        Require(LatentDim is >= 1 and <= 4096, "latent_dim", LatentDim, "1..4096");
+        Require(LatentSchedule is "sqrt" or "cosine" or "linear" or "poly", "latent_schedule", LatentSchedule, "sqrt, cosine, linear or poly");
+        Require(LatentPower > 0 && double.IsFinite(LatentPower), "latent_power", LatentPower, "> 0");
+        Require(LatentPrediction is "y0" or "eps", "latent_prediction", LatentPrediction, "y0 or eps");
+        Require(LatentLoss is "mse" or "elbo", "latent_loss", LatentLoss, "mse or elbo");
+        Require(TokenWeight >= 0 && double.IsFinite(TokenWeight), "token_weight", TokenWeight, "≥ 0");
+        Require(LatentWeight >= 0 && double.IsFinite(LatentWeight), "latent_weight", LatentWeight, "≥ 0");
+        Require(LatentDropout is >= 0 and <= 1, "latent_dropout", LatentDropout, "in [0, 1]");
+        Require(LatentSampler is "ddim" or "ddpm", "latent_sampler", LatentSampler, "ddim or ddpm");
+        Require(LatentSteps >= 0, "latent_steps", LatentSteps, "≥ 0 (0 = the token steps)");
+        Require(Encoder is "learned" or "frozen-ar" or "frozen-mdlm", "encoder", Encoder, "learned, frozen-ar or frozen-mdlm");
+        Require(Encoder == "learned" || EncoderCheckpoint.Length > 0, "encoder_checkpoint", EncoderCheckpoint, "a frozen encoder needs the checkpoint directory it reads");
+        Require(EncoderPreset is "tiny" or "small" or "base", "encoder_preset", EncoderPreset, "tiny, small or base");
         if (errors.Count > 0)
         {
             throw new ArgumentException("Invalid config: " + string.Join("; ", errors) + ".");
