@@ -71,7 +71,7 @@ public sealed record TrainConfig
     public string LatentSampler { get; init; } = "ddim";
     /// <summary>SEQ: latent prior steps N_lat (0 = the same as the token steps N).</summary>
     public int LatentSteps { get; init; }
-    /// <summary>Encoder: learned (a DiTEncoder trained with the model) or frozen-ar / frozen-mdlm (a checkpoint's hidden states, encoder_checkpoint).</summary>
+    /// <summary>Encoder: learned (a DiTEncoder trained with the model) or frozen-ar (the hidden states of an AR checkpoint, encoder_checkpoint, chunk-mean pooled).</summary>
     public string Encoder { get; init; } = "learned";
     public string EncoderCheckpoint { get; init; } = "";
     /// <summary>DiT preset of the learned encoder and of SEQ's latent prior (tiny, small, base).</summary>
@@ -132,7 +132,7 @@ public sealed record TrainConfig
         Require(LatentDropout is >= 0 and <= 1, "latent_dropout", LatentDropout, "in [0, 1]");
         Require(LatentSampler is "ddim" or "ddpm", "latent_sampler", LatentSampler, "ddim or ddpm");
         Require(LatentSteps >= 0, "latent_steps", LatentSteps, "≥ 0 (0 = the token steps)");
-        Require(Encoder is "learned" or "frozen-ar" or "frozen-mdlm", "encoder", Encoder, "learned, frozen-ar or frozen-mdlm");
+        Require(Encoder is "learned" or "frozen-ar", "encoder", Encoder, "learned or frozen-ar");
         Require(Encoder == "learned" || EncoderCheckpoint.Length > 0, "encoder_checkpoint", EncoderCheckpoint, "a frozen encoder needs the checkpoint directory it reads");
         Require(EncoderPreset is "tiny" or "small" or "base", "encoder_preset", EncoderPreset, "tiny, small or base");
         if (errors.Count > 0)
