@@ -74,7 +74,9 @@ public sealed class GaussianOpTests(ITestOutputHelper output)
     [GradCheckOf(typeof(L2NormalizeOp))]
     public void L2Normalize_gradient_matches_finite_differences(SmallDim rows, SmallDim cols, int seed)
     {
-        int r = OpDims.Clamp(rows, 6), c = OpDims.Clamp(cols, 17);
+        // cols ≥ 2: a one-element row normalises to sign(x), whose true gradient is 0 and whose float gradient is
+        // pure rounding (|y| = |x|/√(x²) ≠ 1 by an ulp) scaled by 1/|x| — nothing a finite difference can judge.
+        int r = OpDims.Clamp(rows, 6), c = 1 + OpDims.Clamp(cols, 16);
         foreach (var backend in TestBackends.All)
         {
             var rng = OpDims.InputRng(seed);
