@@ -46,7 +46,15 @@ public sealed class Trainer : IDisposable
         if (config.Init.Length > 0)
         {
             // Before the optimizer and the EMA copy the weights, so both start from the loaded ones.
-            LoadInitialWeights(config.Init);
+            try
+            {
+                LoadInitialWeights(config.Init);
+            }
+            catch
+            {
+                model.Dispose(); // the trainer owns the model from the call on
+                throw;
+            }
         }
         _optimizer = new AdamW(model.TrainableParameters, new AdamWConfig(WeightDecay: config.WeightDecay));
         _ema = new Ema(model.TrainableParameters, config.EmaDecay);
