@@ -74,7 +74,7 @@ public sealed record TrainConfig
     /// <summary>Encoder: learned (a DiTEncoder trained with the model) or frozen-ar (the hidden states of an AR checkpoint, encoder_checkpoint, chunk-mean pooled).</summary>
     public string Encoder { get; init; } = "learned";
     public string EncoderCheckpoint { get; init; } = "";
-    /// <summary>DiT preset of the learned encoder and of SEQ's latent prior (tiny, small, base).</summary>
+    /// <summary>DiT preset of the learned encoder and of SEQ's latent prior (xxs, tiny, small, base).</summary>
     public string EncoderPreset { get; init; } = "tiny";
 
     private static readonly JsonSerializerOptions s_json = new()
@@ -99,7 +99,7 @@ public sealed record TrainConfig
         Require(Model is "mdlm" or "fuji" or "seq" or "ar", "model", Model, "mdlm, fuji, seq or ar");
         Require(Data is "text" or "sawtooth", "data", Data, "text or sawtooth");
         Require(Corpus is "moby-dick" or "sotu", "corpus", Corpus, "moby-dick or sotu");
-        Require(Preset is "tiny" or "small" or "base", "preset", Preset, "tiny, small or base");
+        Require(Preset is "xxs" or "tiny" or "small" or "base", "preset", Preset, "xxs, tiny, small or base");
         Require(Length is >= 2 and <= 4096, "length", Length, "2..4096");
         Require(Batch is >= 1 and <= 4096, "batch", Batch, "1..4096");
         Require(Steps >= 1, "steps", Steps, "≥ 1");
@@ -134,7 +134,7 @@ public sealed record TrainConfig
         Require(LatentSteps >= 0, "latent_steps", LatentSteps, "≥ 0 (0 = the token steps)");
         Require(Encoder is "learned" or "frozen-ar", "encoder", Encoder, "learned or frozen-ar");
         Require(Encoder == "learned" || EncoderCheckpoint.Length > 0, "encoder_checkpoint", EncoderCheckpoint, "a frozen encoder needs the checkpoint directory it reads");
-        Require(EncoderPreset is "tiny" or "small" or "base", "encoder_preset", EncoderPreset, "tiny, small or base");
+        Require(EncoderPreset is "xxs" or "tiny" or "small" or "base", "encoder_preset", EncoderPreset, "xxs, tiny, small or base");
         if (errors.Count > 0)
         {
             throw new ArgumentException("Invalid config: " + string.Join("; ", errors) + ".");

@@ -20,16 +20,21 @@ public static class TrainingRun
         },
     };
 
-    /// <summary>The DiT preset for K real tokens plus MASK.</summary>
-    public static DiTConfig ModelConfig(TrainConfig c, int vocabulary)
+    /// <summary>The DiT preset for K real tokens plus MASK, with the run's dropout.</summary>
+    public static DiTConfig ModelConfig(TrainConfig c, int vocabulary) => Preset(c.Preset, vocabulary, c.Length, (float)c.Dropout);
+
+    /// <summary>A named DiT size (xxs, tiny, small, base) for K real tokens plus MASK.</summary>
+    public static DiTConfig Preset(string name, int vocabulary, int length, float dropout)
     {
-        var preset = c.Preset switch
+        var preset = name switch
         {
-            "tiny" => DiTConfig.Tiny(vocabulary + 1, c.Length),
-            "base" => DiTConfig.Base(vocabulary + 1, c.Length),
-            _ => DiTConfig.Small(vocabulary + 1, c.Length),
+            "xxs" => DiTConfig.Xxs(vocabulary + 1, length),
+            "tiny" => DiTConfig.Tiny(vocabulary + 1, length),
+            "small" => DiTConfig.Small(vocabulary + 1, length),
+            "base" => DiTConfig.Base(vocabulary + 1, length),
+            _ => throw new ArgumentException($"Unknown preset '{name}': expected xxs, tiny, small or base.", nameof(name)),
         };
-        return new DiTConfig(preset.Hidden, preset.Layers, preset.Heads, preset.CondDim, preset.Vocab, preset.MaxLength, (float)c.Dropout);
+        return preset with { Dropout = dropout };
     }
 
     public static MaskingSchedule Schedule(TrainConfig c) =>
