@@ -36,4 +36,14 @@ internal static class ConfigCheck
                 $"{owner}: the head dimension hidden/heads = {hidden}/{heads} = {hidden / heads} must be even (RoPE rotates pairs).", nameof(heads));
         }
     }
+
+    /// <summary>Latent patches P: at least one and no more than the token positions (the encoder reads the last P).</summary>
+    public static int Patches(int patches, int maxLength, string owner)
+    {
+        Positive(patches, owner, "Patches");
+        return patches <= maxLength
+            ? patches
+            : throw new ArgumentOutOfRangeException("Patches", patches,
+                $"{owner}: 'Patches' ({patches}) must be ≤ 'MaxLength' ({maxLength}).");
+    }
 }

@@ -9,6 +9,9 @@ public sealed record DiTConfig(int Hidden, int Layers, int Heads, int CondDim, i
 {
     private bool Validated { get; } = Check(Hidden, Layers, Heads, CondDim, Vocab, MaxLength, Dropout);
 
+    /// <summary>h = 32, 4 blocks, 2 heads, cond 16 (the digest's XXS).</summary>
+    public static DiTConfig Xxs(int vocab, int maxLength) => new(32, 4, 2, 16, vocab, maxLength);
+
     /// <summary>h = 64, 4 blocks, 4 heads, cond 32 (the digest's XS).</summary>
     public static DiTConfig Tiny(int vocab, int maxLength) => new(64, 4, 4, 32, vocab, maxLength);
 

@@ -5,17 +5,18 @@ namespace Lddm.Models;
 
 /// <summary>
 /// DiT's output head: (shift, scale) = Linear(SiLU(c)), logits = Linear(modulate(LN(x), shift, scale)).
-/// Both Linears are zero-initialised, so a fresh model predicts uniform logits (§9.3).
+/// Both Linears are zero-initialised by default, so a fresh model predicts uniform logits (§9.3); a head whose output
+/// must carry information from the start (the latent encoder's) passes its own <c>projectionInit</c>.
 /// </summary>
 public sealed class FinalLayer : Module
 {
-    public FinalLayer(Backend backend, int hidden, int condDim, int outFeatures)
+    public FinalLayer(Backend backend, int hidden, int condDim, int outFeatures, Init? projectionInit = null)
         : base(backend)
     {
         Hidden = ConfigCheck.Positive(hidden, nameof(FinalLayer), nameof(hidden));
         Norm = AddModule("norm", new LayerNorm(backend, hidden, affine: false));
         Modulation = AddModule("modulation", new Linear(backend, condDim, 2 * hidden, weightInit: Init.Zeros));
-        Proj = AddModule("linear", new Linear(backend, hidden, outFeatures, weightInit: Init.Zeros));
+        Proj = AddModule("linear", new Linear(backend, hidden, outFeatures, weightInit: projectionInit ?? Init.Zeros));
     }
 
     public int Hidden { get; }

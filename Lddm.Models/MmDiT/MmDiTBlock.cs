@@ -1,0 +1,84 @@
+using Lddm.Autograd;
+using Lddm.Kernels;
+
+namespace Lddm.Models;
+
+/// <summary>
+/// A joint-attention block (§2.2, SD3's MM-DiT): the token stream x (B, L, h) and the latent stream y (B, P, h) keep
+/// separate weights (<see cref="MmDiTStream"/>: norms, adaLN-zero modulation, QKV/output projections, MLP) but attend
+/// as ONE sequence of L + P positions. Per stream s with chunks from Linear_s(SiLU(c)):
+///   (q, k, v)_s = QKV_s(modulate(LN(s), shiftₐ, scaleₐ)); q, k, v = concat_seq(x-part, y-part);
+///   RoPE over the joint sequence (latents at positions L … L+P−1); o = softmax(q·kᵀ/√D)·v;
+///   s ← s + gateₐ · Out_s(o_s);  s ← s + gateₘ · MLP_s(modulate(LN(s), shiftₘ, scaleₘ)).
+/// Both modulations are zero-initialised, so a fresh block is the identity on both streams.
+/// </summary>
+public sealed class MmDiTBlock : Module
+{
+    public MmDiTBlock(Backend backend, DiTBlockConfig config)
+        : base(backend)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        Tokens = AddModule("tokens", new MmDiTStream(backend, config));
+        Latent = AddModule("latent", new MmDiTStream(backend, config));
+    }
+
+    public DiTBlockConfig Config { get; }
+
+    /// <summary>The token stream's weights.</summary>
+    public MmDiTStream Tokens { get; }
+
+    /// <summary>The latent stream's weights.</summary>
+    public MmDiTStream Latent { get; }
+
+    /// <summary>
+    /// x (B, L, h), y (B, P, h), c (B, cond) → updated (x, y). <paramref name="dropout"/> is required in training mode
+    /// when the dropout probability is non-zero.
+    /// </summary>
+    public (Tensor Tokens, Tensor Latent) Forward(Tensor x, Tensor y, Tensor c, DropoutRng? dropout = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        ArgumentNullException.ThrowIfNull(c);
+        int h = Config.Hidden;
+        if (x.Shape.Rank != 3 || x.Shape[2] != h || y.Shape.Rank != 3 || y.Shape[2] != h || y.Shape[0] != x.Shape[0]
+            || c.Shape.Rank != 2 || c.Shape[1] != Config.CondDim || c.Shape[0] != x.Shape[0])
+        {
+            throw new ArgumentException(
+                $"{nameof(MmDiTBlock)}: x must be (B, L, {h}), y (B, P, {h}) and c (B, {Config.CondDim}) but x is {x.Shape}, y is {y.Shape} and c is {c.Shape}.");
+        }
+        int b = x.Shape[0], l = x.Shape[1], p = y.Shape[1], heads = Config.Heads;
+        var mx = Tokens.Modulate(c);
+        var my = Latent.Modulate(c);
+
+        // One attention over the joint sequence [tokens | latents].
+        var joint = ConcatOp.Apply([Tokens.HeadsOf(x, mx[0], mx[1]), Latent.HeadsOf(y, my[0], my[1])], 2); // (B, 3·heads, L+P, D)
+        var q = RopeOp.Apply(SliceOp.Apply(joint, 1, 0, heads), Config.RopeTheta);
+        var k = RopeOp.Apply(SliceOp.Apply(joint, 1, heads, heads), Config.RopeTheta);
+        var v = SliceOp.Apply(joint, 1, 2 * heads, heads);
+        var o = ReshapeOp.Apply(TransposeOp.Apply(AttentionOp.Apply(q, k, v), 1, 2), b, l + p, h); // (B, L+P, h)
+        var ax = Tokens.Out.Forward(SliceOp.Apply(o, 1, 0, l));
+        var ay = Latent.Out.Forward(SliceOp.Apply(o, 1, l, p));
+
+        x = GatedResidualOp.Apply(x, mx[2], Drop(ax, dropout));
+        y = GatedResidualOp.Apply(y, my[2], Drop(ay, dropout));
+        x = GatedResidualOp.Apply(x, mx[5], Drop(Tokens.Mlp.Forward(ModulateOp.Apply(Tokens.Norm2.Forward(x), mx[3], mx[4])), dropout));
+        y = GatedResidualOp.Apply(y, my[5], Drop(Latent.Mlp.Forward(ModulateOp.Apply(Latent.Norm2.Forward(y), my[3], my[4])), dropout));
+        return (x, y);
+    }
+
+    private Tensor Drop(Tensor x, DropoutRng? rng)
+    {
+        if (!Training || Config.Dropout == 0f)
+        {
+            return x;
+        }
+        if (rng is null)
+        {
+            throw new InvalidOperationException(
+                $"{nameof(MmDiTBlock)}: dropout is {Config.Dropout} in training mode but no {nameof(DropoutRng)} was given to Forward.");
+        }
+        return rng.Apply(x, Config.Dropout);
+    }
+}
