@@ -32,7 +32,7 @@ public sealed class FujiModel : ITrainableModel
     public static FujiModel Create(Backend backend, TrainConfig config, int vocabulary, ILatentEncoder? frozenEncoder = null)
     {
         ArgumentNullException.ThrowIfNull(config);
-        bool learned = frozenEncoder is null && !config.AllZeroLatent;
+        bool learned = frozenEncoder is null && !config.AllZeroLatent && config.Encoder == "learned";
         return Create(backend, config, LatentPresets.Denoiser(config, vocabulary),
             learned ? LatentPresets.Encoder(config, vocabulary) : null, frozenEncoder);
     }
@@ -52,7 +52,7 @@ public sealed class FujiModel : ITrainableModel
         {
             throw new ArgumentException($"FujiModel: model = {config.Model} (expected fuji).", nameof(config));
         }
-        CheckEncoders(config, denoiser, encoder, frozenEncoder);
+        LatentModels.CheckEncoders("FujiModel", config, denoiser, encoder, frozenEncoder);
         var learned = encoder is null ? null : new DiTEncoder(backend, encoder);
         var root = new Root(backend, new MmDiT(backend, denoiser), learned);
         root.Initialize(config.Seed);
@@ -91,34 +91,6 @@ public sealed class FujiModel : ITrainableModel
     }
 
     public void Dispose() => _root.Dispose();
-
-    /// <summary>Exactly one source of y₀ (unless all_zero_latent), matching the denoiser's P × d and vocabulary.</summary>
-    private static void CheckEncoders(TrainConfig config, MmDiTConfig denoiser, DiTEncoderConfig? encoder, ILatentEncoder? frozen)
-    {
-        if (encoder is not null && frozen is not null)
-        {
-            throw new ArgumentException("FujiModel: give a learned encoder config or a frozen encoder, not both.", nameof(frozen));
-        }
-        if (frozen is { Trainable: true })
-        {
-            throw new ArgumentException("FujiModel: the frozen encoder reports Trainable = true; a trainable encoder must live in the network.", nameof(frozen));
-        }
-        if (encoder is null && frozen is null && !config.AllZeroLatent)
-        {
-            throw new ArgumentException(
-                $"FujiModel: encoder = {config.Encoder} needs {(config.Encoder == "frozen-ar" ? "the frozen encoder passed to Create" : "a learned encoder config")} (or all_zero_latent).",
-                nameof(encoder));
-        }
-        (int p, int d) = encoder is not null ? (encoder.Patches, encoder.PatchDim) : frozen is not null ? (frozen.Patches, frozen.PatchDim) : (denoiser.Patches, denoiser.PatchDim);
-        if (p != denoiser.Patches || d != denoiser.PatchDim)
-        {
-            throw new ArgumentException($"FujiModel: the encoder gives {p} × {d} latents but the denoiser takes {denoiser.Patches} × {denoiser.PatchDim}.", nameof(encoder));
-        }
-        if (encoder is not null && encoder.Vocab != denoiser.Vocab)
-        {
-            throw new ArgumentException($"FujiModel: encoder vocabulary {encoder.Vocab} differs from the denoiser's {denoiser.Vocab}.", nameof(encoder));
-        }
-    }
 
     /// <summary>The root module: "denoiser" and, when learned, "encoder".</summary>
     private sealed class Root : Module

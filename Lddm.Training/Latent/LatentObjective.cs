@@ -1,5 +1,6 @@
 using Lddm.Autograd;
 using Lddm.Kernels;
+using Lddm.Training.Objectives;
 using Lddm.Training.Schedules;
 using Lddm.Training.Training;
 
@@ -50,7 +51,7 @@ public sealed record LatentDraw(double[] Times, float[] Keep, float[]? EncoderKe
     /// The latent draw of (seed, step) for the token draw <paramref name="tokens"/>: every coin is counter-based, so a
     /// run replays. Dropout and corruption are drawn only in training mode.
     /// </summary>
-    public static LatentDraw Sample(LatentObjectiveConfig config, TimeSampler times, Objectives.MdlmDraw tokens,
+    public static LatentDraw Sample(LatentObjectiveConfig config, TimeSampler times, MdlmDraw tokens,
         int batch, int length, int maskId, ulong seed, long step, bool training)
     {
         var t = config.IndependentTimes
@@ -176,5 +177,66 @@ public sealed class LatentTerm
         }
         var y = latentWeight == 1 ? latent.Value : ScaleOp.Apply(latent.Value, (float)latentWeight);
         return AddOp.Apply(x, y);
+    }
+}
+
+/// <summary>One LDDM batch's draw: the tokens' (t_x, masks) exactly as MDLM draws them, and the latent's.</summary>
+public sealed record LddmDraw(MdlmDraw Tokens, LatentDraw Latent);
+
+/// <summary>
+/// One FUJI or SEQ batch's loss. The NELBO per token is the token NELBO (MDLM's) plus the latent ELBO term
+/// ½(−SNR′)‖y₀ − ŷ₀‖²/L averaged over the sequences whose latent was not dropped (FUJI; SEQ's prior sees every one). With a deterministic encoder
+/// (y₀ = E(x₀), no σ_lat) the L₀ reconstruction term and the entropy of q_φ are dropped, so this bound is formal (§2.3):
+/// it is what LADD logs, not a bound on −log p(x₀) in the strict sense.
+/// </summary>
+public sealed class LddmLoss(Tensor value, MdlmLoss tokens, LatentTerm? latent) : IStepLoss
+{
+    /// <summary>w_x·L_x + w_y·L_y (shape (1)); call Backward on it.</summary>
+    public Tensor Value { get; } = value;
+
+    /// <summary>The MDLM token term (its loss, draw and NELBO).</summary>
+    public MdlmLoss Tokens { get; } = tokens;
+
+    /// <summary>The latent term (null with all_zero_latent, and in SEQ stage 1).</summary>
+    public LatentTerm? Latent { get; } = latent;
+
+    public double NelboPerToken() => Tokens.NelboPerToken() + (Latent?.NelboPerToken() ?? 0);
+}
+
+/// <summary>Runs an <see cref="ILatentEncoder"/> on the host batch, with or without gradients.</summary>
+internal static class LatentEncoding
+{
+    /// <summary>
+    /// y₀ = E(x₀) (B, P, d). A frozen encoder runs without recording (no gradient, no saved tensors); so does a learned
+    /// one when <paramref name="frozen"/> (SEQ stage 2).
+    /// </summary>
+    public static Tensor Encode(ILatentEncoder encoder, Lddm.Kernels.Backend backend, int[] x0, int batch, int length,
+        float[]? encoderKeep, int patches, int dim, bool frozen = false)
+    {
+        if (encoder.Patches != patches || encoder.PatchDim != dim)
+        {
+            throw new ArgumentException(
+                $"Latent encoder gives {encoder.Patches} patches of {encoder.PatchDim} dims but the network expects {patches} × {dim}.",
+                nameof(encoder));
+        }
+        var tokens = IntTensor.FromArray(backend, x0, batch, length);
+        var keep = encoderKeep is null ? null : Tensor.FromArray(backend, encoderKeep, batch, length);
+        Tensor y0;
+        if (frozen || !encoder.Trainable)
+        {
+            using (Grad.Off())
+            {
+                y0 = encoder.Encode(tokens, keep);
+            }
+        }
+        else
+        {
+            y0 = encoder.Encode(tokens, keep);
+        }
+        if (y0.Shape != new Shape(batch, patches, dim))
+        {
+            throw new ArgumentException($"Latent encoder returned {y0.Shape}; expected ({batch}, {patches}, {dim}).", nameof(encoder));
+        }
+        return y0;
     }
 }

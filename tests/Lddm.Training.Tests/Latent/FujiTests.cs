@@ -76,7 +76,7 @@ public sealed class FujiTests(ITestOutputHelper output)
         var x0 = Tokens(new Random(5), B * L);
         using (var tape = Tape.Begin())
         {
-            var loss = (FujiLoss)model.Loss(x0, B, L, seed: 2, step: 1, null);
+            var loss = (LddmLoss)model.Loss(x0, B, L, seed: 2, step: 1, null);
             Assert.Equal(0f, loss.Latent!.Value.Item());
             Assert.Equal(0.0, loss.Latent.NelboPerToken());
             Assert.Equal(loss.Tokens.Value.Item(), loss.Value.Item());
@@ -88,7 +88,7 @@ public sealed class FujiTests(ITestOutputHelper output)
         model.Network.Eval(); // dropout is a training-mode draw: evaluation keeps every latent
         using (var tape = Tape.Begin())
         {
-            var loss = (FujiLoss)model.Loss(x0, B, L, seed: 2, step: 1, null);
+            var loss = (LddmLoss)model.Loss(x0, B, L, seed: 2, step: 1, null);
             Assert.True(loss.Latent!.Value.Item() > 0);
         }
     }
@@ -102,7 +102,7 @@ public sealed class FujiTests(ITestOutputHelper output)
         using var model = Tiny(TestBackends.Cpu, Config("fuji", "latent_loss=elbo", $"latent_prediction={prediction}", "mask_schedule=linear"));
         var x0 = Tokens(new Random(6), B * L);
         using var tape = Tape.Begin();
-        var loss = (FujiLoss)model.Loss(x0, B, L, seed: 3, step: 7, null);
+        var loss = (LddmLoss)model.Loss(x0, B, L, seed: 3, step: 7, null);
         double value = loss.Value.Item(), nelbo = loss.NelboPerToken();
         output.WriteLine($"{prediction}: loss {value:R}, NELBO {nelbo:R} (tokens {loss.Tokens.NelboPerToken():R}, latent {loss.Latent!.NelboPerToken():R})");
         Assert.True(loss.Latent.NelboPerToken() > 0);
