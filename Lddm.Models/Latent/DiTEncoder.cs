@@ -60,15 +60,13 @@ public sealed class DiTEncoder : Module
         var x = Embed.Forward(tokens);      // (B, L, h)
         if (keep is not null)
         {
-            throw new NotSupportedException($"{nameof(DiTEncoder)}: 'keep' needs RowScaleOp (k/gauss), not merged yet.");
+            x = RowScaleOp.Apply(x, keep);
         }
         foreach (var block in _blocks)
         {
             x = block.Forward(x, c);
         }
         var latent = Final.Forward(SliceOp.Apply(x, 1, l - Config.Patches, Config.Patches), c); // (B, P, d)
-        return Config.Normalize
-            ? throw new NotSupportedException($"{nameof(DiTEncoder)}: 'Normalize' needs L2NormalizeOp (k/gauss), not merged yet.")
-            : latent;
+        return Config.Normalize ? L2NormalizeOp.Apply(latent) : latent;
     }
 }

@@ -64,11 +64,20 @@ public sealed class LatentNetworkTests(ITestOutputHelper output)
         Assert.Contains(first, v => v != 0f);
         Assert.Equal(first, Encode(encoder, tokens)); // deterministic: nothing but the tokens goes in
 
-        // Sequence 1's first token (outside the last P positions) still reaches sequence 1's latent through attention,
-        // and sequence 0's latent is untouched.
+        // A fresh encoder's blocks are the identity (adaLN-zero), so its latent is a function of the last P tokens:
+        // changing sequence 1's last token moves sequence 1's latent only.
+        var last = (int[])tokens.Clone();
+        last[(2 * L) - 1] = (tokens[(2 * L) - 1] + 1) % V;
+        var moved = Encode(encoder, last);
+        Assert.Equal(first[..(P * D)], moved[..(P * D)]);
+        Assert.NotEqual(first[(P * D)..], moved[(P * D)..]);
+
+        // Once the blocks act, sequence 1's first token (outside the last P positions) reaches it through attention.
+        ModelGradCheck.RandomizeZeroInit(encoder, 8);
+        first = Encode(encoder, tokens);
         var other = (int[])tokens.Clone();
         other[L] = (tokens[L] + 1) % V;
-        var moved = Encode(encoder, other);
+        moved = Encode(encoder, other);
         Assert.Equal(first[..(P * D)], moved[..(P * D)]);
         Assert.NotEqual(first[(P * D)..], moved[(P * D)..]);
     }
