@@ -26,11 +26,12 @@ public sealed class FujiTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("y0", "mse")]
-    [InlineData("eps", "elbo")]
-    public void GradientsReachTheEncoderBothStreamsAndBothHeads(string prediction, string latentLoss)
+    [InlineData("y0", "mse", false)]
+    [InlineData("eps", "elbo", true)]
+    public void GradientsReachTheEncoderBothStreamsAndBothHeads(string prediction, string latentLoss, bool corruption)
     {
-        var config = Config("fuji", "elbo_weighting=false", $"latent_prediction={prediction}", $"latent_loss={latentLoss}", "latent_weight=0.7");
+        var config = Config("fuji", "elbo_weighting=false", $"latent_prediction={prediction}", $"latent_loss={latentLoss}", "latent_weight=0.7",
+            $"encoder_corruption={(corruption ? "true" : "false")}", "latent_normalize=true");
         using var model = Tiny(TestBackends.Cpu, config);
         var x0 = Tokens(new Random(3), B * L);
         string[] groups = ["encoder.blocks.", "encoder.final.", "denoiser.blocks.0.tokens.", "denoiser.blocks.0.latent.",
@@ -109,10 +110,48 @@ public sealed class FujiTests(ITestOutputHelper output)
         Assert.True(Math.Abs(value - nelbo) <= 1e-5 * (1 + Math.Abs(nelbo)), $"loss {value} vs NELBO {nelbo}.");
     }
 
+    /// <summary>
+    /// Over 1280 sequences: the p_cfg coin drops ≈ 30 % of latents, encoder corruption zeroes only positions masked in
+    /// x_t and ≈ E[p_r] = 0.45 of them; t_y = t_x unless independent times; nothing is dropped or corrupted in eval mode.
+    /// </summary>
+    [Fact]
+    public void DropoutAndCorruptionDrawsFollowTheirRates()
+    {
+        const int batch = 64, length = 16, draws = 20;
+        var tokens = TrainingRun.Objective(new TrainConfig());
+        var config = new LatentObjectiveConfig(LatentDropout: 0.3, EncoderCorruption: true);
+        var x0 = Tokens(new Random(8), batch * length);
+        int dropped = 0, masked = 0, zeroed = 0;
+        for (int step = 0; step < draws; step++)
+        {
+            var t = tokens.Draw(x0, batch, length, K, seed: 5, step);
+            var d = LatentDraw.Sample(config, tokens.Times, t, batch, length, K, seed: 5, step, training: true);
+            Assert.Equal(t.Times, d.Times);
+            dropped += d.Keep.Count(k => k == 0f);
+            for (int i = 0; i < x0.Length; i++)
+            {
+                masked += t.Noisy[i] == K ? 1 : 0;
+                zeroed += d.EncoderKeep![i] == 0f ? 1 : 0;
+                Assert.True(d.EncoderKeep[i] == 1f || t.Noisy[i] == K, $"step {step}: position {i} is zeroed but not masked.");
+            }
+            var eval = LatentDraw.Sample(config, tokens.Times, t, batch, length, K, seed: 5, step, training: false);
+            Assert.Null(eval.EncoderKeep);
+            Assert.All(eval.Keep, k => Assert.Equal(1f, k));
+            var independent = LatentDraw.Sample(config with { IndependentTimes = true }, tokens.Times, t, batch, length, K, seed: 5, step, training: true);
+            Assert.NotEqual(t.Times, independent.Times);
+            Assert.All(independent.Times.Select((v, b) => (v, b)), p => Assert.InRange(p.v, (double)p.b / batch, (p.b + 1.0) / batch + 1e-3));
+        }
+        double drop = (double)dropped / (batch * draws), zero = (double)zeroed / masked;
+        double dropSe = Math.Sqrt(0.3 * 0.7 / (batch * draws)), zeroSe = Math.Sqrt(0.0675 / (batch * draws)) + Math.Sqrt(0.25 / masked);
+        output.WriteLine($"dropped {drop:F4} (p_cfg 0.3 ± {dropSe:F4}); zeroed {zero:F4} of masked encoder inputs (0.45 ± {zeroSe:F4})");
+        Assert.True(Math.Abs(drop - 0.3) < 4 * dropSe, $"latent dropout rate {drop}");
+        Assert.True(Math.Abs(zero - 0.45) < 4 * zeroSe, $"encoder corruption rate {zero}");
+    }
+
     [Fact]
     public void LossIsAFunctionOfSeedAndStep()
     {
-        var config = Config("fuji", "latent_dropout=0.5", "independent_times=true", "latent_sampler=ddpm");
+        var config = Config("fuji", "latent_dropout=0.5", "independent_times=true", "encoder_corruption=true");
         var x0 = Tokens(new Random(7), B * L);
         using var a = Tiny(TestBackends.Cpu, config);
         using var b = Tiny(TestBackends.Cpu, config);
@@ -227,6 +266,49 @@ public sealed class FujiTests(ITestOutputHelper output)
         double after = Held();
         output.WriteLine($"held-out FUJI loss {before:F4} → {after:F4} after {steps} steps ({watch.Elapsed.TotalSeconds:F1} s)");
         Assert.True(after < 0.9 * before, $"loss {before} → {after}");
+    }
+
+    [Fact]
+    public void PresetsAndAFrozenEncoderAreWiredAsConfigured()
+    {
+        var backend = TestBackends.Cpu;
+        var config = Config("fuji", "preset=tiny", "encoder_preset=small", "dropout=0.1");
+        using (var model = FujiModel.Create(backend, config, K))
+        {
+            Assert.Equal(MmDiTConfig.From(TrainingRun.ModelConfig(config, K), P, D), model.Denoiser.Config);
+            Assert.Equal(0.1f, model.Denoiser.Config.Dropout);
+            Assert.Equal(DiTEncoderConfig.From(DiTConfig.Small(K + 1, L), P, D, normalize: false), model.LearnedEncoder!.Config);
+            output.WriteLine($"preset tiny + encoder small: denoiser {model.Denoiser.ParameterCount}, encoder {model.LearnedEncoder.ParameterCount} parameters");
+        }
+
+        using var frozenNetwork = new DiTEncoder(backend, Encoder());
+        Randomize(frozenNetwork, 3);
+        var frozen = new FrozenEncoder(frozenNetwork);
+        var frozenConfig = Config("fuji", "encoder=frozen-ar", "encoder_checkpoint=unused");
+        using var withFrozen = FujiModel.Create(backend, frozenConfig, Denoiser(), null, frozen);
+        Assert.Same(frozen, withFrozen.Encoder);
+        Assert.DoesNotContain(withFrozen.Network.NamedParameters(), p => p.Name.StartsWith("encoder.", StringComparison.Ordinal));
+        Assert.Equal(withFrozen.Network.ParameterCount, withFrozen.TrainableParameters.Sum(p => (long)p.Parameter.Shape.Elements));
+        using (var tape = Tape.Begin())
+        {
+            withFrozen.Loss(Tokens(new Random(9), B * L), B, L, seed: 1, step: 0, null).Value.Backward();
+            Assert.All(frozenNetwork.Parameters(), p => Assert.Null(p.Grad)); // no gradient reaches a frozen encoder
+            Assert.NotNull(withFrozen.Denoiser.FinalLatent.Proj.Weight.Grad);
+        }
+        var missing = Assert.Throws<ArgumentException>(() => FujiModel.Create(backend, frozenConfig, K));
+        Assert.Contains("frozen encoder passed to Create", missing.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A frozen encoder as the judge's FrozenHiddenEncoder will be: a network outside the model, Trainable = false.</summary>
+    private sealed class FrozenEncoder(DiTEncoder network) : ILatentEncoder
+    {
+        public int Patches => network.Config.Patches;
+
+        public int PatchDim => network.Config.PatchDim;
+
+        public bool Trainable => false;
+
+        public Tensor Encode(IntTensor x0, Tensor? keep = null) => network.Forward(x0, keep);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Kernels.Tests.Support;
+using Lddm.Models;
 using Lddm.Training.Latent;
 using Lddm.Training.Sampling;
 using Lddm.Training.Training;
@@ -57,6 +58,12 @@ public sealed class SeqTests(ITestOutputHelper output)
         Assert.Equal(2, two.Stage);
         var e = Assert.Throws<ArgumentException>(() => Tiny(TestBackends.Cpu, Config("seq", "stage=0")));
         Assert.Contains("stage = 0", e.Message, StringComparison.Ordinal);
+
+        var config = Config("seq", "stage=2", "preset=tiny", "encoder_preset=tiny", "dropout=0.1");
+        using var preset = SeqModel.Create(TestBackends.Cpu, config, K);
+        Assert.Equal(LatentDiTConfig.From(DiTConfig.Tiny(K + 1, L) with { Dropout = 0.1f }, P, D), preset.Prior.Config);
+        Assert.Equal(MmDiTConfig.From(TrainingRun.ModelConfig(config, K), P, D), preset.Decoder.Config);
+        output.WriteLine($"preset tiny: decoder {preset.Decoder.ParameterCount}, encoder {preset.LearnedEncoder!.ParameterCount}, prior {preset.Prior.ParameterCount} parameters");
     }
 
     /// <summary>
