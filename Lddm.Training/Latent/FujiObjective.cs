@@ -1,4 +1,5 @@
 using Lddm.Autograd;
+using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Objectives;
 using Lddm.Training.Training;
@@ -64,29 +65,9 @@ public sealed class FujiObjective
             throw new ArgumentException($"FUJI: the latent draw has {latent.Times.Length} times for a batch of {batch}.", nameof(draw));
         }
         var tY = Array.ConvertAll(latent.Times, t => (float)t);
-        Tensor yT, y0;
-        Tensor? eps = null;
-        if (Config.AllZeroLatent)
-        {
-            y0 = yT = Tensor.Zeros(backend, new Shape(batch, patches, dim));
-        }
-        else
-        {
-            if (encoder is null)
-            {
-                throw new ArgumentException("FUJI: a latent encoder is needed unless all_zero_latent is set.", nameof(encoder));
-            }
-            y0 = LatentEncoding.Encode(encoder, backend, x0, batch, length, latent.EncoderKeep, patches, dim);
-            var (abar, sbar) = Chain.Noising(latent.Times);
-            yT = GaussianNoiseOp.Apply(y0, abar, sbar, seed, NoiseStream, step * (long)batch * patches * dim, out var noise);
-            eps = noise;
-            if (latent.Keep.Contains(0f))
-            {
-                var keep = Tensor.FromArray(backend, latent.Keep, batch);
-                yT = RowScaleOp.Apply(yT, keep);
-                y0 = RowScaleOp.Apply(y0, keep);
-            }
-        }
+        var (y0, yT, eps) = Config.AllZeroLatent
+            ? (Zeros(backend, batch, patches, dim), Zeros(backend, batch, patches, dim), (Tensor?)null)
+            : Noised(encoder, backend, x0, batch, length, latent, patches, dim, seed, step);
 
         Tensor? head = null;
         var tokenLoss = Tokens.Loss(backend, denoiser.Config.Vocab, (noisy, cond) =>
@@ -102,4 +83,29 @@ public sealed class FujiObjective
         var value = LatentTerm.Combine(tokenLoss.Value, Config.TokenWeight, latentTerm, Config.LatentWeight);
         return new LddmLoss(value, tokenLoss, latentTerm);
     }
+
+    /// <summary>
+    /// y₀ = E(x₀) (encoder inputs zeroed where the draw says), y_t = ā y₀ + s̄ ε with ε from (seed, step), and the p_cfg
+    /// rows of both zeroed.
+    /// </summary>
+    private (Tensor Y0, Tensor Yt, Tensor? Eps) Noised(ILatentEncoder? encoder, Backend backend, int[] x0, int batch, int length,
+        LatentDraw latent, int patches, int dim, ulong seed, long step)
+    {
+        if (encoder is null)
+        {
+            throw new ArgumentException("FUJI: a latent encoder is needed unless all_zero_latent is set.", nameof(encoder));
+        }
+        var y0 = LatentEncoding.Encode(encoder, backend, x0, batch, length, latent.EncoderKeep, patches, dim);
+        var (abar, sbar) = Chain.Noising(latent.Times);
+        var yT = GaussianNoiseOp.Apply(y0, abar, sbar, seed, NoiseStream, step * (long)batch * patches * dim, out var eps);
+        if (latent.Keep.Contains(0f))
+        {
+            var keep = Tensor.FromArray(backend, latent.Keep, batch);
+            yT = RowScaleOp.Apply(yT, keep);
+            y0 = RowScaleOp.Apply(y0, keep);
+        }
+        return (y0, yT, eps);
+    }
+
+    private static Tensor Zeros(Backend backend, int batch, int patches, int dim) => Tensor.Zeros(backend, new Shape(batch, patches, dim));
 }

@@ -1,4 +1,5 @@
 using Lddm.Autograd;
+using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Objectives;
 
@@ -67,44 +68,51 @@ public sealed class SeqObjective
             throw new ArgumentException(
                 $"SEQ: the prior models {prior.Config.Patches} × {prior.Config.PatchDim} latents but the decoder reads {patches} × {dim}.", nameof(prior));
         }
-        Tensor? clean = null, conditioning;
-        if (Config.AllZeroLatent)
-        {
-            conditioning = Tensor.Zeros(backend, new Shape(batch, patches, dim));
-        }
-        else
-        {
-            if (encoder is null)
-            {
-                throw new ArgumentException("SEQ: a latent encoder is needed unless all_zero_latent is set.", nameof(encoder));
-            }
-            if (stage2 || latent.EncoderKeep is null)
-            {
-                clean = LatentEncoding.Encode(encoder, backend, x0, batch, length, null, patches, dim, frozen: stage2);
-            }
-            conditioning = latent.EncoderKeep is null
-                ? clean!
-                : LatentEncoding.Encode(encoder, backend, x0, batch, length, latent.EncoderKeep, patches, dim, frozen: stage2);
-            if (latent.Keep.Contains(0f))
-            {
-                conditioning = RowScaleOp.Apply(conditioning, Tensor.FromArray(backend, latent.Keep, batch));
-            }
-        }
+        var (clean, conditioning) = Config.AllZeroLatent
+            ? ((Tensor?)null, Tensor.Zeros(backend, new Shape(batch, patches, dim)))
+            : Encoded(encoder, backend, x0, batch, length, latent, patches, dim, stage2);
 
         var tY = new float[batch]; // the decoder always sees t_y = 0: its latent is clean
         var tokenLoss = Tokens.Loss(backend, decoder.Config.Vocab,
             (noisy, cond) => decoder.Forward(noisy, conditioning, cond, tY, dropout).Logits, x0, batch, length, draw.Tokens);
 
-        LatentTerm? latentTerm = null;
-        if (stage2 && clean is not null)
-        {
-            var (abar, sbar) = Chain.Noising(latent.Times);
-            var yT = GaussianNoiseOp.Apply(clean, abar, sbar, seed, NoiseStream, step * (long)batch * patches * dim, out var eps);
-            var prediction = prior!.Forward(yT, Array.ConvertAll(latent.Times, t => (float)t), dropout);
-            var everyRow = Enumerable.Repeat(1f, batch).ToArray(); // p_cfg is the decoder's: the prior learns every y₀
-            latentTerm = LatentTerm.Build(Chain, Config, prediction, clean, eps, latent.Times, everyRow, length);
-        }
+        var latentTerm = stage2 && clean is not null ? PriorTerm(prior!, clean, latent, length, seed, step, dropout) : null;
         var value = LatentTerm.Combine(tokenLoss.Value, Config.TokenWeight, latentTerm, Config.LatentWeight);
         return new LddmLoss(value, tokenLoss, latentTerm);
+    }
+
+    /// <summary>
+    /// The clean y₀ = E(x₀) the prior learns (stage 2, or when nothing is corrupted) and the decoder's conditioning: y₀ of
+    /// the corrupted encoder input when p_r applies, with the p_cfg rows zeroed. Stage 2 runs the encoder without gradient.
+    /// </summary>
+    private static (Tensor? Clean, Tensor Conditioning) Encoded(ILatentEncoder? encoder, Backend backend, int[] x0, int batch,
+        int length, LatentDraw latent, int patches, int dim, bool stage2)
+    {
+        if (encoder is null)
+        {
+            throw new ArgumentException("SEQ: a latent encoder is needed unless all_zero_latent is set.", nameof(encoder));
+        }
+        Tensor? clean = stage2 || latent.EncoderKeep is null
+            ? LatentEncoding.Encode(encoder, backend, x0, batch, length, null, patches, dim, frozen: stage2)
+            : null;
+        var conditioning = latent.EncoderKeep is null
+            ? clean!
+            : LatentEncoding.Encode(encoder, backend, x0, batch, length, latent.EncoderKeep, patches, dim, frozen: stage2);
+        if (latent.Keep.Contains(0f))
+        {
+            conditioning = RowScaleOp.Apply(conditioning, Tensor.FromArray(backend, latent.Keep, batch));
+        }
+        return (clean, conditioning);
+    }
+
+    /// <summary>The prior's term: D_ψ(y_t, t_y) against y₀ (or ε) on every sequence (p_cfg is the decoder's, not the prior's).</summary>
+    private LatentTerm PriorTerm(LatentDiT prior, Tensor clean, LatentDraw latent, int length, ulong seed, long step, DropoutRng? dropout)
+    {
+        int batch = clean.Shape[0];
+        var (abar, sbar) = Chain.Noising(latent.Times);
+        var yT = GaussianNoiseOp.Apply(clean, abar, sbar, seed, NoiseStream, step * (long)clean.Shape.Elements, out var eps);
+        var prediction = prior.Forward(yT, Array.ConvertAll(latent.Times, t => (float)t), dropout);
+        var everyRow = Enumerable.Repeat(1f, batch).ToArray();
+        return LatentTerm.Build(Chain, Config, prediction, clean, eps, latent.Times, everyRow, length);
     }
 }
