@@ -1,4 +1,5 @@
 using Lddm.Autograd;
+using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Schedules;
 
@@ -64,17 +65,38 @@ public sealed class MdlmObjective
     /// </summary>
     public MdlmLoss Loss(DiT model, ReadOnlySpan<int> x0, int batch, int length, ulong seed, long step, DropoutRng? dropout = null)
     {
-        int k = model.Config.Vocab - 1;
-        CheckTokens(x0, batch, length, k);
-        var draw = Draw(x0, batch, length, k, seed, step);
-        return Loss(model, x0, batch, length, draw, dropout);
+        ArgumentNullException.ThrowIfNull(model);
+        return Loss(model.Backend, model.Config.Vocab, Denoiser(model, dropout), x0, batch, length, seed, step);
     }
 
     /// <summary>The loss for a given draw (tests and evaluation supply their own t and masks).</summary>
     public MdlmLoss Loss(DiT model, ReadOnlySpan<int> x0, int batch, int length, MdlmDraw draw, DropoutRng? dropout = null)
     {
-        var backend = model.Backend;
-        int k = model.Config.Vocab - 1;
+        ArgumentNullException.ThrowIfNull(model);
+        return Loss(model.Backend, model.Config.Vocab, Denoiser(model, dropout), x0, batch, length, draw);
+    }
+
+    /// <summary>
+    /// The loss of ANY denoiser of the tokens: <paramref name="denoiser"/>(x_t (B, L), c (B)) → logits (B, L, V) with
+    /// V = <paramref name="vocab"/> = K + 1, where c_b = t_b with time conditioning and 0 otherwise. LDDM's token terms
+    /// (FUJI's MM-DiT on (x_t, y_t), SEQ's decoder on (x_t, y₀)) go through here, so the token loss and its NELBO are
+    /// MDLM's by construction. The draw is <see cref="Draw"/>(seed, step).
+    /// </summary>
+    public MdlmLoss Loss(Backend backend, int vocab, Func<IntTensor, float[], Tensor> denoiser, ReadOnlySpan<int> x0,
+        int batch, int length, ulong seed, long step)
+    {
+        CheckTokens(x0, batch, length, vocab - 1);
+        var draw = Draw(x0, batch, length, vocab - 1, seed, step);
+        return Loss(backend, vocab, denoiser, x0, batch, length, draw);
+    }
+
+    /// <summary><see cref="Loss(Backend, int, Func{IntTensor, float[], Tensor}, ReadOnlySpan{int}, int, int, ulong, long)"/> for a given draw.</summary>
+    public MdlmLoss Loss(Backend backend, int vocab, Func<IntTensor, float[], Tensor> denoiser, ReadOnlySpan<int> x0,
+        int batch, int length, MdlmDraw draw)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(denoiser);
+        int k = vocab - 1;
         CheckTokens(x0, batch, length, k);
         CheckDraw(draw, x0, batch, length, k);
         var used = new float[batch * length];
@@ -88,11 +110,20 @@ public sealed class MdlmObjective
         }
         var noisy = IntTensor.FromArray(backend, draw.Noisy, batch, length);
         var targets = IntTensor.FromArray(backend, x0, batch, length);
-        var logits = model.Forward(noisy, cond, dropout);                               // (B, L, K+1)
+        var logits = denoiser(noisy, cond);                                             // (B, L, K+1)
+        if (logits.Shape != new Shape(batch, length, vocab))
+        {
+            throw new ArgumentException(
+                $"MDLM: the denoiser returned logits of shape {logits.Shape}; expected ({batch}, {length}, {vocab}) = (B, L, K+1).",
+                nameof(denoiser));
+        }
         var weights = Tensor.FromArray(backend, used, batch, length);
         var ce = SubsCrossEntropyOp.Apply(logits, targets, noisy, weights);            // (B, L), 0 where unmasked
         return new MdlmLoss(MeanOp.Apply(ce), ce, used, elbo, length, draw);
     }
+
+    private static Func<IntTensor, float[], Tensor> Denoiser(DiT model, DropoutRng? dropout) =>
+        (noisy, cond) => model.Forward(noisy, cond, dropout);
 
     /// <summary>A supplied draw must fit the batch and be a state of the absorbing chain: each position MASK or x₀.</summary>
     private static void CheckDraw(MdlmDraw draw, ReadOnlySpan<int> x0, int batch, int length, int k)

@@ -1,0 +1,109 @@
+using Lddm.Autograd;
+using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Training;
+
+namespace Lddm.Training.Latent;
+
+/// <summary>
+/// FUJI-LDDM (digest §2) as a trainable model: one MM-DiT denoising tokens and latent jointly, and the encoder that
+/// makes y₀. <see cref="Network"/> holds "denoiser" and, for a learned encoder, "encoder"; a frozen encoder is used as
+/// is and is neither in the network (checkpoints) nor in <see cref="TrainableParameters"/>.
+/// </summary>
+public sealed class FujiModel : ITrainableModel
+{
+    private readonly Root _root;
+
+    private FujiModel(TrainConfig config, Root root, ILatentEncoder? encoder)
+    {
+        Config = config;
+        _root = root;
+        Encoder = encoder;
+        TrainableParameters = [.. root.NamedParameters()];
+        var chain = LatentChain.From(config);
+        var latent = LatentObjectiveConfig.From(config);
+        Objective = new FujiObjective(TrainingRun.Objective(config), chain, latent);
+        Sampler = new FujiSampler(TrainingRun.Schedule(config), chain,
+            new LatentStepConfig(config.LatentSampler == "ddpm", latent.EpsPrediction), config.TimeConditioning, config.AllZeroLatent);
+    }
+
+    /// <summary>The model a config names: the MM-DiT of <c>preset</c>, a learned DiT encoder of <c>encoder_preset</c>
+    /// (or <paramref name="frozenEncoder"/>); initialised from config.Seed.</summary>
+    public static FujiModel Create(Backend backend, TrainConfig config, int vocabulary, ILatentEncoder? frozenEncoder = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        bool learned = frozenEncoder is null && !config.AllZeroLatent && config.Encoder == "learned";
+        return Create(backend, config, LatentPresets.Denoiser(config, vocabulary),
+            learned ? LatentPresets.Encoder(config, vocabulary) : null, frozenEncoder);
+    }
+
+    /// <summary>
+    /// A model with explicit network sizes (tests, small experiments). <paramref name="encoder"/> null: no learned
+    /// encoder (then <paramref name="frozenEncoder"/> gives y₀, or all_zero_latent must be set).
+    /// </summary>
+    public static FujiModel Create(Backend backend, TrainConfig config, MmDiTConfig denoiser, DiTEncoderConfig? encoder,
+        ILatentEncoder? frozenEncoder = null)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(denoiser);
+        config.Validate();
+        if (config.Model != "fuji")
+        {
+            throw new ArgumentException($"FujiModel: model = {config.Model} (expected fuji).", nameof(config));
+        }
+        LatentModels.CheckEncoders("FujiModel", config, denoiser, encoder, frozenEncoder);
+        var learned = encoder is null ? null : new DiTEncoder(backend, encoder);
+        var root = new Root(backend, new MmDiT(backend, denoiser), learned);
+        root.Initialize(config.Seed);
+        ILatentEncoder? e = learned is null ? frozenEncoder : new LearnedEncoder(learned);
+        return new FujiModel(config, root, config.AllZeroLatent ? null : e);
+    }
+
+    public string Kind => "fuji";
+
+    public TrainConfig Config { get; }
+
+    public Module Network => _root;
+
+    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters { get; }
+
+    /// <summary>The MM-DiT f_θ(x_t, y_t, t_x, t_y) → (logits, latent head).</summary>
+    public MmDiT Denoiser => _root.Denoiser;
+
+    /// <summary>The learned DiT encoder (null when frozen or absent).</summary>
+    public DiTEncoder? LearnedEncoder => _root.Encoder;
+
+    /// <summary>E_φ as used by the loss (null with all_zero_latent).</summary>
+    public ILatentEncoder? Encoder { get; }
+
+    public FujiObjective Objective { get; }
+
+    public FujiSampler Sampler { get; }
+
+    public IStepLoss Loss(int[] x0, int batch, int length, ulong seed, long step, DropoutRng? dropout) =>
+        Objective.Loss(Denoiser, Encoder, x0, batch, length, seed, step, dropout);
+
+    public GeneratedSamples Generate(int count, int length, int steps, ulong seed, float temperature = 1f, IProgress<int>? progress = null)
+    {
+        var samples = Sampler.Run(Denoiser, count, length, steps, seed, temperature, progress);
+        return new GeneratedSamples(samples.Tokens, samples.Nfe);
+    }
+
+    public void Dispose() => _root.Dispose();
+
+    /// <summary>The root module: "denoiser" and, when learned, "encoder".</summary>
+    private sealed class Root : Module
+    {
+        public Root(Backend backend, MmDiT denoiser, DiTEncoder? encoder)
+            : base(backend)
+        {
+            Denoiser = AddModule("denoiser", denoiser);
+            Encoder = encoder is null ? null : AddModule("encoder", encoder);
+        }
+
+        public MmDiT Denoiser { get; }
+
+        public DiTEncoder? Encoder { get; }
+    }
+}

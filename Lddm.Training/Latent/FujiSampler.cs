@@ -1,0 +1,144 @@
+using System.Globalization;
+using Lddm.Autograd;
+using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Sampling;
+using Lddm.Training.Schedules;
+
+namespace Lddm.Training.Latent;
+
+/// <summary>
+/// The FUJI-LDDM sampler (digest §4.2): x = MASK^L, y ~ N(0, I); on MDLM's grid t_k = 1 − k(1 − t_ε)/N, each step is ONE
+/// MM-DiT call on (x, y, t_x = t or 0, t_y = t) giving the logits and ŷ₀; y moves t → s by DDIM (default) or DDPM,
+/// x by <see cref="Backend.UnmaskStep"/> exactly as <see cref="MdlmSampler"/>. The final step at t_ε sets y ← ŷ₀ and
+/// fills every mask (skipped when none is left). No caching: y changes every step, so does the network's input.
+/// With all_zero_latent y stays 0 throughout. A seed gives the same samples on every backend.
+/// </summary>
+public sealed class FujiSampler
+{
+    /// <param name="schedule">The masking schedule α_t the model was trained with.</param>
+    /// <param name="chain">The latent chain the model was trained with.</param>
+    /// <param name="step">DDIM/DDPM and y₀/ε prediction.</param>
+    /// <param name="timeConditioning">Whether the token time t_x is fed (else 0, as MDLM).</param>
+    /// <param name="allZeroLatent">The ablation: y = 0 at every step.</param>
+    public FujiSampler(MaskingSchedule schedule, LatentChain chain, LatentStepConfig step, bool timeConditioning = false,
+        bool allZeroLatent = false, UnmaskMode finalMode = UnmaskMode.Fill)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        ArgumentNullException.ThrowIfNull(chain);
+        ArgumentNullException.ThrowIfNull(step);
+        if (finalMode == UnmaskMode.Posterior || !Enum.IsDefined(finalMode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(finalMode), finalMode, "FujiSampler: the final step must fill every mask: Fill or Argmax.");
+        }
+        Schedule = schedule;
+        Chain = chain;
+        StepConfig = step;
+        TimeConditioning = timeConditioning;
+        AllZeroLatent = allZeroLatent;
+        FinalMode = finalMode;
+    }
+
+    public MaskingSchedule Schedule { get; }
+
+    public LatentChain Chain { get; }
+
+    public LatentStepConfig StepConfig { get; }
+
+    public bool TimeConditioning { get; }
+
+    public bool AllZeroLatent { get; }
+
+    public UnmaskMode FinalMode { get; }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> sequences in N = <paramref name="steps"/> steps. NFE = N, plus one when masks
+    /// remain for the final step. <paramref name="afterStep"/> sees (k, tokens) after each step k = 0..N.
+    /// </summary>
+    public LatentSamples Run(MmDiT model, int count, int length, int steps, ulong seed, float temperature = 1f,
+        IProgress<int>? progress = null, Action<int, int[]>? afterStep = null)
+    {
+        Check(model, count, length, steps, temperature);
+        var backend = model.Backend;
+        int rows = count * length, vocab = model.Config.Vocab, mask = vocab - 1;
+        int patches = model.Config.Patches, dim = model.Config.PatchDim;
+        var grid = MdlmSampler.TimeGrid(steps);
+        var host = new int[rows];
+        Array.Fill(host, mask);
+        int nfe = 0;
+        using var eval = Grad.Off();
+        using var tokens = IntTensor.FromArray(backend, host, count, length);
+        var y = LatentSampling.Initial(backend, count, patches, dim, seed, AllZeroLatent);
+        var next = Tensor.Zeros(backend, y.Shape);
+        using var scratch = backend.Allocate<float>(y.Shape.Elements);
+        try
+        {
+            for (int k = 0; k <= steps; k++)
+            {
+                bool final = k == steps;
+                if (final && Array.IndexOf(host, mask) < 0)
+                {
+                    afterStep?.Invoke(k, host);
+                    progress?.Report(k + 1);
+                    break;
+                }
+                double t = grid[k];
+                using (var tape = Tape.Begin())
+                {
+                    var tX = new float[count];
+                    var tY = new float[count];
+                    Array.Fill(tX, TimeConditioning ? (float)t : 0f);
+                    Array.Fill(tY, (float)t);
+                    var output = model.Forward(tokens, y, tX, tY);
+                    nfe++;
+                    if (!AllZeroLatent)
+                    {
+                        var y0Hat = LatentSampling.PredictedY0(Chain, StepConfig, y, output.Latent, t, count, scratch);
+                        if (final)
+                        {
+                            backend.Axpby(1f, y0Hat, 0f, y.Data);
+                        }
+                        else
+                        {
+                            LatentSampling.Step(Chain, StepConfig, y, y0Hat, next, t, grid[k + 1], count, seed, k);
+                            (y, next) = (next, y);
+                        }
+                    }
+                    double alphaT = Schedule.Alpha(t), alphaS = final ? alphaT : Schedule.Alpha(grid[k + 1]);
+                    backend.UnmaskStep(output.Logits.Data, tokens.Data, rows, vocab, alphaT, alphaS, temperature, seed,
+                        LatentSampling.TokenStream, (long)k * rows, final ? FinalMode : UnmaskMode.Posterior);
+                }
+                tokens.Data.CopyTo(host);
+                afterStep?.Invoke(k, host);
+                progress?.Report(k + 1);
+            }
+            return new LatentSamples(host, nfe, y.ToArray());
+        }
+        finally
+        {
+            y.Dispose();
+            next.Dispose();
+        }
+    }
+
+    private static void Check(MmDiT model, int count, int length, int steps, float temperature)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (count < 1 || length < 1 || length > model.Config.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length),
+                $"FujiSampler: {count} sequences of length {length}: need count ≥ 1 and 1 ≤ length ≤ {model.Config.MaxLength} (the model's maximum).");
+        }
+        if ((long)count * length > int.MaxValue / model.Config.Vocab)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count),
+                $"FujiSampler: {count}·{length} positions × vocabulary {model.Config.Vocab} logits overflow one buffer; sample in smaller batches.");
+        }
+        ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
+        if (!(temperature > 0f) || !float.IsFinite(temperature))
+        {
+            throw new ArgumentOutOfRangeException(nameof(temperature), temperature,
+                $"FujiSampler: temperature must be positive and finite but was {temperature.ToString(CultureInfo.InvariantCulture)}.");
+        }
+    }
+}

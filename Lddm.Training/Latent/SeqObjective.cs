@@ -1,0 +1,118 @@
+using Lddm.Autograd;
+using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Objectives;
+
+namespace Lddm.Training.Latent;
+
+/// <summary>
+/// The SEQ-LDDM objective (digest §3.2–3.3). The token decoder is an MM-DiT fed the CLEAN latent y₀ = E(x₀) with
+/// t_y = 0 (so, like MDLM, no time input unless time conditioning); its MDLM loss goes through
+/// <see cref="MdlmObjective"/>. p_cfg zeroes the decoder's y₀ per sequence, p_r corrupts the encoder input the decoder's
+/// y₀ is computed from, all_zero_latent feeds it zeros. Stage 1: loss = w_x·L_x, gradients reach the encoder and the
+/// decoder. Stage 2 (prior given): the encoder runs without gradient and the latent prior D_ψ(y_t, t_y) learns the
+/// clean encoder outputs: loss = w_x·L_x + w_y·L_y with the same L_y as FUJI.
+/// </summary>
+public sealed class SeqObjective
+{
+    private const ulong NoiseStream = 0x736E6F69; // "snoi"
+
+    public SeqObjective(MdlmObjective tokens, LatentChain chain, LatentObjectiveConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        ArgumentNullException.ThrowIfNull(chain);
+        ArgumentNullException.ThrowIfNull(config);
+        Tokens = tokens;
+        Chain = chain;
+        Config = config;
+    }
+
+    public MdlmObjective Tokens { get; }
+
+    public LatentChain Chain { get; }
+
+    public LatentObjectiveConfig Config { get; }
+
+    /// <summary>The draw of (seed, step); latent dropout and encoder corruption only when <paramref name="training"/>.</summary>
+    public LddmDraw Draw(ReadOnlySpan<int> x0, int batch, int length, int maskId, ulong seed, long step, bool training)
+    {
+        var tokens = Tokens.Draw(x0, batch, length, maskId, seed, step);
+        return new LddmDraw(tokens, LatentDraw.Sample(Config, Tokens.Times, tokens, batch, length, maskId, seed, step, training));
+    }
+
+    /// <summary>
+    /// One batch's loss. <paramref name="prior"/> null: stage 1 (no latent term, the encoder trains); given: stage 2
+    /// (the encoder is frozen). Call inside a tape.
+    /// </summary>
+    public LddmLoss Loss(MmDiT decoder, LatentDiT? prior, ILatentEncoder? encoder, int[] x0, int batch, int length, ulong seed,
+        long step, DropoutRng? dropout = null)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        ArgumentNullException.ThrowIfNull(x0);
+        var draw = Draw(x0, batch, length, decoder.Config.Vocab - 1, seed, step, decoder.Training);
+        return Loss(decoder, prior, encoder, x0, batch, length, draw, seed, step, dropout);
+    }
+
+    /// <summary>The loss for a given draw; the prior's Gaussian noise is still drawn from (seed, step).</summary>
+    public LddmLoss Loss(MmDiT decoder, LatentDiT? prior, ILatentEncoder? encoder, int[] x0, int batch, int length, LddmDraw draw,
+        ulong seed, long step, DropoutRng? dropout = null)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        ArgumentNullException.ThrowIfNull(draw);
+        var backend = decoder.Backend;
+        int patches = decoder.Config.Patches, dim = decoder.Config.PatchDim;
+        var latent = draw.Latent;
+        bool stage2 = prior is not null;
+        if (prior is not null && (prior.Config.Patches != patches || prior.Config.PatchDim != dim))
+        {
+            throw new ArgumentException(
+                $"SEQ: the prior models {prior.Config.Patches} × {prior.Config.PatchDim} latents but the decoder reads {patches} × {dim}.", nameof(prior));
+        }
+        var (clean, conditioning) = Config.AllZeroLatent
+            ? ((Tensor?)null, Tensor.Zeros(backend, new Shape(batch, patches, dim)))
+            : Encoded(encoder, backend, x0, batch, length, latent, patches, dim, stage2);
+
+        var tY = new float[batch]; // the decoder always sees t_y = 0: its latent is clean
+        var tokenLoss = Tokens.Loss(backend, decoder.Config.Vocab,
+            (noisy, cond) => decoder.Forward(noisy, conditioning, cond, tY, dropout).Logits, x0, batch, length, draw.Tokens);
+
+        var latentTerm = stage2 && clean is not null ? PriorTerm(prior!, clean, latent, length, seed, step, dropout) : null;
+        var value = LatentTerm.Combine(tokenLoss.Value, Config.TokenWeight, latentTerm, Config.LatentWeight);
+        return new LddmLoss(value, tokenLoss, latentTerm);
+    }
+
+    /// <summary>
+    /// The clean y₀ = E(x₀) the prior learns (stage 2, or when nothing is corrupted) and the decoder's conditioning: y₀ of
+    /// the corrupted encoder input when p_r applies, with the p_cfg rows zeroed. Stage 2 runs the encoder without gradient.
+    /// </summary>
+    private static (Tensor? Clean, Tensor Conditioning) Encoded(ILatentEncoder? encoder, Backend backend, int[] x0, int batch,
+        int length, LatentDraw latent, int patches, int dim, bool stage2)
+    {
+        if (encoder is null)
+        {
+            throw new ArgumentException("SEQ: a latent encoder is needed unless all_zero_latent is set.", nameof(encoder));
+        }
+        Tensor? clean = stage2 || latent.EncoderKeep is null
+            ? LatentEncoding.Encode(encoder, backend, x0, batch, length, null, patches, dim, frozen: stage2)
+            : null;
+        var conditioning = latent.EncoderKeep is null
+            ? clean!
+            : LatentEncoding.Encode(encoder, backend, x0, batch, length, latent.EncoderKeep, patches, dim, frozen: stage2);
+        if (latent.Keep.Contains(0f))
+        {
+            conditioning = RowScaleOp.Apply(conditioning, Tensor.FromArray(backend, latent.Keep, batch));
+        }
+        return (clean, conditioning);
+    }
+
+    /// <summary>The prior's term: D_ψ(y_t, t_y) against y₀ (or ε) on every sequence (p_cfg is the decoder's, not the prior's).</summary>
+    private LatentTerm PriorTerm(LatentDiT prior, Tensor clean, LatentDraw latent, int length, ulong seed, long step, DropoutRng? dropout)
+    {
+        int batch = clean.Shape[0];
+        var (abar, sbar) = Chain.Noising(latent.Times);
+        var yT = GaussianNoiseOp.Apply(clean, abar, sbar, seed, NoiseStream, step * (long)clean.Shape.Elements, out var eps);
+        var prediction = prior.Forward(yT, Array.ConvertAll(latent.Times, t => (float)t), dropout);
+        var everyRow = Enumerable.Repeat(1f, batch).ToArray();
+        return LatentTerm.Build(Chain, Config, prediction, clean, eps, latent.Times, everyRow, length);
+    }
+}
