@@ -13,23 +13,11 @@ public static class LatentPresets
 
     /// <summary>The learned encoder: the DiT of <c>encoder_preset</c>, no dropout, optional per-patch L2 normalisation.</summary>
     public static DiTEncoderConfig Encoder(TrainConfig c, int vocabulary) =>
-        DiTEncoderConfig.From(Preset(c.EncoderPreset, vocabulary, c.Length, 0f), c.LatentPatches, c.LatentDim, c.LatentNormalize);
+        DiTEncoderConfig.From(TrainingRun.Preset(c.EncoderPreset, vocabulary, c.Length, 0f), c.LatentPatches, c.LatentDim, c.LatentNormalize);
 
     /// <summary>SEQ's latent prior: the DiT of <c>encoder_preset</c> over P patches of d dims, with the run's dropout.</summary>
     public static LatentDiTConfig Prior(TrainConfig c, int vocabulary) =>
-        LatentDiTConfig.From(Preset(c.EncoderPreset, vocabulary, c.Length, (float)c.Dropout), c.LatentPatches, c.LatentDim);
-
-    private static DiTConfig Preset(string name, int vocabulary, int length, float dropout)
-    {
-        var p = name switch
-        {
-            "tiny" => DiTConfig.Tiny(vocabulary + 1, length),
-            "small" => DiTConfig.Small(vocabulary + 1, length),
-            "base" => DiTConfig.Base(vocabulary + 1, length),
-            _ => throw new ArgumentException($"encoder_preset = {name} (expected tiny, small or base)."),
-        };
-        return p with { Dropout = dropout };
-    }
+        LatentDiTConfig.From(TrainingRun.Preset(c.EncoderPreset, vocabulary, c.Length, (float)c.Dropout), c.LatentPatches, c.LatentDim);
 }
 
 /// <summary>Checks shared by <see cref="FujiModel"/> and <see cref="SeqModel"/>.</summary>

@@ -49,10 +49,17 @@ public static class TrainingRun
     public static ITrainableModel CreateModel(Backend backend, TrainConfig c, int vocabulary) => c.Model switch
     {
         "mdlm" => MdlmModel.Create(backend, c, vocabulary),
-        "fuji" => throw NotBuilt("fuji", "FujiModel.Create (Lddm.Training/Latent)"),
-        "seq" => throw NotBuilt("seq", "SeqModel.Create (Lddm.Training/Latent)"),
+        "fuji" => Latent.FujiModel.Create(backend, c, vocabulary, FrozenEncoder(backend, c)),
+        "seq" => Latent.SeqModel.Create(backend, c, vocabulary, FrozenEncoder(backend, c)),
         "ar" => throw NotBuilt("ar", "ArModel.Create (Lddm.Training/Judge)"),
         _ => throw new ArgumentException($"Unknown model kind '{c.Model}': expected mdlm, fuji, seq or ar.", nameof(c)),
+    };
+
+    /// <summary>The frozen encoder a config names (encoder = frozen-ar), or null for a learned one.</summary>
+    private static Latent.ILatentEncoder? FrozenEncoder(Backend backend, TrainConfig c) => c.Encoder switch
+    {
+        "learned" => null,
+        _ => throw NotBuilt($"{c.Model} with encoder = {c.Encoder}", "FrozenHiddenEncoder.Load (Lddm.Training/Judge)"),
     };
 
     private static NotSupportedException NotBuilt(string kind, string missing) =>
