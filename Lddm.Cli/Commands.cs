@@ -9,13 +9,18 @@ internal static class Commands
 {
     private const string Usage = """
         usage: lddm <verb> [options]
-          train [--data text|sawtooth] [--corpus moby-dick|sotu] [--preset tiny|small|base] [--steps N]
-                [--batch B] [--length L] [--seed S] [--config file.json] [--set key=value ...] [--out DIR]
-                [--resume] [--device D]
-                                       train an MDLM (defaults: small model on the bundled Moby-Dick text)
+          train [--model mdlm|fuji|seq|ar] [--stage 0|1|2] [--init DIR] [--data text|sawtooth]
+                [--corpus moby-dick|sotu] [--preset tiny|small|base] [--steps N] [--batch B] [--length L]
+                [--seed S] [--config file.json] [--set key=value ...] [--out DIR] [--resume] [--device D]
+                                       train a model (defaults: small MDLM on the bundled Moby-Dick text);
+                                       seq with stage 0 trains stage 1 into OUT/stage1, then stage 2 into OUT
           sample --checkpoint DIR [--steps N] [--count K] [--seed S] [--temperature T] [--device D]
-          eval --checkpoint DIR [--draws N] [--samples K] [--device D]
-                                       validation NELBO (bits/token); sawtooth: exact NLL of samples vs N
+          eval --checkpoint DIR [--draws N] [--count K] [--steps 2,4,...] [--batch B] [--seed S] [--device D]
+                                       validation NELBO (bits/token); sawtooth: exact NLL, unigram KL and
+                                       entropy of K samples vs N
+          sweep --checkpoint DIR[,DIR...] [--label a,b,...] [--steps 2,4,8,16,32,64,128] [--count 2048]
+                --out PREFIX [--batch B] [--seed S] [--device D]
+                                       the sawtooth eval for every checkpoint and N: PREFIX.csv, .md, .png
           prepare-corpus [--raw DIR] [--out DIR]
                                        normalise and split the SOTU speeches (scripts/fetch-corpus.sh runs it)
           device                       list devices and the one --device auto picks
@@ -40,6 +45,7 @@ internal static class Commands
                 "train" => TrainCommand.Run(options),
                 "sample" => SampleCommand.Sample(options),
                 "eval" => SampleCommand.Eval(options),
+                "sweep" => SweepCommand.Run(options),
                 "prepare-corpus" => PrepareCorpusCommand.Run(options),
                 "bench" => Bench(options),
                 "ptx" => PtxCommand.Run(options),
@@ -52,9 +58,9 @@ internal static class Commands
             Console.Error.WriteLine(Usage);
             return 2;
         }
-        catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or FormatException)
+        catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or FormatException or NotSupportedException)
         {
-            // Bad input (config, checkpoint, corpus, device): one clear line, no stack trace.
+            // Bad input (config, checkpoint, corpus, device, a model kind not built in): one clear line, no stack trace.
             Console.Error.WriteLine($"lddm: {e.Message}");
             return 2;
         }

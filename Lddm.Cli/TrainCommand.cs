@@ -1,10 +1,15 @@
 using System.Globalization;
 using Lddm.Kernels;
+using Lddm.Training.Checkpoints;
+using Lddm.Training.Data;
 using Lddm.Training.Training;
 
 namespace Lddm.Cli;
 
-/// <summary><c>lddm train</c>: resolve the config, print it, train with progress, checkpoint, then show samples.</summary>
+/// <summary>
+/// <c>lddm train</c>: resolve the config, print it, train with progress, checkpoint, then show parameter counts and
+/// samples. SEQ with stage 0 trains stage 1 into OUT/stage1, then stage 2 from it into OUT.
+/// </summary>
 internal static class TrainCommand
 {
     public static int Run(Options options)
@@ -16,16 +21,8 @@ internal static class TrainCommand
         Console.WriteLine($"device: {backend.Name}");
         var data = TrainingRun.Data(config);
         Console.WriteLine($"data:   {data.Description}");
-        Console.WriteLine($"config: {config.ToJson().ToJsonString()}");
         Console.WriteLine($"output: {Path.GetFullPath(outDir)}");
-        using var trainer = new Trainer(backend, config, data, outDir, Console.Out);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"model:  DiT {config.Preset}: {trainer.Model.ParameterCount:N0} parameters, {trainer.Model.Config.Layers} layers, hidden {trainer.Model.Config.Hidden}"));
-        if (resume)
-        {
-            trainer.Resume();
-        }
-        else if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+        if (!resume && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
         {
             throw new ArgumentException($"Output directory '{outDir}' is not empty: pass --resume to continue that run, or choose another --out.");
         }
@@ -40,14 +37,73 @@ internal static class TrainCommand
                 stop.Cancel();
             }
         };
-        trainer.Run(stop.Token);
+        if (config.Model != "seq" || config.Stage != 0)
+        {
+            return TrainOne(backend, config, data, outDir, resume ? Resuming.Required : Resuming.No, stop.Token);
+        }
+        var (stage1, stage2) = SplitStages(config, outDir);
+        var mode = resume ? Resuming.IfSaved : Resuming.No;
+        Console.WriteLine($"SEQ stage 1 of 2: {stage1.Steps} steps (encoder + decoder) into {Path.Combine(outDir, "stage1")}");
+        int rc = TrainOne(backend, stage1, data, Path.Combine(outDir, "stage1"), mode, stop.Token);
+        if (rc != 0)
+        {
+            return rc;
+        }
+        Console.WriteLine($"SEQ stage 2 of 2: {stage2.Steps} steps (prior + decoder, encoder frozen) into {outDir}");
+        return TrainOne(backend, stage2, data, outDir, mode, stop.Token);
+    }
+
+    private enum Resuming { No, Required, IfSaved }
+
+    /// <summary>SEQ stage 0 → (stage 1: steps·stage1_fraction, stage 2: the rest, starting from stage 1's checkpoint).</summary>
+    internal static (TrainConfig Stage1, TrainConfig Stage2) SplitStages(TrainConfig config, string outDir)
+    {
+        int steps1 = (int)Math.Round(config.Steps * config.Stage1Fraction);
+        if (steps1 < 1 || steps1 >= config.Steps)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"steps = {config.Steps} with stage1_fraction = {config.Stage1Fraction} leaves {steps1} steps for stage 1 and {config.Steps - steps1} for stage 2; each needs ≥ 1."));
+        }
+        var stage1 = config with { Stage = 1, Steps = steps1 };
+        var stage2 = config with { Stage = 2, Steps = config.Steps - steps1, Init = Path.GetFullPath(Path.Combine(outDir, "stage1")) };
+        return (stage1.Validate(), stage2.Validate());
+    }
+
+    private static int TrainOne(Backend backend, TrainConfig config, ITokenData data, string outDir, Resuming resume, CancellationToken stop)
+    {
+        Console.WriteLine($"config: {config.ToJson().ToJsonString()}");
+        using var trainer = new Trainer(backend, config, data, outDir, Console.Out);
+        var network = trainer.Model.Network;
+        long trained = trainer.Model.TrainableParameters.Sum(np => (long)np.Parameter.Shape.Elements);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"model:  {trainer.Model.Kind} ({config.Preset}): {network.ParameterCount:N0} parameters, {trained:N0} trained"));
+        if (resume == Resuming.Required || (resume == Resuming.IfSaved && new CheckpointStore(outDir).Exists))
+        {
+            trainer.Resume();
+        }
+        trainer.Run(stop);
         if (stop.IsCancellationRequested)
         {
             Console.WriteLine($"resume with: lddm train --out {outDir} --resume (and the same config)");
             return 130;
         }
-        SampleCommand.PrintSamples(trainer.Model, trainer.Ema, trainer.Objective.Schedule, data, count: 4, steps: [16, config.Length], config.Seed);
+        PrintParameterCounts(trainer.Model);
+        SampleCommand.PrintSamples(trainer.Model, trainer.Ema, data, count: 4, steps: [16, config.Length], config.Seed);
         return 0;
+    }
+
+    /// <summary>Parameters per top-level sub-network of <see cref="ITrainableModel.Network"/> (frozen ones marked).</summary>
+    private static void PrintParameterCounts(ITrainableModel model)
+    {
+        var trainable = model.TrainableParameters.Select(np => np.Parameter).ToHashSet();
+        Console.WriteLine("parameters by sub-network:");
+        foreach (var group in model.Network.NamedParameters().GroupBy(np => np.Name.Split('.')[0]))
+        {
+            long total = group.Sum(np => (long)np.Parameter.Shape.Elements);
+            long frozen = group.Where(np => !trainable.Contains(np.Parameter)).Sum(np => (long)np.Parameter.Shape.Elements);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {group.Key,-24} {total,14:N0}{(frozen > 0 ? $"  ({frozen:N0} frozen)" : "")}"));
+        }
     }
 
     /// <summary>Defaults ← --config file ← named flags ← --set overrides; then validated as a whole.</summary>
@@ -56,7 +112,7 @@ internal static class TrainCommand
         string? file = options.Value("config");
         var config = file is null ? new TrainConfig() : TrainConfig.Load(file);
         var sets = new List<string>();
-        foreach (string key in new[] { "model", "data", "corpus", "preset", "steps", "batch", "length", "seed" })
+        foreach (string key in new[] { "model", "stage", "init", "data", "corpus", "preset", "steps", "batch", "length", "seed" })
         {
             if (options.Value(key) is { } v)
             {

@@ -98,8 +98,9 @@ public sealed class CheckpointStore(string directory)
         }
         if (ema is not null)
         {
+            // The EMA (like the optimizer) covers only the trained parameters: a frozen encoder has no shadow.
             var shadows = SafeTensors.Read(Path.Combine(snapshot, "ema.safetensors")).Tensors;
-            CheckNames(snapshot, "ema.safetensors", shadows, shapes);
+            CheckNames(snapshot, "ema.safetensors", shadows, Subset(shapes, ema.State().Select(s => s.Name)));
             foreach (var (name, shadow) in ema.State())
             {
                 shadow.CopyFrom(shadows[name].ToFloats());
@@ -109,7 +110,7 @@ public sealed class CheckpointStore(string directory)
         if (optimizer is not null)
         {
             var moments = SafeTensors.Read(Path.Combine(snapshot, "optimizer.safetensors")).Tensors;
-            var expected = shapes.SelectMany(kv => new[] { (kv.Key + ".m", kv.Value), (kv.Key + ".v", kv.Value) })
+            var expected = Subset(shapes, optimizer.State().Select(s => s.Name)).SelectMany(kv => new[] { (kv.Key + ".m", kv.Value), (kv.Key + ".v", kv.Value) })
                 .ToDictionary(x => x.Item1, x => new Shape(x.Value.Elements));
             CheckNames(snapshot, "optimizer.safetensors", moments, expected);
             foreach (var (name, m, v) in optimizer.State())
@@ -121,6 +122,65 @@ public sealed class CheckpointStore(string directory)
         }
         return state;
     }
+
+    /// <summary>What <see cref="LoadInitialWeights"/> did.</summary>
+    /// <param name="Source">The safetensors file the weights came from (the EMA weights when the snapshot has them).</param>
+    /// <param name="Loaded">Network parameters overwritten from the checkpoint.</param>
+    /// <param name="Kept">Network parameters the checkpoint does not hold (they keep their initialisation).</param>
+    public sealed record InitialWeights(string Source, int Step, IReadOnlyList<string> Loaded, IReadOnlyList<string> Kept);
+
+    /// <summary>
+    /// Starts <paramref name="model"/> from the latest snapshot (SEQ stage 2 from stage 1): its EMA weights, or its
+    /// weights when it has no EMA, go into every parameter of the same name; parameters the checkpoint lacks keep
+    /// their initialisation. A checkpoint tensor with no parameter of that name, or of another shape, is an error.
+    /// </summary>
+    public InitialWeights LoadInitialWeights(Module model)
+    {
+        string snapshot = LatestSnapshot();
+        var state = ReadState(snapshot);
+        string source = Path.Combine(snapshot, "ema.safetensors");
+        if (!File.Exists(source))
+        {
+            source = Path.Combine(snapshot, "model.safetensors");
+        }
+        var tensors = SafeTensors.Read(source).Tensors;
+        var parameters = model.NamedParameters().ToDictionary(np => np.Name, np => np.Parameter);
+        var problems = new List<string>();
+        foreach (var (name, t) in tensors)
+        {
+            if (!parameters.TryGetValue(name, out var p))
+            {
+                problems.Add($"'{name}' is not a parameter of the network");
+            }
+            else if (!t.Shape.Select(d => (int)d).SequenceEqual(p.Shape))
+            {
+                problems.Add($"'{name}' has shape ({string.Join(", ", t.Shape)}) but the network needs {p.Shape}");
+            }
+        }
+        if (problems.Count > 0)
+        {
+            throw new InvalidDataException($"Cannot initialise from {source}: {string.Join("; ", problems)}.");
+        }
+        var loaded = new List<string>();
+        var kept = new List<string>();
+        foreach (var (name, p) in parameters)
+        {
+            if (tensors.TryGetValue(name, out var t))
+            {
+                p.Data.CopyFrom(t.ToFloats());
+                loaded.Add(name);
+            }
+            else
+            {
+                kept.Add(name);
+            }
+        }
+        return new InitialWeights(source, state.Step, loaded, kept);
+    }
+
+    private static Dictionary<string, Shape> Subset(Dictionary<string, Shape> shapes, IEnumerable<string> names) =>
+        names.ToDictionary(n => n, n => shapes.TryGetValue(n, out var s) ? s
+            : throw new ArgumentException($"Parameter '{n}' is tracked by the optimizer/EMA but is not in the model.", nameof(names)));
 
     private string LatestSnapshot()
     {

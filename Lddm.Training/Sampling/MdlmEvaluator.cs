@@ -1,5 +1,5 @@
-using Lddm.Autograd;
 using Lddm.Models;
+using Lddm.Training.Evaluation;
 using Lddm.Training.Objectives;
 
 namespace Lddm.Training.Sampling;
@@ -12,7 +12,8 @@ namespace Lddm.Training.Sampling;
 public sealed record NelboEstimate(double NatsPerToken, double BitsPerToken, double StandardError, int Draws);
 
 /// <summary>
-/// Validation NELBO of an MDLM (digest §8.4, "test perplexity bound"): the objective's unbiased continuous-time
+/// Validation NELBO of a bare DiT under an MDLM objective (digest §8.4, "test perplexity bound"; the generic
+/// <see cref="NelboEvaluator"/> does the work): the objective's unbiased continuous-time
 /// estimator (low-discrepancy t over each batch, fresh masks) averaged over the set and over independent draws, with
 /// no gradient recorded. Draws come from (seed, step) with step = draw · batches + batch index, so the same seed gives
 /// the same estimate on every run and backend, whatever was trained before.
@@ -28,52 +29,6 @@ public sealed class MdlmEvaluator(MdlmObjective objective)
     public NelboEstimate ValidationNelbo(DiT model, IReadOnlyList<int[]> sequences, int batch, ulong seed, int draws)
     {
         ArgumentNullException.ThrowIfNull(model);
-        int length = CheckSet(sequences);
-        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(draws, 1);
-        int batches = (sequences.Count + batch - 1) / batch;
-        var perDraw = new double[draws];
-        using var off = Grad.Off();
-        for (int d = 0; d < draws; d++)
-        {
-            double sum = 0;
-            for (int j = 0; j < batches; j++)
-            {
-                int first = j * batch, size = Math.Min(batch, sequences.Count - first);
-                var x0 = new int[size * length];
-                for (int b = 0; b < size; b++)
-                {
-                    sequences[first + b].CopyTo(x0, b * length);
-                }
-                using var tape = Tape.Begin(); // frees this batch's activations
-                var loss = Objective.Loss(model, x0, size, length, seed, (long)d * batches + j);
-                sum += loss.NelboPerToken() * size; // NELBO per token × tokens / length
-            }
-            perDraw[d] = sum / sequences.Count;
-        }
-        double mean = perDraw.Average();
-        double se = draws < 2 ? double.NaN
-            : Math.Sqrt(perDraw.Sum(v => (v - mean) * (v - mean)) / (draws - 1) / draws);
-        return new NelboEstimate(mean, mean / Math.Log(2), se, draws);
-    }
-
-    private static int CheckSet(IReadOnlyList<int[]> sequences)
-    {
-        ArgumentNullException.ThrowIfNull(sequences);
-        if (sequences.Count == 0)
-        {
-            throw new ArgumentException("MdlmEvaluator: the validation set is empty.", nameof(sequences));
-        }
-        int length = sequences[0]?.Length ?? 0;
-        for (int i = 0; i < sequences.Count; i++)
-        {
-            if (sequences[i] is null || sequences[i].Length != length || length == 0)
-            {
-                throw new ArgumentException(
-                    $"MdlmEvaluator: sequence {i} has length {sequences[i]?.Length ?? 0} but every sequence must have the first one's length {length} (> 0).",
-                    nameof(sequences));
-            }
-        }
-        return length;
+        return NelboEvaluator.ValidationNelbo((x0, b, l, step) => Objective.Loss(model, x0, b, l, seed, step), sequences, batch, draws);
     }
 }

@@ -5,23 +5,23 @@ using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Data;
-using Lddm.Training.Objectives;
+using Lddm.Training.Evaluation;
 using Lddm.Training.Optim;
 using Lddm.Training.Sampling;
 
 namespace Lddm.Training.Training;
 
 /// <summary>
-/// Trains an MDLM: AdamW with warm-up then constant or cosine LR, global-norm clipping, EMA with warm-up (used for
+/// Trains any <see cref="ITrainableModel"/> (MDLM, FUJI, SEQ, AR) over its trainable parameters: AdamW with warm-up then constant or cosine LR, global-norm clipping, EMA with warm-up (used for
 /// evaluation), gradient accumulation, periodic validation NELBO, a progress line that reads well in a log file,
 /// and atomic checkpoints. Every random draw is a function of (seed, step), so a resumed run continues exactly
-/// where an uninterrupted one would be.
+/// where an uninterrupted one would be. With <see cref="TrainConfig.Init"/> (SEQ stage 2) the network starts from
+/// that checkpoint's EMA weights wherever it holds a parameter of the same name.
 /// </summary>
 public sealed class Trainer : IDisposable
 {
     private readonly TrainConfig _config;
     private readonly ITokenData _data;
-    private readonly MdlmObjective _objective;
     private readonly AdamW _optimizer;
     private readonly Ema _ema;
     private readonly GradientClipper _clipper;
@@ -29,27 +29,45 @@ public sealed class Trainer : IDisposable
     private readonly CheckpointStore? _store;
     private readonly TextWriter _log;
 
+    /// <summary>Trains the model kind the config names (<see cref="TrainingRun.CreateModel"/>).</summary>
     public Trainer(Backend backend, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log)
+        : this(TrainingRun.CreateModel(backend, config.Validate(), data.Vocabulary), config, data, outputDirectory, log)
     {
+    }
+
+    /// <summary>Trains <paramref name="model"/>, which the trainer now owns (and disposes).</summary>
+    public Trainer(ITrainableModel model, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log)
+    {
+        ArgumentNullException.ThrowIfNull(model);
         _config = config.Validate();
         _data = data;
         _log = log;
-        Model = TrainingRun.Model(backend, config, data.Vocabulary);
-        _objective = TrainingRun.Objective(config);
-        _optimizer = new AdamW(Model.NamedParameters(), new AdamWConfig(WeightDecay: config.WeightDecay));
-        _ema = new Ema(Model.NamedParameters(), config.EmaDecay);
-        _clipper = new GradientClipper(backend, config.GradClip);
+        Model = model;
+        if (config.Init.Length > 0)
+        {
+            // Before the optimizer and the EMA copy the weights, so both start from the loaded ones.
+            try
+            {
+                LoadInitialWeights(config.Init);
+            }
+            catch
+            {
+                model.Dispose(); // the trainer owns the model from the call on
+                throw;
+            }
+        }
+        _optimizer = new AdamW(model.TrainableParameters, new AdamWConfig(WeightDecay: config.WeightDecay));
+        _ema = new Ema(model.TrainableParameters, config.EmaDecay);
+        _clipper = new GradientClipper(model.Network.Backend, config.GradClip);
         _lr = new LearningRateSchedule(config.LearningRate, config.WarmupSteps,
             config.Decay == "cosine" ? DecayKind.Cosine : DecayKind.Constant, config.Steps);
         _lr.Validate();
         _store = outputDirectory is null ? null : new CheckpointStore(outputDirectory);
     }
 
-    public DiT Model { get; }
+    public ITrainableModel Model { get; }
 
     public Ema Ema => _ema;
-
-    public MdlmObjective Objective => _objective;
 
     /// <summary>Raised after each optimizer step with the step number (after logging, evaluation and checkpointing).</summary>
     public event Action<int>? StepCompleted;
@@ -64,7 +82,7 @@ public sealed class Trainer : IDisposable
     public void Resume()
     {
         var store = _store ?? throw new InvalidOperationException("Resume needs an output directory.");
-        var state = store.Load(Model, _optimizer, _ema, _config.ToJson());
+        var state = store.Load(Model.Network, _optimizer, _ema, _config.ToJson());
         Step = state.Step;
         _log.WriteLine($"resumed from {store.Directory} at step {Step}");
     }
@@ -104,7 +122,7 @@ public sealed class Trainer : IDisposable
             }
             if (_store is not null && ((c.CheckpointEvery > 0 && Step % c.CheckpointEvery == 0) || Step == c.Steps))
             {
-                string dir = _store.Save(Model, _optimizer, _ema,
+                string dir = _store.Save(Model.Network, _optimizer, _ema,
                     new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
                 _log.WriteLine($"checkpoint {dir}");
             }
@@ -113,7 +131,7 @@ public sealed class Trainer : IDisposable
         if (cancel.IsCancellationRequested && _store is not null && Step > 0)
         {
             // Stopped early (Ctrl+C or a caller's token): keep what was trained.
-            _store.Save(Model, _optimizer, _ema, new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
+            _store.Save(Model.Network, _optimizer, _ema, new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
             _log.WriteLine($"stopped at step {Step}; checkpoint saved");
         }
     }
@@ -124,21 +142,21 @@ public sealed class Trainer : IDisposable
         var c = _config;
         var tokens = new int[c.Batch * c.Length];
         double loss = 0, nelbo = 0;
-        Model.Train();
+        Model.Network.Train();
         for (int micro = 0; micro < c.GradAccumulation; micro++)
         {
             long index = (long)(Step - 1) * c.GradAccumulation + micro;
             _data.TrainBatch(c.Seed, index, c.Batch, tokens);
             using var tape = Tape.Begin();
             var dropout = new DropoutRng(c.Seed, (ulong)index);
-            var result = _objective.Loss(Model, tokens, c.Batch, c.Length, c.Seed, index, dropout);
+            var result = Model.Loss(tokens, c.Batch, c.Length, c.Seed, index, dropout);
             ScaleOp.Apply(result.Value, 1f / c.GradAccumulation).Backward();
             loss += result.Value.Item() / c.GradAccumulation;
             nelbo += result.NelboPerToken() / c.GradAccumulation;
         }
-        _clipper.Clip(Model.Parameters());
+        _clipper.Clip(Model.TrainableParameters.Select(np => np.Parameter));
         _optimizer.Step(_lr.At(Step));
-        Model.ZeroGrad();
+        Model.Network.ZeroGrad(); // frozen parameters too: a gradient that reached them is dropped
         _ema.Update();
         return (loss, nelbo);
     }
@@ -151,14 +169,14 @@ public sealed class Trainer : IDisposable
     {
         var c = _config;
         _ema.SwapInto();
-        Model.Eval();
+        Model.Network.Eval();
         try
         {
-            return new MdlmEvaluator(_objective).ValidationNelbo(Model, _data.Validation(c.EvalSequences), c.Batch, c.Seed ^ 0xE7A1UL, EvalDraws);
+            return NelboEvaluator.ValidationNelbo(Model, _data.Validation(c.EvalSequences), c.Batch, c.Seed ^ 0xE7A1UL, EvalDraws);
         }
         finally
         {
-            Model.Train();
+            Model.Network.Train();
             _ema.SwapInto();
         }
     }
@@ -168,6 +186,22 @@ public sealed class Trainer : IDisposable
 
     /// <summary>The validation NELBO in nats per token (see <see cref="Validate"/>).</summary>
     public double ValidationNelbo() => Validate().NatsPerToken;
+
+    /// <summary>
+    /// Overwrites every network parameter that the checkpoint in <paramref name="directory"/> holds with its EMA
+    /// weights (its weights when it has no EMA) and says in the log what was loaded and what kept its initialisation.
+    /// </summary>
+    private void LoadInitialWeights(string directory)
+    {
+        var init = new CheckpointStore(directory).LoadInitialWeights(Model.Network);
+        long loaded = Model.Network.NamedParameters().Where(np => init.Loaded.Contains(np.Name)).Sum(np => (long)np.Parameter.Shape.Elements);
+        _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"init: {init.Loaded.Count} tensors ({loaded:N0} parameters) from {init.Source} (step {init.Step}); kept their initialisation: {Summarise(init.Kept)}"));
+    }
+
+    /// <summary>Names grouped by their top-level module ("prior.* (12)"), so the log line stays short.</summary>
+    private static string Summarise(IReadOnlyList<string> names) => names.Count == 0 ? "none"
+        : string.Join(", ", names.GroupBy(n => n.Split('.')[0]).Select(g => g.Count() == 1 ? g.First() : $"{g.Key}.* ({g.Count()})"));
 
     public void Dispose()
     {

@@ -7,7 +7,7 @@ using Lddm.Training.Schedules;
 
 namespace Lddm.Training.Training;
 
-/// <summary>Builds the pieces a config names: data, model, objective.</summary>
+/// <summary>Builds the pieces a config names: data, model kind, MDLM network and objective.</summary>
 public static class TrainingRun
 {
     public static ITokenData Data(TrainConfig c) => c.Data switch
@@ -38,6 +38,22 @@ public static class TrainingRun
     public static MdlmObjective Objective(TrainConfig c) =>
         new(Schedule(c), new TimeSampler(), new MdlmObjectiveConfig(c.ElboWeighting, c.TimeConditioning));
 
+    /// <summary>
+    /// The model kind <see cref="TrainConfig.Model"/> names, built and initialised from the config (one line per kind).
+    /// </summary>
+    public static ITrainableModel CreateModel(Backend backend, TrainConfig c, int vocabulary) => c.Model switch
+    {
+        "mdlm" => MdlmModel.Create(backend, c, vocabulary),
+        "fuji" => throw NotBuilt("fuji", "FujiModel.Create (Lddm.Training/Latent)"),
+        "seq" => throw NotBuilt("seq", "SeqModel.Create (Lddm.Training/Latent)"),
+        "ar" => throw NotBuilt("ar", "ArModel.Create (Lddm.Training/Judge)"),
+        _ => throw new ArgumentException($"Unknown model kind '{c.Model}': expected mdlm, fuji, seq or ar.", nameof(c)),
+    };
+
+    private static NotSupportedException NotBuilt(string kind, string missing) =>
+        new($"model = {kind} is not wired into this build yet: TrainingRun.CreateModel needs {missing}.");
+
+    /// <summary>The MDLM denoiser the config names, initialised from its seed.</summary>
     public static DiT Model(Backend backend, TrainConfig c, int vocabulary)
     {
         var model = new DiT(backend, ModelConfig(c, vocabulary));

@@ -45,7 +45,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
         resumed.Resume();
         Assert.Equal(3, resumed.Step);
         resumed.Run();
-        foreach (var ((name, a), (_, b)) in straight.Model.NamedParameters().Zip(resumed.Model.NamedParameters()))
+        foreach (var ((name, a), (_, b)) in straight.Model.Network.NamedParameters().Zip(resumed.Model.Network.NamedParameters()))
         {
             Assert.True(a.ToArray().SequenceEqual(b.ToArray()), $"parameter {name} differs after resume");
         }

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lddm.Kernels;
+using Lddm.Training.Data;
+using Lddm.Training.Evaluation;
+using Lddm.Training.Training;
+
+namespace Lddm.Cli;
+
+/// <summary>
+/// <c>lddm sweep</c>: the sawtooth sample-quality metrics of every checkpoint at every N, written as one report
+/// (CSV, Markdown tables, PNG plots) by <see cref="SweepReport"/>.
+/// </summary>
+internal static class SweepCommand
+{
+    public static int Run(Options options)
+    {
+        var dirs = Split(options.Value("checkpoint") ?? throw new UsageException("sweep needs --checkpoint DIR[,DIR...]"));
+        var labels = options.Value("label") is { } l ? Split(l) : null;
+        var steps = ParseSteps(options.Value("steps") ?? "2,4,8,16,32,64,128");
+        int count = options.Int("count") ?? 2048;
+        int batch = options.Int("batch") ?? 256;
+        string prefix = options.Value("out") ?? throw new UsageException("sweep needs --out PREFIX");
+        ulong seed = (ulong)(options.Int("seed") ?? 1);
+        string device = options.Value("device") ?? "auto";
+        options.RejectUnused();
+        if (labels is not null && labels.Count != dirs.Count)
+        {
+            throw new ArgumentException($"--label names {labels.Count} models but --checkpoint gives {dirs.Count} directories.");
+        }
+        using var backend = Devices.Create(device);
+        Console.WriteLine($"device: {backend.Name}");
+        var rows = new List<SweepRow>();
+        SawtoothEvaluation? evaluation = null;
+        string? description = null;
+        for (int i = 0; i < dirs.Count; i++)
+        {
+            using var loaded = LoadedCheckpoint.From(backend, dirs[i]);
+            if (loaded.Data is not SawtoothData saw)
+            {
+                throw new ArgumentException($"sweep evaluates sawtooth checkpoints; {dirs[i]} was trained on {loaded.Data.Description}.");
+            }
+            if (description is not null && description != saw.Description)
+            {
+                throw new ArgumentException($"Every checkpoint of a sweep needs the same data: {dirs[i]} has '{saw.Description}', the first '{description}'.");
+            }
+            description ??= saw.Description;
+            if (evaluation is null)
+            {
+                evaluation = new SawtoothEvaluation(saw, count, seed);
+                PrintReference(evaluation);
+            }
+            string label = labels?[i] ?? $"{loaded.Model.Kind}:{Path.GetFileName(Path.TrimEndingDirectorySeparator(dirs[i]))}";
+            foreach (int n in steps)
+            {
+                rows.AddRange(EvaluateSawtooth(evaluation, loaded.Model, label, n, batch));
+            }
+        }
+        SweepReport.Write(prefix, $"{description}: sample quality vs sampling steps ({count} samples)", rows, evaluation!.ReferenceLines);
+        Console.WriteLine($"wrote {prefix}.csv, {prefix}.md, {prefix}.png and one {prefix}-<metric>.png per metric");
+        return 0;
+    }
+
+    /// <summary>The real sequences' NLL and entropy (the reference line).</summary>
+    public static void PrintReference(SawtoothEvaluation e) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"real data ({e.Count} sequences): exact NLL {e.RealNll.Mean:F2} ± {e.RealNll.StandardError:F2} bits/sequence; unigram entropy {e.RealEntropy.Mean:F4} ± {e.RealEntropy.StandardError:F4} nats/sequence"));
+
+    /// <summary>Samples and scores one (model, N), with a progress line on an interactive terminal; prints the result.</summary>
+    public static IReadOnlyList<SweepRow> EvaluateSawtooth(SawtoothEvaluation e, ITrainableModel model, string label, int steps, int batch)
+    {
+        var clock = Stopwatch.StartNew();
+        IProgress<int>? progress = Console.IsErrorRedirected ? null
+            : new SynchronousProgress(done => Console.Error.Write($"\r  {label} N = {steps}: {done}/{e.Count} sequences "));
+        var rows = e.Evaluate(model, label, steps, batch, progress);
+        if (progress is not null)
+        {
+            Console.Error.Write('\r' + new string(' ', 60) + '\r');
+        }
+        SweepRow Get(string metric) => rows.Single(r => r.Metric == metric);
+        var (nll, kl, h) = (Get(SawtoothEvaluation.Nll), Get(SawtoothEvaluation.UnigramKl), Get(SawtoothEvaluation.UnigramEntropy));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{label} N = {steps,4} ({nll.Nfe} NFE): NLL {nll.Mean:F2} ± {nll.StandardError:F2} bits/seq  unigram KL {kl.Mean:E3} nats  unigram entropy {h.Mean:F4} ± {h.StandardError:F4} nats  ({clock.Elapsed.TotalSeconds:F1} s)"));
+        return rows;
+    }
+
+    public static IReadOnlyList<int> ParseSteps(string list) => Split(list).Select(s =>
+        int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n
+            : throw new UsageException($"--steps expects a comma-separated list of integers ≥ 1 but got '{s}'")).ToList();
+
+    private static List<string> Split(string list) =>
+        list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+
+    /// <summary>Reports on the caller's thread (Progress&lt;T&gt; posts to the thread pool and can print late).</summary>
+    private sealed class SynchronousProgress(Action<int> report) : IProgress<int>
+    {
+        public void Report(int value) => report(value);
+    }
+}
