@@ -3,7 +3,6 @@ using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Latent;
-using Lddm.Training.Optim;
 using Lddm.Training.Training;
 
 namespace Lddm.Training.Judge;
@@ -84,15 +83,12 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
         var model = new CausalTransformer(backend, ArModel.ModelConfig(config, vocabulary));
         try
         {
-            if (HasEma(store.Directory))
+            // The EMA weights when the snapshot has them, else the live weights; every parameter must be there.
+            var loaded = store.LoadInitialWeights(model);
+            if (loaded.Kept.Count > 0)
             {
-                using var ema = new Ema(model.NamedParameters(), config.EmaDecay);
-                store.Load(model, null, ema);
-                ema.SwapInto(); // the model now holds the EMA weights
-            }
-            else
-            {
-                store.Load(model);
+                throw new InvalidDataException(
+                    $"Checkpoint {loaded.Source} lacks parameters of the AR network: {string.Join(", ", loaded.Kept)}.");
             }
         }
         catch
@@ -129,11 +125,4 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
     }
 
     public void Dispose() => Model.Dispose();
-
-    private static bool HasEma(string directory)
-    {
-        string pointer = Path.Combine(directory, "latest");
-        return File.Exists(pointer)
-            && File.Exists(Path.Combine(directory, File.ReadAllText(pointer).Trim(), "ema.safetensors"));
-    }
 }

@@ -252,6 +252,42 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("autoregressive", wrong.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void The_generation_sweep_scores_every_point_and_the_real_data_and_writes_the_report()
+    {
+        const int k = 6, length = 8, count = 4;
+        var backend = TestBackends.Cpu;
+        var small = new CausalConfig(8, 1, 2, k + 1, length);
+        using var judge = RandomArModel(backend, k, length, 51, small);
+        using var first = RandomArModel(backend, k, length, 52, small);
+        using var second = RandomArModel(backend, k, length, 53, small);
+        var rng = new Random(8);
+        var real = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, length).Select(_ => rng.Next(k)).ToArray()).ToList();
+        var log = new StringWriter();
+        var result = GenerationSweep.Run(judge.Model, [new("a", first, length), new("b", second, length)], [1, 3], count, count, 77, 1f, real, log);
+
+        Assert.Equal(2 * 2 * 2, result.Rows.Count);
+        var expected = first.Generate(count, length, 1, 77).Tokens; // batch = count: one chunk with the sweep's seed
+        var ppl = GenerativePerplexity.Evaluate(judge.Model, expected, count, length);
+        var row = result.Rows.Single(r => r.Model == "a" && r.Steps == 1 && r.Metric == GenerationSweep.GenPpl);
+        Assert.Equal(ppl.Perplexity, row.Mean, 12);
+        Assert.Equal(length, row.Nfe);
+        Assert.Equal(UnigramEntropy.Evaluate(expected, count, length).Mean,
+            result.Rows.Single(r => r.Model == "a" && r.Steps == 1 && r.Metric == GenerationSweep.Entropy).Mean, 12);
+        var realTokens = real.SelectMany(s => s).ToArray();
+        Assert.Equal(GenerativePerplexity.Evaluate(judge.Model, realTokens, 3, length).Perplexity,
+            result.ReferenceLines.Single(r => r.Metric == GenerationSweep.GenPpl).Value, 12);
+        Assert.Contains("real data", log.ToString(), StringComparison.Ordinal);
+
+        string prefix = Path.Combine(_dir, "sweep");
+        Lddm.Training.Evaluation.SweepReport.Write(prefix, "test sweep", result.Rows, result.ReferenceLines);
+        Assert.Equal(result.Rows, Lddm.Training.Evaluation.SweepReport.ReadCsv(prefix + ".csv"));
+        Assert.True(File.Exists(prefix + ".md") && File.Exists(prefix + ".png"));
+
+        var tooLong = new SweepCandidate("long", first, length + 1);
+        Assert.Throws<ArgumentException>(() => GenerationSweep.Run(judge.Model, [tooLong], [1], 1, 1, 1, 1f, [], TextWriter.Null));
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>A tiny AR model whose every parameter is random (same values on every backend for a seed).</summary>
