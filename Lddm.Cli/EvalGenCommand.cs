@@ -71,7 +71,7 @@ internal static class EvalGenCommand
                 }
             }
             var result = GenerationSweep.Run(judge, candidates, steps, count, batch, seed, temperature, real, Console.Out);
-            SweepReport.Write(prefix, $"Unconditional generation: gen-PPL under the AR judge and unigram entropy ({count} samples per point)",
+            SweepReport.Write(prefix, $"Generation sweep ({count} samples per point, AR judge)",
                 result.Rows, result.ReferenceLines);
             Console.WriteLine($"wrote {prefix}.csv, {prefix}.md, {prefix}.png");
         }
