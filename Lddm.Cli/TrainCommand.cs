@@ -41,7 +41,7 @@ internal static class TrainCommand
         {
             return TrainOne(backend, config, data, outDir, resume ? Resuming.Required : Resuming.No, stop.Token);
         }
-        var (stage1, stage2) = SplitStages(config, outDir);
+        var (stage1, stage2) = TrainingRun.SeqStages(config, Path.Combine(outDir, "stage1"));
         var mode = resume ? Resuming.IfSaved : Resuming.No;
         Console.WriteLine($"SEQ stage 1 of 2: {stage1.Steps} steps (encoder + decoder) into {Path.Combine(outDir, "stage1")}");
         int rc = TrainOne(backend, stage1, data, Path.Combine(outDir, "stage1"), mode, stop.Token);
@@ -54,20 +54,6 @@ internal static class TrainCommand
     }
 
     private enum Resuming { No, Required, IfSaved }
-
-    /// <summary>SEQ stage 0 → (stage 1: steps·stage1_fraction, stage 2: the rest, starting from stage 1's checkpoint).</summary>
-    internal static (TrainConfig Stage1, TrainConfig Stage2) SplitStages(TrainConfig config, string outDir)
-    {
-        int steps1 = (int)Math.Round(config.Steps * config.Stage1Fraction);
-        if (steps1 < 1 || steps1 >= config.Steps)
-        {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
-                $"steps = {config.Steps} with stage1_fraction = {config.Stage1Fraction} leaves {steps1} steps for stage 1 and {config.Steps - steps1} for stage 2; each needs ≥ 1."));
-        }
-        var stage1 = config with { Stage = 1, Steps = steps1 };
-        var stage2 = config with { Stage = 2, Steps = config.Steps - steps1, Init = Path.GetFullPath(Path.Combine(outDir, "stage1")) };
-        return (stage1.Validate(), stage2.Validate());
-    }
 
     private static int TrainOne(Backend backend, TrainConfig config, ITokenData data, string outDir, Resuming resume, CancellationToken stop)
     {

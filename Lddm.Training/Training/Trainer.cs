@@ -40,6 +40,11 @@ public sealed class Trainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(model);
         _config = config.Validate();
+        if (model.Kind != config.Model)
+        {
+            model.Dispose(); // the trainer owns the model from the call on
+            throw new ArgumentException($"The model is a {model.Kind} but the config says model = {config.Model}; checkpoints rebuild the kind the config names.", nameof(model));
+        }
         _data = data;
         _log = log;
         Model = model;

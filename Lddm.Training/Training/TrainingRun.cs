@@ -53,6 +53,27 @@ public static class TrainingRun
     private static NotSupportedException NotBuilt(string kind, string missing) =>
         new($"model = {kind} is not wired into this build yet: TrainingRun.CreateModel needs {missing}.");
 
+    /// <summary>
+    /// SEQ with stage 0 as two runs: stage 1 for round(steps · stage1_fraction) steps, then stage 2 for the rest,
+    /// starting from the stage-1 checkpoint written to <paramref name="stage1Directory"/>.
+    /// </summary>
+    public static (TrainConfig Stage1, TrainConfig Stage2) SeqStages(TrainConfig c, string stage1Directory)
+    {
+        if (c.Model != "seq" || c.Stage != 0)
+        {
+            throw new ArgumentException($"Only model = seq with stage = 0 splits into two stages; got model = {c.Model}, stage = {c.Stage}.", nameof(c));
+        }
+        int steps1 = (int)Math.Round(c.Steps * c.Stage1Fraction);
+        if (steps1 < 1 || steps1 >= c.Steps)
+        {
+            throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"steps = {c.Steps} with stage1_fraction = {c.Stage1Fraction} leaves {steps1} steps for stage 1 and {c.Steps - steps1} for stage 2; each needs ≥ 1."), nameof(c));
+        }
+        var stage1 = c with { Stage = 1, Steps = steps1 };
+        var stage2 = c with { Stage = 2, Steps = c.Steps - steps1, Init = Path.GetFullPath(stage1Directory) };
+        return (stage1.Validate(), stage2.Validate());
+    }
+
     /// <summary>The MDLM denoiser the config names, initialised from its seed.</summary>
     public static DiT Model(Backend backend, TrainConfig c, int vocabulary)
     {

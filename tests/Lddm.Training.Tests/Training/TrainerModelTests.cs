@@ -152,6 +152,14 @@ public sealed class TrainerModelTests : IDisposable
         Assert.Equal(direct.Nfe, generated.Nfe);
     }
 
+    [Fact]
+    public void A_model_of_another_kind_than_the_config_names_is_refused()
+    {
+        var config = Config(1) with { Model = "mdlm" };
+        var e = Assert.Throws<ArgumentException>(() => new Trainer(new FrozenPartModel(TestBackends.Cpu, 2), config, Data(config), null, TextWriter.Null));
+        Assert.Contains("The model is a seq but the config says model = mdlm", e.Message);
+    }
+
     [Theory]
     [InlineData("fuji", "FujiModel.Create")]
     [InlineData("seq", "SeqModel.Create")]

@@ -1,0 +1,31 @@
+using Lddm.Training.Training;
+using Xunit;
+
+namespace Lddm.Training.Tests.Training;
+
+public sealed class ConfigTests
+{
+    [Theory]
+    [InlineData(10, 0.5, 5)]
+    [InlineData(7, 0.3, 2)]
+    [InlineData(1000, 0.9, 900)]
+    public void Seq_stage_zero_splits_the_steps_and_stage_two_starts_from_stage_one(int steps, double fraction, int expected1)
+    {
+        var config = new TrainConfig { Model = "seq", Steps = steps, Stage1Fraction = fraction, Seed = 7 };
+        var (one, two) = TrainingRun.SeqStages(config, "runs/x/stage1");
+        Assert.Equal((1, expected1, ""), (one.Stage, one.Steps, one.Init));
+        Assert.Equal((2, steps - expected1, Path.GetFullPath("runs/x/stage1")), (two.Stage, two.Steps, two.Init));
+        Assert.Equal(config with { Stage = 1, Steps = expected1 }, one);
+    }
+
+    [Fact]
+    public void Seq_stages_refuse_splits_that_leave_a_stage_without_steps_and_other_models()
+    {
+        var e = Assert.Throws<ArgumentException>(() => TrainingRun.SeqStages(new TrainConfig { Model = "seq", Steps = 1, Stage1Fraction = 0.9 }, "d"));
+        Assert.Contains("leaves 1 steps for stage 1 and 0 for stage 2", e.Message);
+        var m = Assert.Throws<ArgumentException>(() => TrainingRun.SeqStages(new TrainConfig { Model = "mdlm" }, "d"));
+        Assert.Contains("model = mdlm", m.Message);
+        var init = Assert.Throws<ArgumentException>(() => new TrainConfig { Model = "mdlm", Init = "d" }.Validate());
+        Assert.Contains("init = d", init.Message);
+    }
+}
