@@ -64,7 +64,7 @@ public sealed partial class CpuBackend
             for (int r = start; r < end; r++)
             {
                 long row = (long)r * cols;
-                GaussianCombine(px + row, ps[r], px + row, 0f, py + row, cols, accumulate: false);
+                GaussianScale(px + row, ps[r], py + row, cols, accumulate: false);
             }
         });
     }
@@ -81,7 +81,7 @@ public sealed partial class CpuBackend
                 long row = (long)r * cols;
                 if (pdx != null)
                 {
-                    GaussianCombine(pdy + row, ps[r], pdy + row, 0f, pdx + row, cols, accumulate: true);
+                    GaussianScale(pdy + row, ps[r], pdx + row, cols, accumulate: true);
                 }
                 if (pds != null)
                 {
@@ -103,7 +103,7 @@ public sealed partial class CpuBackend
                 float norm = MathF.Sqrt(GaussianDot(px + row, px + row, cols));
                 float stored = Gaussian.StoredNorm(norm, epsilon);
                 pn[r] = stored;
-                GaussianCombine(px + row, 1f / MathF.Abs(stored), px + row, 0f, py + row, cols, accumulate: false);
+                GaussianScale(px + row, 1f / MathF.Abs(stored), py + row, cols, accumulate: false);
             }
         });
     }
@@ -123,6 +123,36 @@ public sealed partial class CpuBackend
                 GaussianCombine(pdy + row, inv, py + row, -dot * inv, pdx + row, cols, accumulate: true);
             }
         });
+    }
+
+    /// <summary>dst = a·x (or dst += a·x); dst may alias x when not accumulating.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void GaussianScale(float* x, float a, float* dst, int n, bool accumulate)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var va = Vector512.Create(a);
+            for (; i <= n - 16; i += 16)
+            {
+                var v = Vector512.Load(x + i) * va;
+                (accumulate ? v + Vector512.Load(dst + i) : v).Store(dst + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(a);
+            for (; i <= n - 8; i += 8)
+            {
+                var v = Vector256.Load(x + i) * va;
+                (accumulate ? v + Vector256.Load(dst + i) : v).Store(dst + i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            float v = x[i] * a;
+            dst[i] = accumulate ? dst[i] + v : v;
+        }
     }
 
     /// <summary>dst = a·x + b·w (or dst += a·x + b·w); dst may alias x or w when not accumulating.</summary>
