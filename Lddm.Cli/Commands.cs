@@ -45,6 +45,7 @@ internal static class Commands
                 "train" => TrainCommand.Run(options),
                 "sample" => SampleCommand.Sample(options),
                 "eval" => SampleCommand.Eval(options),
+                "eval-gen" => EvalGenCommand.Run(options),
                 "sweep" => SweepCommand.Run(options),
                 "prepare-corpus" => PrepareCorpusCommand.Run(options),
                 "bench" => Bench(options),

@@ -4,15 +4,17 @@ using Lddm.Kernels;
 namespace Lddm.Models;
 
 /// <summary>
-/// Bidirectional multi-head self-attention with RoPE on q and k (MDLM's DDiTBlock): a fused QKV projection
+/// Multi-head self-attention with RoPE on q and k (MDLM's DDiTBlock): a fused QKV projection
 /// h → 3h (columns ordered [q | k | v], each [head 0 | head 1 | …]), attention per head, output projection h → h.
-/// Both projections are bias-free, as in MDLM.
+/// Both projections are bias-free, as in MDLM. Bidirectional by default; <c>causal: true</c> lets position i attend
+/// only to positions ≤ i (the autoregressive judge, <see cref="CausalTransformer"/>).
 /// </summary>
 public sealed class MultiHeadSelfAttention : Module
 {
-    public MultiHeadSelfAttention(Backend backend, int hidden, int heads, float ropeTheta = 10_000f)
+    public MultiHeadSelfAttention(Backend backend, int hidden, int heads, float ropeTheta = 10_000f, bool causal = false)
         : base(backend)
     {
+        Causal = causal;
         ConfigCheck.Heads(hidden, heads, nameof(MultiHeadSelfAttention));
         Hidden = hidden;
         Heads = heads;
@@ -28,6 +30,9 @@ public sealed class MultiHeadSelfAttention : Module
     public int HeadDim => Hidden / Heads;
 
     public float RopeTheta { get; }
+
+    /// <summary>True: each position attends to itself and earlier positions only.</summary>
+    public bool Causal { get; }
 
     public Linear Qkv { get; }
 
@@ -46,13 +51,7 @@ public sealed class MultiHeadSelfAttention : Module
         var q = RopeOp.Apply(SliceOp.Apply(split, 1, 0, Heads), RopeTheta);        // (B, heads, T, D)
         var k = RopeOp.Apply(SliceOp.Apply(split, 1, Heads, Heads), RopeTheta);
         var v = SliceOp.Apply(split, 1, 2 * Heads, Heads);
-        var o = Attend(q, k, v);                                                      // (B, heads, T, D)
+        var o = AttentionOp.Apply(q, k, v, Causal ? AttentionMask.Causal : AttentionMask.None); // (B, heads, T, D)
         return Proj.Forward(ReshapeOp.Apply(TransposeOp.Apply(o, 1, 2), b, t, Hidden));
     }
-
-    /// <summary>
-    /// softmax(q·kᵀ/√D)·v per head with the fused flash-style kernels (<see cref="AttentionOp"/>); the composed
-    /// matmul + softmax version (<see cref="ComposedAttention"/>) stays as the tests' reference.
-    /// </summary>
-    private static Tensor Attend(Tensor q, Tensor k, Tensor v) => AttentionOp.Apply(q, k, v);
 }

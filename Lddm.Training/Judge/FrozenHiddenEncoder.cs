@@ -1,0 +1,128 @@
+using Lddm.Autograd;
+using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Checkpoints;
+using Lddm.Training.Latent;
+using Lddm.Training.Training;
+
+namespace Lddm.Training.Judge;
+
+/// <summary>
+/// A frozen latent encoder from a trained AR model (<c>encoder = frozen-ar</c>): y₀ = the final normalised hidden
+/// states of x₀, mean-pooled over P contiguous equal chunks of the sequence, truncated to the first d of h dims and
+/// L2-normalised per patch. No gradient reaches it; it is not trained, averaged or checkpointed with the LDDM model.
+/// </summary>
+public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
+{
+    public FrozenHiddenEncoder(CausalTransformer model, int patches, int patchDim)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (patches < 1 || patches > model.Config.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(patches), patches,
+                $"FrozenHiddenEncoder: patches P must be in [1, {model.Config.MaxLength}] (the model's maximum length) but was {patches}.");
+        }
+        if (patchDim < 1 || patchDim > model.Config.Hidden)
+        {
+            throw new ArgumentOutOfRangeException(nameof(patchDim), patchDim,
+                $"FrozenHiddenEncoder: patch dimension d must be in [1, {model.Config.Hidden}] (the AR model's hidden size h) but was {patchDim}.");
+        }
+        Model = model;
+        Patches = patches;
+        PatchDim = patchDim;
+        model.Eval();
+    }
+
+    public CausalTransformer Model { get; }
+
+    public int Patches { get; }
+
+    public int PatchDim { get; }
+
+    public bool Trainable => false;
+
+    /// <summary>K, the real tokens the AR model reads (BOS = K).</summary>
+    public int Vocabulary => Model.Config.Vocab - 1;
+
+    /// <summary>
+    /// Builds the AR network a Trainer checkpoint (<c>--model ar</c>) describes and loads its weights — the EMA
+    /// weights when the snapshot has them.
+    /// </summary>
+    public static FrozenHiddenEncoder Load(Backend backend, string checkpointDir, int patches, int patchDim)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        var (model, _) = LoadJudge(backend, checkpointDir);
+        try
+        {
+            return new FrozenHiddenEncoder(model, patches, patchDim);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The AR network of a Trainer checkpoint with its EMA weights (live weights when it has no EMA), in eval mode,
+    /// and the checkpoint's config.
+    /// </summary>
+    public static (CausalTransformer Model, TrainConfig Config) LoadJudge(Backend backend, string checkpointDir)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentException.ThrowIfNullOrEmpty(checkpointDir);
+        var store = new CheckpointStore(checkpointDir);
+        var config = TrainConfig.FromJson(store.ReadState().Config, Path.Combine(store.Directory, "state.json")).Validate();
+        if (config.Model != "ar")
+        {
+            throw new ArgumentException(
+                $"Checkpoint '{store.Directory}' holds a '{config.Model}' model; the judge and the frozen encoder need an autoregressive one (--model ar).",
+                nameof(checkpointDir));
+        }
+        var vocabulary = TrainingRun.Data(config).Vocabulary;
+        var model = new CausalTransformer(backend, ArModel.ModelConfig(config, vocabulary));
+        try
+        {
+            // The EMA weights when the snapshot has them, else the live weights; every parameter must be there.
+            var loaded = store.LoadInitialWeights(model);
+            if (loaded.Kept.Count > 0)
+            {
+                throw new InvalidDataException(
+                    $"Checkpoint {loaded.Source} lacks parameters of the AR network: {string.Join(", ", loaded.Kept)}.");
+            }
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        model.Eval();
+        return (model, config);
+    }
+
+    /// <summary>x₀ (B, L) → y₀ (B, P, d) without gradient; L must be a multiple of P.</summary>
+    public Tensor Encode(IntTensor x0, Tensor? keep = null)
+    {
+        ArgumentNullException.ThrowIfNull(x0);
+        if (x0.Shape.Rank != 2)
+        {
+            throw new ArgumentException($"FrozenHiddenEncoder: x0 must be (B, L) but has shape {x0.Shape}.", nameof(x0));
+        }
+        int b = x0.Shape[0], l = x0.Shape[1], h = Model.Config.Hidden;
+        if (l % Patches != 0)
+        {
+            throw new ArgumentException(
+                $"FrozenHiddenEncoder: the sequence length L = {l} must be a multiple of the patch count P = {Patches} (contiguous equal chunks).", nameof(x0));
+        }
+        int chunk = l / Patches;
+        using var off = Grad.Off();
+        var hidden = Model.Hidden(x0, keep);                                                      // (B, L, h)
+        var grouped = TransposeOp.Apply(ReshapeOp.Apply(hidden, b, Patches, chunk, h), 2, 3);     // (B, P, h, c)
+        var average = Tensor.FromArray(Model.Backend, Enumerable.Repeat(1f / chunk, chunk).ToArray(), chunk, 1);
+        var pooled = ReshapeOp.Apply(MatmulOp.Apply(grouped, average), b, Patches, h);           // (B, P, h)
+        var truncated = PatchDim == h ? pooled : SliceOp.Apply(pooled, 2, 0, PatchDim);          // (B, P, d)
+        return L2NormalizeOp.Apply(truncated);
+    }
+
+    public void Dispose() => Model.Dispose();
+}
