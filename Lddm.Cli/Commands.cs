@@ -10,7 +10,7 @@ internal static class Commands
     private const string Usage = """
         usage: lddm <verb> [options]
           train [--model mdlm|fuji|seq|ar] [--stage 0|1|2] [--init DIR] [--data text|sawtooth]
-                [--corpus moby-dick|sotu] [--preset tiny|small|base] [--steps N] [--batch B] [--length L]
+                [--corpus moby-dick|sotu] [--preset xxs|tiny|small|base] [--steps N] [--batch B] [--length L]
                 [--seed S] [--config file.json] [--set key=value ...] [--out DIR] [--resume] [--device D]
                                        train a model (defaults: small MDLM on the bundled Moby-Dick text);
                                        seq with stage 0 trains stage 1 into OUT/stage1, then stage 2 into OUT
@@ -21,6 +21,10 @@ internal static class Commands
           sweep --checkpoint DIR[,DIR...] [--label a,b,...] [--steps 2,4,8,16,32,64,128] [--count 2048]
                 --out PREFIX [--batch B] [--seed S] [--device D]
                                        the sawtooth eval for every checkpoint and N: PREFIX.csv, .md, .png
+          eval-gen --judge DIR --checkpoint DIR[,DIR...] [--label a,b,...] [--steps 2,4,...,128] [--count K]
+                [--out PREFIX] [--batch B] [--seed S] [--temperature T] [--device D]
+                                       text: generative perplexity under an AR judge (--model ar) and
+                                       per-sequence unigram entropy vs N, beside real validation text
           prepare-corpus [--raw DIR] [--out DIR]
                                        normalise and split the SOTU speeches (scripts/fetch-corpus.sh runs it)
           device                       list devices and the one --device auto picks

@@ -14,9 +14,6 @@ namespace Lddm.Cli;
 /// </summary>
 internal static class EvalGenCommand
 {
-    public const string Help =
-        "eval-gen --judge DIR --checkpoint DIR[,DIR...] [--label A[,B...]] [--steps 2,4,...,128] [--count K] [--out PREFIX] [--batch B] [--seed S] [--temperature T] [--device D]";
-
     public static int Run(Options options)
     {
         string judgeDir = options.Value("judge") ?? throw new UsageException("eval-gen needs --judge DIR (an --model ar checkpoint)");

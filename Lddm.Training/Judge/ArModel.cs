@@ -36,18 +36,12 @@ public sealed class ArModel : ITrainableModel
 
     public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters => _parameters;
 
-    /// <summary>The config's preset (tiny|small|base) over K real tokens plus BOS, max length = the config's length.</summary>
+    /// <summary>The config's preset (the DiT sizes of <see cref="TrainingRun.Preset"/>) over K real tokens plus BOS.</summary>
     public static CausalConfig ModelConfig(TrainConfig config, int vocabulary)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var preset = config.Preset switch
-        {
-            "tiny" => CausalConfig.Tiny(vocabulary + 1, config.Length),
-            "small" => CausalConfig.Small(vocabulary + 1, config.Length),
-            "base" => CausalConfig.Base(vocabulary + 1, config.Length),
-            _ => throw new ArgumentException($"ArModel: preset must be tiny, small or base but was '{config.Preset}'.", nameof(config)),
-        };
-        return preset with { Dropout = (float)config.Dropout };
+        var size = TrainingRun.Preset(config.Preset, vocabulary, config.Length, (float)config.Dropout);
+        return new CausalConfig(size.Hidden, size.Layers, size.Heads, size.Vocab, size.MaxLength, size.Dropout);
     }
 
     /// <summary>A freshly initialised AR model (seeded by the config's seed) sized by <c>config.Preset</c>.</summary>
