@@ -42,6 +42,10 @@ internal static class SampleCommand
         var nelbo = NelboEvaluator.ValidationNelbo(loaded.Model, loaded.Data.Validation(c.EvalSequences), c.Batch, c.Seed ^ 0xE7A1UL, draws);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"validation NELBO: {nelbo.NatsPerToken:F4} ± {nelbo.StandardError:F4} nats/token = {nelbo.BitsPerToken:F4} bits/token ({c.EvalSequences} sequences × {draws} draws, EMA weights)"));
+        if (nelbo.DescribeTerms() is { Length: > 0 } terms)
+        {
+            Console.WriteLine($"  terms (nats/token): {terms}");
+        }
         if (loaded.Data is SawtoothData saw)
         {
             var steps = stepList is null ? [2, 4, 8, 16, 32, c.Length] : SweepCommand.ParseSteps(stepList);

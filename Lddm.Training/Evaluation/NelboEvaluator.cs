@@ -33,6 +33,7 @@ public static class NelboEvaluator
         ArgumentOutOfRangeException.ThrowIfLessThan(draws, 1);
         int batches = (sequences.Count + batch - 1) / batch;
         var perDraw = new double[draws];
+        var terms = new List<(string Term, double Sum)>();
         using var off = Grad.Off();
         for (int d = 0; d < draws; d++)
         {
@@ -46,14 +47,26 @@ public static class NelboEvaluator
                     sequences[first + b].CopyTo(x0, b * length);
                 }
                 using var tape = Tape.Begin(); // frees this batch's activations
-                sum += loss(x0, size, length, (long)d * batches + j).NelboPerToken() * size;
+                var batchLoss = loss(x0, size, length, (long)d * batches + j);
+                sum += batchLoss.NelboPerToken() * size;
+                foreach (var (term, value) in batchLoss.Terms())
+                {
+                    int at = terms.FindIndex(t => t.Term == term);
+                    if (at < 0)
+                    {
+                        terms.Add((term, 0));
+                        at = terms.Count - 1;
+                    }
+                    terms[at] = (term, terms[at].Sum + value * size);
+                }
             }
             perDraw[d] = sum / sequences.Count;
         }
         double mean = perDraw.Average();
         double se = draws < 2 ? double.NaN
             : Math.Sqrt(perDraw.Sum(v => (v - mean) * (v - mean)) / (draws - 1) / draws);
-        return new NelboEstimate(mean, mean / Math.Log(2), se, draws);
+        double total = (double)sequences.Count * draws;
+        return new NelboEstimate(mean, mean / Math.Log(2), se, draws, [.. terms.Select(t => (t.Term, t.Sum / total))]);
     }
 
     private static int CheckSet(IReadOnlyList<int[]> sequences)

@@ -201,6 +201,10 @@ public sealed class LddmLoss(Tensor value, MdlmLoss tokens, LatentTerm? latent) 
     public LatentTerm? Latent { get; } = latent;
 
     public double NelboPerToken() => Tokens.NelboPerToken() + (Latent?.NelboPerToken() ?? 0);
+
+    /// <summary>The token term given the latent, and the latent chain's term (0 when the latent is dead).</summary>
+    public IReadOnlyList<(string Term, double NatsPerToken)> Terms() =>
+        [("tokens", Tokens.NelboPerToken()), ("latent", Latent?.NelboPerToken() ?? 0)];
 }
 
 /// <summary>Runs an <see cref="ILatentEncoder"/> on the host batch, with or without gradients.</summary>

@@ -9,7 +9,14 @@ namespace Lddm.Training.Sampling;
 /// <param name="BitsPerToken">The same in bits (nats / ln 2).</param>
 /// <param name="StandardError">Standard error of <paramref name="NatsPerToken"/> over the independent draws (NaN for one draw).</param>
 /// <param name="Draws">How many passes over the set were averaged.</param>
-public sealed record NelboEstimate(double NatsPerToken, double BitsPerToken, double StandardError, int Draws);
+/// <param name="Terms">The bound's terms (nats per token, averaged like the total), e.g. tokens and latent for LDDM.</param>
+public sealed record NelboEstimate(double NatsPerToken, double BitsPerToken, double StandardError, int Draws,
+    IReadOnlyList<(string Term, double NatsPerToken)>? Terms = null)
+{
+    /// <summary>"tokens 1.2345 + latent 0.1234" (nats per token), or "" for a single-term bound.</summary>
+    public string DescribeTerms() => Terms is not { Count: > 1 } ? ""
+        : string.Join(" + ", Terms.Select(t => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{t.Term} {t.NatsPerToken:F4}")));
+}
 
 /// <summary>
 /// Validation NELBO of a bare DiT under an MDLM objective (digest §8.4, "test perplexity bound"; the generic

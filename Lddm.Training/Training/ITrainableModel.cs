@@ -14,6 +14,12 @@ public interface IStepLoss
     /// chain), whatever the training weights. Read it before the tape is disposed.
     /// </summary>
     double NelboPerToken();
+
+    /// <summary>
+    /// The bound's terms in nats per token, summing to <see cref="NelboPerToken"/>: MDLM and AR have one ("tokens");
+    /// LDDM splits it into the token term (given the latent) and the latent chain's term ("latent").
+    /// </summary>
+    IReadOnlyList<(string Term, double NatsPerToken)> Terms() => [("tokens", NelboPerToken())];
 }
 
 /// <summary>What a generator produced: count·length token ids in [0, K) (no MASK) and the network calls it cost.</summary>

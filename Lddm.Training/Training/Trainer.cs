@@ -123,7 +123,7 @@ public sealed class Trainer : IDisposable
                 var eval = Validate();
                 LastValidationNelbo = eval.NatsPerToken;
                 _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"eval  step {Step,6}  validation nelbo {eval.NatsPerToken:F4} ± {eval.StandardError:F4} nats/tok = {eval.BitsPerToken:F4} bits/tok (EMA weights, {c.EvalSequences} sequences × {EvalDraws} draws)"));
+                    $"eval  step {Step,6}  validation nelbo {eval.NatsPerToken:F4} ± {eval.StandardError:F4} nats/tok = {eval.BitsPerToken:F4} bits/tok (EMA weights, {c.EvalSequences} sequences × {EvalDraws} draws){(eval.DescribeTerms() is { Length: > 0 } t ? $"; {t}" : "")}"));
             }
             if (_store is not null && ((c.CheckpointEvery > 0 && Step % c.CheckpointEvery == 0) || Step == c.Steps))
             {

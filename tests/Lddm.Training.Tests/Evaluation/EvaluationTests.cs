@@ -97,4 +97,34 @@ public sealed class EvaluationTests
     {
         public void Report(int value) => report(value);
     }
+
+    [Fact]
+    public void Validation_terms_are_size_weighted_means_that_sum_to_the_total()
+    {
+        var rng = new Random(Environment.TickCount);
+        var sequences = Enumerable.Range(0, 7).Select(_ => new[] { 0, 1 }).ToList();
+        var values = new Dictionary<long, (double Tokens, double Latent)>();
+        var estimate = NelboEvaluator.ValidationNelbo((x0, batch, length, step) =>
+        {
+            var v = values.TryGetValue(step, out var known) ? known : values[step] = (rng.NextDouble(), rng.NextDouble());
+            return new TwoTermLoss(v.Tokens, v.Latent);
+        }, sequences, batch: 3, draws: 2);
+        // batches of 3, 3, 1 sequences: weights 3/7, 3/7, 1/7 within a draw; draws averaged.
+        double Expected(Func<(double Tokens, double Latent), double> pick) =>
+            values.OrderBy(kv => kv.Key).Select((kv, i) => pick(kv.Value) * (i % 3 == 2 ? 1 : 3)).Sum() / (7.0 * 2);
+        Assert.Equal(2, estimate.Terms!.Count);
+        Assert.Equal(Expected(v => v.Tokens), estimate.Terms[0].NatsPerToken, 12);
+        Assert.Equal(Expected(v => v.Latent), estimate.Terms[1].NatsPerToken, 12);
+        Assert.Equal(estimate.NatsPerToken, estimate.Terms.Sum(t => t.NatsPerToken), 12);
+        Assert.Contains("tokens", estimate.DescribeTerms());
+    }
+
+    private sealed class TwoTermLoss(double tokens, double latent) : Lddm.Training.Training.IStepLoss
+    {
+        public Lddm.Autograd.Tensor Value => throw new NotSupportedException();
+
+        public double NelboPerToken() => tokens + latent;
+
+        public IReadOnlyList<(string Term, double NatsPerToken)> Terms() => [("tokens", tokens), ("latent", latent)];
+    }
 }
