@@ -116,12 +116,27 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
         }
         int chunk = l / Patches;
         using var off = Grad.Off();
-        var hidden = Model.Hidden(x0, keep);                                                      // (B, L, h)
+        // The AR model was trained on [BOS, x₀ … x_{L−2}] (ArModel.ShiftRight): feed it that layout, with keep shifted alongside.
+        var shifted = IntTensor.FromArray(Model.Backend, ArModel.ShiftRight(x0.ToArray(), b, l, Model.Config.Vocab - 1), b, l);
+        var shiftedKeep = keep is null ? null : Tensor.FromArray(Model.Backend, ShiftKeep(keep.ToArray(), b, l), b, l);
+        var hidden = Model.Hidden(shifted, shiftedKeep);                                          // (B, L, h)
         var grouped = TransposeOp.Apply(ReshapeOp.Apply(hidden, b, Patches, chunk, h), 2, 3);     // (B, P, h, c)
         var average = Tensor.FromArray(Model.Backend, Enumerable.Repeat(1f / chunk, chunk).ToArray(), chunk, 1);
         var pooled = ReshapeOp.Apply(MatmulOp.Apply(grouped, average), b, Patches, h);           // (B, P, h)
         var truncated = PatchDim == h ? pooled : SliceOp.Apply(pooled, 2, 0, PatchDim);          // (B, P, d)
         return L2NormalizeOp.Apply(truncated);
+    }
+
+    /// <summary>keep moves with the tokens; the BOS position is always kept.</summary>
+    private static float[] ShiftKeep(float[] keep, int batch, int length)
+    {
+        var shifted = new float[keep.Length];
+        for (int b = 0; b < batch; b++)
+        {
+            shifted[b * length] = 1f;
+            Array.Copy(keep, b * length, shifted, b * length + 1, length - 1);
+        }
+        return shifted;
     }
 
     public void Dispose() => Model.Dispose();

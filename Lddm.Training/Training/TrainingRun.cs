@@ -90,9 +90,14 @@ public static class TrainingRun
                 $"steps = {c.Steps} with stage1_fraction = {c.Stage1Fraction} leaves {steps1} steps for stage 1 and {c.Steps - steps1} for stage 2; each needs ≥ 1."), nameof(c));
         }
         var stage1 = c with { Stage = 1, Steps = steps1 };
-        var stage2 = c with { Stage = 2, Steps = c.Steps - steps1, Init = Path.GetFullPath(stage1Directory) };
+        // Stage 2 counts its steps from 1 again, and every draw is keyed on (seed, step): a derived seed gives it fresh
+        // batches, times and masks instead of replaying stage 1's.
+        var stage2 = c with { Stage = 2, Steps = c.Steps - steps1, Init = Path.GetFullPath(stage1Directory), Seed = Stage2Seed(c.Seed) };
         return (stage1.Validate(), stage2.Validate());
     }
+
+    /// <summary>The seed of SEQ's stage 2 in a two-stage run (distinct from stage 1's for every seed).</summary>
+    public static ulong Stage2Seed(ulong seed) => seed ^ 0x5E0_57A6E2UL;
 
     /// <summary>The MDLM denoiser the config names, initialised from its seed.</summary>
     public static DiT Model(Backend backend, TrainConfig c, int vocabulary)

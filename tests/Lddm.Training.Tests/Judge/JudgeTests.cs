@@ -211,7 +211,9 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
         var y = encoder.Encode(ids);
         Assert.Equal(new Shape(b, patches, d), y.Shape);
         Assert.False(y.RequiresGrad);
-        var hidden = encoder.Model.Hidden(ids).ToArray();
+        // The encoder reads the layout the AR model was trained on: [BOS, x₀ … x_{L−2}].
+        var shifted = IntTensor.FromArray(backend, ArModel.ShiftRight(x0, b, config.Length, k), b, config.Length);
+        var hidden = encoder.Model.Hidden(shifted).ToArray();
         var got = y.ToArray();
         int h = encoder.Model.Config.Hidden, chunk = config.Length / patches;
         var expected = new double[b * patches * d];

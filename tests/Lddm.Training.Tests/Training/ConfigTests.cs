@@ -16,6 +16,9 @@ public sealed class ConfigTests
         Assert.Equal((1, expected1, ""), (one.Stage, one.Steps, one.Init));
         Assert.Equal((2, steps - expected1, Path.GetFullPath("runs/x/stage1")), (two.Stage, two.Steps, two.Init));
         Assert.Equal(config with { Stage = 1, Steps = expected1 }, one);
+        // Stage 2 restarts its step count: its own seed keeps its batches and draws from replaying stage 1's.
+        Assert.NotEqual(one.Seed, two.Seed);
+        Assert.Equal(config with { Stage = 2, Steps = steps - expected1, Init = two.Init, Seed = TrainingRun.Stage2Seed(config.Seed) }, two);
     }
 
     [Fact]
