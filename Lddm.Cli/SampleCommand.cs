@@ -53,12 +53,31 @@ internal static class SampleCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"i.i.d. Bernoulli NLL: {saw.Generator.IidBernoulliNll() / Math.Log(2):F2} bits/sequence"));
             SweepCommand.PrintReference(evaluation);
+            PrintLatentDiagnostics(backend, loaded.Model, saw, count, seed);
             foreach (int n in steps)
             {
                 SweepCommand.EvaluateSawtooth(evaluation, loaded.Model, loaded.Model.Kind, n, batch);
             }
         }
         return 0;
+    }
+
+    /// <summary>For FUJI/SEQ: what the encoder's latent carries about the true shift (the "latent collapse?" check).</summary>
+    private static void PrintLatentDiagnostics(Backend backend, ITrainableModel model, SawtoothData data, int count, ulong seed)
+    {
+        var encoder = model switch
+        {
+            Lddm.Training.Latent.FujiModel f => f.Encoder,
+            Lddm.Training.Latent.SeqModel q => q.Encoder,
+            _ => null,
+        };
+        if (encoder is null)
+        {
+            return;
+        }
+        var r = LatentDiagnostics.Sawtooth(encoder, backend, data.Generator, Math.Max(count, 64), seed ^ 0x1A7EUL);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"latent y0 ({encoder.Patches}×{encoder.PatchDim}, {r.Sequences} sequences): mean patch norm {r.MeanPatchNorm:G4}, std across sequences {r.BetweenSequenceStd:G4}, linear-probe R² of the true shift {r.ShiftR2:F3} (held out)"));
     }
 
     /// <summary>Prints <paramref name="count"/> samples for each step count, with the EMA weights when given.</summary>

@@ -134,7 +134,9 @@ public sealed class CheckpointStore(string directory)
     /// weights when it has no EMA, go into every parameter of the same name; parameters the checkpoint lacks keep
     /// their initialisation. A checkpoint tensor with no parameter of that name, or of another shape, is an error.
     /// </summary>
-    public InitialWeights LoadInitialWeights(Module model)
+    /// <param name="prefix">When given, only the checkpoint's tensors named <c>prefix…</c> are read (e.g. "encoder." to
+    /// take one sub-network out of a larger run); the rest are ignored.</param>
+    public InitialWeights LoadInitialWeights(Module model, string? prefix = null)
     {
         string snapshot = LatestSnapshot();
         var state = ReadState(snapshot);
@@ -143,7 +145,9 @@ public sealed class CheckpointStore(string directory)
         {
             source = Path.Combine(snapshot, "model.safetensors");
         }
-        var tensors = SafeTensors.Read(source).Tensors;
+        var tensors = SafeTensors.Read(source).Tensors
+            .Where(kv => prefix is null || kv.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key, kv => kv.Value);
         var parameters = model.NamedParameters().ToDictionary(np => np.Name, np => np.Parameter);
         var problems = new List<string>();
         foreach (var (name, t) in tensors)

@@ -71,7 +71,8 @@ public sealed record TrainConfig
     public string LatentSampler { get; init; } = "ddim";
     /// <summary>SEQ: latent prior steps N_lat (0 = the same as the token steps N).</summary>
     public int LatentSteps { get; init; }
-    /// <summary>Encoder: learned (a DiTEncoder trained with the model) or frozen-ar (the hidden states of an AR checkpoint, encoder_checkpoint, chunk-mean pooled).</summary>
+    /// <summary>Encoder: learned (a DiTEncoder trained with the model), frozen-ar (the hidden states of an AR checkpoint,
+    /// encoder_checkpoint, chunk-mean pooled) or frozen-lddm (the learned encoder of a FUJI/SEQ checkpoint, e.g. SEQ stage 1).</summary>
     public string Encoder { get; init; } = "learned";
     public string EncoderCheckpoint { get; init; } = "";
     /// <summary>DiT preset of the learned encoder and of SEQ's latent prior (xxs, tiny, small, base).</summary>
@@ -132,7 +133,7 @@ public sealed record TrainConfig
         Require(LatentDropout is >= 0 and <= 1, "latent_dropout", LatentDropout, "in [0, 1]");
         Require(LatentSampler is "ddim" or "ddpm", "latent_sampler", LatentSampler, "ddim or ddpm");
         Require(LatentSteps >= 0, "latent_steps", LatentSteps, "≥ 0 (0 = the token steps)");
-        Require(Encoder is "learned" or "frozen-ar", "encoder", Encoder, "learned or frozen-ar");
+        Require(Encoder is "learned" or "frozen-ar" or "frozen-lddm", "encoder", Encoder, "learned, frozen-ar or frozen-lddm");
         Require(Encoder == "learned" || EncoderCheckpoint.Length > 0, "encoder_checkpoint", EncoderCheckpoint, "a frozen encoder needs the checkpoint directory it reads");
         Require(EncoderPreset is "xxs" or "tiny" or "small" or "base", "encoder_preset", EncoderPreset, "xxs, tiny, small or base");
         if (errors.Count > 0)

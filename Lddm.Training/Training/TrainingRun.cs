@@ -55,10 +55,11 @@ public static class TrainingRun
         _ => throw new ArgumentException($"Unknown model kind '{c.Model}': expected mdlm, fuji, seq or ar.", nameof(c)),
     };
 
-    /// <summary>The frozen encoder a config names (encoder = frozen-ar), or null for a learned one.</summary>
+    /// <summary>The frozen encoder a config names (encoder = frozen-ar or frozen-lddm), or null for a learned one.</summary>
     private static Latent.ILatentEncoder? FrozenEncoder(Backend backend, TrainConfig c, int vocabulary) => c.Encoder switch
     {
         "learned" => null,
+        "frozen-lddm" => Latent.FrozenLddmEncoder.Load(backend, c.EncoderCheckpoint, vocabulary),
         _ => CheckedFrozen(Judge.FrozenHiddenEncoder.Load(backend, c.EncoderCheckpoint, c.LatentPatches, c.LatentDim), c, vocabulary),
     };
 
