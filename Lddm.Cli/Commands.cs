@@ -19,8 +19,9 @@ internal static class Commands
                                        validation NELBO (bits/token); sawtooth: exact NLL, unigram KL and
                                        entropy of K samples vs N
           sweep --checkpoint DIR[,DIR...] [--label a,b,...] [--steps 2,4,8,16,32,64,128] [--count 2048]
-                --out PREFIX [--batch B] [--seed S] [--device D]
+                --out PREFIX [--batch B] [--seed S] [--append EARLIER.csv] [--device D]
                                        the sawtooth eval for every checkpoint and N: PREFIX.csv, .md, .png
+                                       (--append: an earlier sweep's rows join the report)
           eval-gen --judge DIR --checkpoint DIR[,DIR...] [--label a,b,...] [--steps 2,4,...,128] [--count K]
                 [--out PREFIX] [--batch B] [--seed S] [--temperature T] [--device D]
                                        text: generative perplexity under an AR judge (--model ar) and

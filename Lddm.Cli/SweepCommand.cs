@@ -23,6 +23,7 @@ internal static class SweepCommand
         string prefix = options.Value("out") ?? throw new UsageException("sweep needs --out PREFIX");
         ulong seed = (ulong)(options.Int("seed") ?? 1);
         string device = options.Value("device") ?? "auto";
+        string? append = options.Value("append");
         options.RejectUnused();
         if (labels is not null && labels.Count != dirs.Count)
         {
@@ -30,7 +31,8 @@ internal static class SweepCommand
         }
         using var backend = Devices.Create(device);
         Console.WriteLine($"device: {backend.Name}");
-        var rows = new List<SweepRow>();
+        // --append: rows of an earlier sweep (same data, count and seed) join this one's report.
+        var rows = append is null ? [] : new List<SweepRow>(SweepReport.ReadCsv(append));
         SawtoothEvaluation? evaluation = null;
         string? description = null;
         for (int i = 0; i < dirs.Count; i++)
