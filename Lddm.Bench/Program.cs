@@ -4,7 +4,7 @@ using Lddm.Bench;
 // One BenchmarkDotNet class per kernel family (naive version as the baseline), plus end-to-end benchmarks.
 // Run all:   dotnet run -c Release --project Lddm.Bench -- --filter '*'
 // Run one:   dotnet run -c Release --project Lddm.Bench -- --filter '*Matmul*'
-// Reports:   dotnet run -c Release --project Lddm.Bench -- report attention|ditblock
+// Reports:   dotnet run -c Release --project Lddm.Bench -- report attention|ditblock|endtoend
 if (args is ["report", "attention"])
 {
     AttentionReport.Run(BenchBackends.Cpu, Console.Out);
@@ -13,6 +13,11 @@ if (args is ["report", "attention"])
 if (args is ["report", "ditblock"])
 {
     DiTBlockReport.Run(BenchBackends.Cpu, Console.Out);
+    return;
+}
+if (args is ["report", "endtoend"])
+{
+    EndToEndBenchmarks.Report(BenchBackends.Cpu, Console.Out);
     return;
 }
 BenchmarkSwitcher.FromAssembly(typeof(BenchBackends).Assembly).Run(args);
