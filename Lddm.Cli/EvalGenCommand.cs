@@ -67,7 +67,8 @@ internal static class EvalGenCommand
                     real = data.Validation(count);
                 }
             }
-            var result = GenerationSweep.Run(judge, candidates, steps, count, batch, seed, temperature, real, Console.Out);
+            var result = GenerationSweep.Run(judge, candidates, steps, count, batch, seed, temperature, real, Console.Out,
+                Console.IsErrorRedirected ? null : Console.Error);
             SweepReport.Write(prefix, $"Generation sweep ({count} samples per point, AR judge)",
                 result.Rows, result.ReferenceLines);
             Console.WriteLine($"wrote {prefix}.csv, {prefix}.md, {prefix}.png");

@@ -28,9 +28,10 @@ public static class GenerationSweep
     /// <param name="judge">The AR judge (BOS = K); its vocabulary must be the generators'.</param>
     /// <param name="real">Real validation sequences for the reference lines (may be empty: no reference lines).</param>
     /// <param name="batch">Sequences generated and scored per call.</param>
-    /// <param name="log">Progress lines (sampling progress and one line per point).</param>
+    /// <param name="log">One line per point.</param>
+    /// <param name="progress">Where the in-place sampling progress goes (a terminal), or null for none (a log file).</param>
     public static SweepResult Run(CausalTransformer judge, IReadOnlyList<SweepCandidate> candidates, IReadOnlyList<int> steps,
-        int count, int batch, ulong seed, float temperature, IReadOnlyList<int[]> real, TextWriter log)
+        int count, int batch, ulong seed, float temperature, IReadOnlyList<int[]> real, TextWriter log, TextWriter? progress = null)
     {
         ArgumentNullException.ThrowIfNull(judge);
         ArgumentNullException.ThrowIfNull(candidates);
@@ -64,9 +65,9 @@ public static class GenerationSweep
                 {
                     int m = Math.Min(batch, count - start);
                     int done = start;
-                    var progress = new SyncProgress(i => log.Write(string.Create(CultureInfo.InvariantCulture,
+                    var report = progress is null ? null : new SyncProgress(i => progress.Write(string.Create(CultureInfo.InvariantCulture,
                         $"\r  {c.Label} N = {n}: sequences {done + 1}-{done + m} of {count}, step {i}   ")));
-                    var samples = c.Model.Generate(m, c.Length, n, seed + (ulong)chunk * 0x9E3779B97F4A7C15UL, temperature, progress);
+                    var samples = c.Model.Generate(m, c.Length, n, seed + (ulong)chunk * 0x9E3779B97F4A7C15UL, temperature, report);
                     samples.Tokens.CopyTo(tokens, start * c.Length);
                     nfe = samples.Nfe;
                 }
@@ -79,8 +80,9 @@ public static class GenerationSweep
                 var h = UnigramEntropy.Evaluate(tokens, count, c.Length);
                 rows.Add(new SweepRow(c.Label, n, nfe, GenPpl, ppl.Perplexity, ppl.StandardError));
                 rows.Add(new SweepRow(c.Label, n, nfe, Entropy, h.Mean, h.StandardError));
+                progress?.Write('\r' + new string(' ', 70) + '\r');
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"\r{c.Label,-16} N = {n,4} (NFE {nfe,4}): gen-PPL {ppl.Perplexity,9:F3} ± {ppl.StandardError:F3}  entropy {h.Mean:F4} ± {h.StandardError:F4}  ({count * c.Length / Math.Max(seconds, 1e-9):F0} tokens/s)"));
+                    $"{c.Label,-16} N = {n,4} (NFE {nfe,4}): gen-PPL {ppl.Perplexity,9:F3} ± {ppl.StandardError:F3}  entropy {h.Mean:F4} ± {h.StandardError:F4}  ({count * c.Length / Math.Max(seconds, 1e-9):F0} tokens/s)"));
             }
         }
         var references = new List<(string, double)>();
