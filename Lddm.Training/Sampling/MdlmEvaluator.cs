@@ -13,6 +13,14 @@ namespace Lddm.Training.Sampling;
 public sealed record NelboEstimate(double NatsPerToken, double BitsPerToken, double StandardError, int Draws,
     IReadOnlyList<(string Term, double NatsPerToken)>? Terms = null)
 {
+    /// <summary>Value equality, the terms compared element by element (a list compares by reference).</summary>
+    public bool Equals(NelboEstimate? other) =>
+        other is not null && NatsPerToken.Equals(other.NatsPerToken) && BitsPerToken.Equals(other.BitsPerToken)
+        && StandardError.Equals(other.StandardError) && Draws == other.Draws
+        && (Terms ?? []).SequenceEqual(other.Terms ?? []);
+
+    public override int GetHashCode() => HashCode.Combine(NatsPerToken, StandardError, Draws, Terms?.Count ?? 0);
+
     /// <summary>"tokens 1.2345 + latent 0.1234" (nats per token), or "" for a single-term bound.</summary>
     public string DescribeTerms() => Terms is not { Count: > 1 } ? ""
         : string.Join(" + ", Terms.Select(t => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{t.Term} {t.NatsPerToken:F4}")));
