@@ -7,7 +7,7 @@
 # sawtooth, docs/results/lddm-sawtooth.md) and with SEQ stage 1's encoder frozen (encoder = frozen-lddm), the
 # analogue of LADD's frozen pretrained embedder. Writes docs/results/lddm-text.{csv,md,png} and the validation
 # bounds to docs/results/lddm-text-nelbo.txt.
-#   scripts/fetch-corpus.sh && scripts/text-experiment.sh          (≈ 25 min on a 2-core CPU)
+#   scripts/fetch-corpus.sh && scripts/text-experiment.sh          (≈ 50 min on a 2-core CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${STEPS:-1500}
@@ -41,3 +41,8 @@ done
 lddm eval-gen --judge "$RUNS/judge" --checkpoint "$RUNS/mdlm,$RUNS/seq,$RUNS/fuji,$RUNS/fuji-frozen" \
     --label "MDLM,SEQ,FUJI,FUJI (frozen SEQ-1 encoder)" \
     --steps 2,4,8,16,32,64 --count "$COUNT" --out "$OUT"
+# The equal-width ablation: MDLM with the LDDM token streams' size (tiny), no latent.
+train "$RUNS/mdlm-tiny" --model mdlm --preset tiny "${common[@]}"
+lddm eval --checkpoint "$RUNS/mdlm-tiny" --draws 4 2>&1 | grep -iE "nelbo" | sed 's/^/== mdlm-tiny: /' | tee -a "$OUT-nelbo.txt"
+lddm eval-gen --judge "$RUNS/judge" --checkpoint "$RUNS/mdlm-tiny" --label "MDLM tiny" \
+    --steps 2,4,8,16,32,64 --count "$COUNT" --out "$OUT-mdlm-tiny"
