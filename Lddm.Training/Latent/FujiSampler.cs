@@ -1,4 +1,3 @@
-using System.Globalization;
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
@@ -27,10 +26,7 @@ public sealed class FujiSampler
         ArgumentNullException.ThrowIfNull(schedule);
         ArgumentNullException.ThrowIfNull(chain);
         ArgumentNullException.ThrowIfNull(step);
-        if (finalMode == UnmaskMode.Posterior || !Enum.IsDefined(finalMode))
-        {
-            throw new ArgumentOutOfRangeException(nameof(finalMode), finalMode, "FujiSampler: the final step must fill every mask: Fill or Argmax.");
-        }
+        MdlmSampler.CheckFinalMode(nameof(FujiSampler), finalMode);
         Schedule = schedule;
         Chain = chain;
         StepConfig = step;
@@ -124,21 +120,6 @@ public sealed class FujiSampler
     private static void Check(MmDiT model, int count, int length, int steps, float temperature)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (count < 1 || length < 1 || length > model.Config.MaxLength)
-        {
-            throw new ArgumentOutOfRangeException(nameof(length),
-                $"FujiSampler: {count} sequences of length {length}: need count ≥ 1 and 1 ≤ length ≤ {model.Config.MaxLength} (the model's maximum).");
-        }
-        if ((long)count * length > int.MaxValue / model.Config.Vocab)
-        {
-            throw new ArgumentOutOfRangeException(nameof(count),
-                $"FujiSampler: {count}·{length} positions × vocabulary {model.Config.Vocab} logits overflow one buffer; sample in smaller batches.");
-        }
-        ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
-        if (!(temperature > 0f) || !float.IsFinite(temperature))
-        {
-            throw new ArgumentOutOfRangeException(nameof(temperature), temperature,
-                $"FujiSampler: temperature must be positive and finite but was {temperature.ToString(CultureInfo.InvariantCulture)}.");
-        }
+        MdlmSampler.CheckRequest(nameof(FujiSampler), model.Config.MaxLength, model.Config.Vocab, count, length, steps, temperature);
     }
 }

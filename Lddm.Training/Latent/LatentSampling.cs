@@ -23,7 +23,7 @@ internal static class LatentSampling
     public const ulong StepStream = 0x6C737470; // "lstp"
 
     /// <summary>The token chain's stream (MdlmSampler's, so the token draws of equal logits match MDLM's).</summary>
-    public const ulong TokenStream = 0x73616D70; // "samp"
+    public const ulong TokenStream = Sampling.MdlmSampler.Stream;
 
     /// <summary>ŷ₀ of the head's output at time t: the output itself, or (y_t − s̄_t ε̂)/ā_t into <paramref name="scratch"/>.</summary>
     public static DeviceBuffer<float> PredictedY0(LatentChain chain, LatentStepConfig config, Tensor y, Tensor head, double t,

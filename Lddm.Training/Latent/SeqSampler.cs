@@ -1,4 +1,3 @@
-using System.Globalization;
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
@@ -25,10 +24,7 @@ public sealed class SeqSampler
         ArgumentNullException.ThrowIfNull(chain);
         ArgumentNullException.ThrowIfNull(step);
         ArgumentOutOfRangeException.ThrowIfNegative(latentSteps);
-        if (finalMode == UnmaskMode.Posterior || !Enum.IsDefined(finalMode))
-        {
-            throw new ArgumentOutOfRangeException(nameof(finalMode), finalMode, "SeqSampler: the final step must fill every mask: Fill or Argmax.");
-        }
+        Tokens = new MdlmSampler(schedule, finalMode);
         Schedule = schedule;
         Chain = chain;
         StepConfig = step;
@@ -51,6 +47,9 @@ public sealed class SeqSampler
     public bool AllZeroLatent { get; }
 
     public UnmaskMode FinalMode { get; }
+
+    /// <summary>The token chain (MDLM's, with its caching), run with the decoder on the fixed latent.</summary>
+    private MdlmSampler Tokens { get; }
 
     /// <summary>Draws <paramref name="count"/> sequences: the latent, then N = <paramref name="steps"/> token steps.</summary>
     public LatentSamples Run(LatentDiT prior, MmDiT decoder, int count, int length, int steps, ulong seed, float temperature = 1f,
@@ -108,76 +107,20 @@ public sealed class SeqSampler
     private int SampleTokens(MmDiT decoder, Tensor y, int count, int length, int steps, ulong seed, float temperature,
         IProgress<int>? progress, Action<int, int[]>? afterStep, out int[] host)
     {
-        var backend = decoder.Backend;
-        int rows = count * length, vocab = decoder.Config.Vocab, mask = vocab - 1;
-        var grid = MdlmSampler.TimeGrid(steps);
-        host = new int[rows];
-        var previous = new int[rows];
-        Array.Fill(host, mask);
-        int nfe = 0;
-        Tape? tape = null;
-        Tensor? logits = null;
-        using var tokens = IntTensor.FromArray(backend, host, count, length);
         var tX = new float[count];
         var tY = new float[count];
-        try
+        var run = Tokens.RunChain(decoder.Backend, decoder.Config.Vocab, (tokens, t) =>
         {
-            for (int k = 0; k <= steps; k++)
-            {
-                bool final = k == steps;
-                if (final && Array.IndexOf(host, mask) < 0)
-                {
-                    afterStep?.Invoke(k, host);
-                    progress?.Report(k + 1);
-                    break;
-                }
-                if (logits is null)
-                {
-                    tape = Tape.Begin();
-                    Array.Fill(tX, TimeConditioning ? (float)grid[k] : 0f);
-                    logits = decoder.Forward(tokens, y, tX, tY).Logits;
-                    nfe++;
-                }
-                double alphaT = Schedule.Alpha(grid[k]), alphaS = final ? alphaT : Schedule.Alpha(grid[k + 1]);
-                host.CopyTo(previous, 0);
-                backend.UnmaskStep(logits.Data, tokens.Data, rows, vocab, alphaT, alphaS, temperature, seed,
-                    LatentSampling.TokenStream, (long)k * rows, final ? FinalMode : UnmaskMode.Posterior);
-                tokens.Data.CopyTo(host);
-                afterStep?.Invoke(k, host);
-                progress?.Report(k + 1);
-                if (TimeConditioning || !host.AsSpan().SequenceEqual(previous))
-                {
-                    tape!.Dispose();
-                    tape = null;
-                    logits = null;
-                }
-            }
-        }
-        finally
-        {
-            tape?.Dispose();
-        }
-        return nfe;
+            Array.Fill(tX, TimeConditioning ? (float)t : 0f);
+            return decoder.Forward(tokens, y, tX, tY).Logits;
+        }, count, length, steps, seed, temperature, TimeConditioning, progress, afterStep);
+        host = run.Tokens;
+        return run.Nfe;
     }
 
     private static void Check(MmDiT decoder, int count, int length, int steps, float temperature)
     {
         ArgumentNullException.ThrowIfNull(decoder);
-        if (count < 1 || length < 1 || length > decoder.Config.MaxLength)
-        {
-            throw new ArgumentOutOfRangeException(nameof(length),
-                $"SeqSampler: {count} sequences of length {length}: need count ≥ 1 and 1 ≤ length ≤ {decoder.Config.MaxLength} (the decoder's maximum).");
-        }
-        if ((long)count * length > int.MaxValue / decoder.Config.Vocab)
-        {
-            throw new ArgumentOutOfRangeException(nameof(count),
-                $"SeqSampler: {count}·{length} positions × vocabulary {decoder.Config.Vocab} logits overflow one buffer; sample in smaller batches.");
-        }
-        ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
-        if (!(temperature > 0f) || !float.IsFinite(temperature))
-        {
-            throw new ArgumentOutOfRangeException(nameof(temperature), temperature,
-                $"SeqSampler: temperature must be positive and finite but was {temperature.ToString(CultureInfo.InvariantCulture)}.");
-        }
+        MdlmSampler.CheckRequest(nameof(SeqSampler), decoder.Config.MaxLength, decoder.Config.Vocab, count, length, steps, temperature);
     }
 }

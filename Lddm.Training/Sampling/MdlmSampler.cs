@@ -26,18 +26,15 @@ public sealed class MdlmSampler
     /// <summary>The grid's end, t_ε = 10⁻⁵ in both reference codes.</summary>
     public const double TimeFloor = 1e-5;
 
-    private const ulong Stream = 0x73616D70; // "samp"
+    /// <summary>The Philox stream of the token draws (FUJI's sampler draws from it too).</summary>
+    internal const ulong Stream = 0x73616D70; // "samp"
 
     /// <param name="schedule">The masking schedule the model was trained with (α_t).</param>
     /// <param name="finalMode">How the last step fills the remaining masks: Fill (sample, default) or Argmax.</param>
     public MdlmSampler(MaskingSchedule schedule, UnmaskMode finalMode = UnmaskMode.Fill)
     {
         ArgumentNullException.ThrowIfNull(schedule);
-        if (finalMode == UnmaskMode.Posterior || !Enum.IsDefined(finalMode))
-        {
-            throw new ArgumentOutOfRangeException(nameof(finalMode), finalMode,
-                "MdlmSampler: the final step must fill every mask: UnmaskMode.Fill or UnmaskMode.Argmax.");
-        }
+        CheckFinalMode(nameof(MdlmSampler), finalMode);
         Schedule = schedule;
         FinalMode = finalMode;
     }
@@ -70,9 +67,25 @@ public sealed class MdlmSampler
     public MdlmSamples Run(DiT model, int count, int length, int steps, ulong seed, float temperature = 1f,
         bool timeConditioning = false, IProgress<int>? progress = null, Action<int, int[]>? afterStep = null)
     {
-        Check(model, count, length, steps, temperature);
-        var backend = model.Backend;
-        int rows = count * length, vocab = model.Config.Vocab, mask = vocab - 1;
+        ArgumentNullException.ThrowIfNull(model);
+        CheckRequest(nameof(MdlmSampler), model.Config.MaxLength, model.Config.Vocab, count, length, steps, temperature);
+        return RunChain(model.Backend, model.Config.Vocab, (tokens, t) => Denoise(model, tokens, count, timeConditioning ? t : 0),
+            count, length, steps, seed, temperature, timeConditioning, progress, afterStep);
+    }
+
+    /// <summary>
+    /// The token chain of <see cref="Run"/> for any denoiser (SEQ's decoder on its fixed latent uses it too):
+    /// <paramref name="denoise"/>(x_t, t) gives the logits (count, length, <paramref name="vocab"/>) on the current tape.
+    /// <paramref name="timeConditioning"/> says whether the denoiser reads t; only without it are logits reused.
+    /// </summary>
+    public MdlmSamples RunChain(Backend backend, int vocab, Func<IntTensor, double, Tensor> denoise, int count, int length,
+        int steps, ulong seed, float temperature, bool timeConditioning, IProgress<int>? progress = null,
+        Action<int, int[]>? afterStep = null)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(denoise);
+        CheckRequest(nameof(MdlmSampler), int.MaxValue, vocab, count, length, steps, temperature);
+        int rows = count * length, mask = vocab - 1;
         var grid = TimeGrid(steps);
         var host = new int[rows];
         var previous = new int[rows];
@@ -96,7 +109,7 @@ public sealed class MdlmSampler
                 if (logits is null)
                 {
                     tape = Tape.Begin(); // frees this forward's temporaries (and its logits) when disposed
-                    logits = Denoise(model, tokens, count, timeConditioning ? grid[k] : 0);
+                    logits = denoise(tokens, grid[k]);
                     nfe++;
                 }
                 else
@@ -134,28 +147,38 @@ public sealed class MdlmSampler
         return model.Forward(tokens, times);
     }
 
-    private static void Check(DiT model, int count, int length, int steps, float temperature)
+    /// <summary>The final step must fill every mask (a sampler's constructor check).</summary>
+    internal static void CheckFinalMode(string owner, UnmaskMode finalMode)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        if (count < 1 || length < 1 || length > model.Config.MaxLength)
+        if (finalMode == UnmaskMode.Posterior || !Enum.IsDefined(finalMode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(finalMode), finalMode,
+                $"{owner}: the final step must fill every mask: UnmaskMode.Fill or UnmaskMode.Argmax.");
+        }
+    }
+
+    /// <summary>A sampling request every token sampler checks the same way, naming itself in the errors.</summary>
+    internal static void CheckRequest(string owner, int maxLength, int vocab, int count, int length, int steps, float temperature)
+    {
+        if (count < 1 || length < 1 || length > maxLength)
         {
             throw new ArgumentOutOfRangeException(nameof(length),
-                $"MdlmSampler: {count} sequences of length {length}: need count ≥ 1 and 1 ≤ length ≤ {model.Config.MaxLength} (the model's maximum).");
+                $"{owner}: {count} sequences of length {length}: need count ≥ 1 and 1 ≤ length ≤ {maxLength} (the model's maximum).");
         }
-        if ((long)count * length > int.MaxValue / model.Config.Vocab)
+        if ((long)count * length > int.MaxValue / vocab)
         {
             throw new ArgumentOutOfRangeException(nameof(count),
-                $"MdlmSampler: {count}·{length} positions × vocabulary {model.Config.Vocab} logits overflow one buffer; sample in smaller batches.");
+                $"{owner}: {count}·{length} positions × vocabulary {vocab} logits overflow one buffer; sample in smaller batches.");
         }
-        if (model.Config.Vocab < 2)
+        if (vocab < 2)
         {
-            throw new ArgumentException($"MdlmSampler: the model's vocabulary {model.Config.Vocab} must hold K ≥ 1 real tokens plus MASK.", nameof(model));
+            throw new ArgumentException($"{owner}: the model's vocabulary {vocab} must hold K ≥ 1 real tokens plus MASK.", nameof(vocab));
         }
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
         if (!(temperature > 0f) || !float.IsFinite(temperature))
         {
             throw new ArgumentOutOfRangeException(nameof(temperature), temperature,
-                $"MdlmSampler: temperature must be positive and finite but was {temperature.ToString(CultureInfo.InvariantCulture)}.");
+                $"{owner}: temperature must be positive and finite but was {temperature.ToString(CultureInfo.InvariantCulture)}.");
         }
     }
 }
