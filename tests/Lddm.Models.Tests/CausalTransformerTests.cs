@@ -2,9 +2,9 @@ using System.Globalization;
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Kernels.Tests.Support;
+using Lddm.Models.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
-using Xunit.Sdk;
 
 namespace Lddm.Models.Tests;
 
@@ -108,13 +108,13 @@ public sealed class CausalTransformerTests(ITestOutputHelper output)
             {
                 double keep = values[j];
                 values[j] = keep + step;
-                double plus = Dot(w, Forward());
+                double plus = ModelGradCheck.Dot(w, Forward());
                 values[j] = keep - step;
-                double minus = Dot(w, Forward());
+                double minus = ModelGradCheck.Dot(w, Forward());
                 values[j] = keep;
                 numeric[j] = (plus - minus) / (2 * step);
             }
-            worst = Math.Max(worst, AssertGradClose(numeric, grads[name], 2e-3, $"d/d {name} on {backendName}"));
+            worst = Math.Max(worst, ModelGradCheck.AssertGradClose(numeric, grads[name], 2e-3, $"d/d {name} on {backendName}"));
         }
         output.WriteLine(string.Format(CultureInfo.InvariantCulture, "{0}: {1} parameters, max relative gradient error {2:E2}",
             backendName, model.ParameterCount, worst));
@@ -205,32 +205,5 @@ public sealed class CausalTransformerTests(ITestOutputHelper output)
     {
         using var tape = Tape.Begin();
         return model.Forward(IntTensor.FromArray(model.Backend, tokens, b, t)).ToArray();
-    }
-
-    /// <summary>max_j |actual − expected| / (1e-3 + max|expected|) ≤ tol; returns the max.</summary>
-    private static double AssertGradClose(double[] expected, float[] actual, double tol, string context)
-    {
-        double scale = 1e-3 + expected.Select(Math.Abs).DefaultIfEmpty(0).Max(), worst = 0;
-        for (int j = 0; j < expected.Length; j++)
-        {
-            double err = Math.Abs(actual[j] - expected[j]) / scale;
-            if (!(err <= tol))
-            {
-                throw new XunitException(string.Format(CultureInfo.InvariantCulture,
-                    "{0} [{1}]: expected {2:R}, got {3:R} (error {4:E2} of max |value| {5:E2}).", context, j, expected[j], actual[j], err, scale));
-            }
-            worst = Math.Max(worst, err);
-        }
-        return worst;
-    }
-
-    private static double Dot(float[] w, double[] y)
-    {
-        double s = 0;
-        for (int i = 0; i < y.Length; i++)
-        {
-            s += w[i] * y[i];
-        }
-        return s;
     }
 }

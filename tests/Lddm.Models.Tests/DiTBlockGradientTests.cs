@@ -5,7 +5,6 @@ using Lddm.Kernels.Tests.Support;
 using Lddm.Models.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
-using Xunit.Sdk;
 
 namespace Lddm.Models.Tests;
 
@@ -45,13 +44,13 @@ public sealed class DiTBlockGradientTests(ITestOutputHelper output)
             {
                 double keep = values[j];
                 values[j] = keep + step;
-                double plus = Dot(w, Forward());
+                double plus = ModelGradCheck.Dot(w, Forward());
                 values[j] = keep - step;
-                double minus = Dot(w, Forward());
+                double minus = ModelGradCheck.Dot(w, Forward());
                 values[j] = keep;
                 numeric[j] = (plus - minus) / (2 * step);
             }
-            worst = Math.Max(worst, AssertGradClose(numeric, run.Grads[name], 2e-3, $"d/d {name} on {backendName}"));
+            worst = Math.Max(worst, ModelGradCheck.AssertGradClose(numeric, run.Grads[name], 2e-3, $"d/d {name} on {backendName}"));
         }
         output.WriteLine(string.Format(CultureInfo.InvariantCulture, "{0}: max relative gradient error {1:E2}", backendName, worst));
     }
@@ -65,10 +64,10 @@ public sealed class DiTBlockGradientTests(ITestOutputHelper output)
         var w = Numerics.RandomFloats(rng, B * T * H);
         var cpu = Run(TestBackends.Cpu, x, c, w);
         var gpu = Run(TestBackends.IlgpuCpu, x, c, w);
-        double worst = AssertGradClose(cpu.Values["y"].Select(v => (double)v).ToArray(), gpu.Values["y"], 1e-4, "output");
+        double worst = ModelGradCheck.AssertGradClose(cpu.Values["y"].Select(v => (double)v).ToArray(), gpu.Values["y"], 1e-4, "output");
         foreach (var (name, g) in cpu.Grads)
         {
-            worst = Math.Max(worst, AssertGradClose(g.Select(v => (double)v).ToArray(), gpu.Grads[name], 1e-4, $"d/d {name}"));
+            worst = Math.Max(worst, ModelGradCheck.AssertGradClose(g.Select(v => (double)v).ToArray(), gpu.Grads[name], 1e-4, $"d/d {name}"));
         }
         output.WriteLine(string.Format(CultureInfo.InvariantCulture, "cpu vs ilgpu-cpu: max relative difference {0:E2}", worst));
     }
@@ -115,32 +114,5 @@ public sealed class DiTBlockGradientTests(ITestOutputHelper output)
         }
         block.ZeroGrad();
         return new BlockRun(values, grads);
-    }
-
-    /// <summary>max_j |actual − expected| / (1e-3 + max|expected|) ≤ tol, as GradCheck measures; returns the max.</summary>
-    private static double AssertGradClose(double[] expected, float[] actual, double tol, string context)
-    {
-        double scale = 1e-3 + expected.Select(Math.Abs).DefaultIfEmpty(0).Max(), worst = 0;
-        for (int j = 0; j < expected.Length; j++)
-        {
-            double err = Math.Abs(actual[j] - expected[j]) / scale;
-            if (!(err <= tol))
-            {
-                throw new XunitException(string.Format(CultureInfo.InvariantCulture,
-                    "{0} [{1}]: expected {2:R}, got {3:R} (error {4:E2} of max |value| {5:E2}).", context, j, expected[j], actual[j], err, scale));
-            }
-            worst = Math.Max(worst, err);
-        }
-        return worst;
-    }
-
-    private static double Dot(float[] w, double[] y)
-    {
-        double s = 0;
-        for (int i = 0; i < y.Length; i++)
-        {
-            s += w[i] * y[i];
-        }
-        return s;
     }
 }

@@ -98,7 +98,25 @@ public static class ModelGradCheck
         }
     }
 
-    private static double Dot(float[] w, double[] y)
+    /// <summary>max_j |actual − expected| / (1e-3 + max|expected|) ≤ tol, as GradCheck measures; returns the max.</summary>
+    public static double AssertGradClose(double[] expected, float[] actual, double tol, string context)
+    {
+        double scale = 1e-3 + expected.Select(Math.Abs).DefaultIfEmpty(0).Max(), worst = 0;
+        for (int j = 0; j < expected.Length; j++)
+        {
+            double err = Math.Abs(actual[j] - expected[j]) / scale;
+            if (!(err <= tol))
+            {
+                throw new XunitException(string.Format(CultureInfo.InvariantCulture,
+                    "{0} [{1}]: expected {2:R}, got {3:R} (error {4:E2} of max |value| {5:E2}).", context, j, expected[j], actual[j], err, scale));
+            }
+            worst = Math.Max(worst, err);
+        }
+        return worst;
+    }
+
+    /// <summary>w·y in float64: the scalar whose gradient the checks difference.</summary>
+    public static double Dot(float[] w, double[] y)
     {
         double s = 0;
         for (int i = 0; i < y.Length; i++)
