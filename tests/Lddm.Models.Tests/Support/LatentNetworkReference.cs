@@ -26,8 +26,8 @@ public static class LatentNetworkReference
             {
                 Array.Copy(p["embed.weight"], tokens[b * l + i] * h, x, i * h, h);
             }
-            var y = Affine(Affine(latent.AsSpan(b * np * d, np * d).ToArray(), np, d, 4 * h, p["latent_in1.weight"], p["latent_in1.bias"])
-                .Select(Silu).ToArray(), np, 4 * h, h, p["latent_in2.weight"], p["latent_in2.bias"]);
+            var y = ReferenceMath.Affine(ReferenceMath.Affine(latent.AsSpan(b * np * d, np * d).ToArray(), np, d, 4 * h, p["latent_in1.weight"], p["latent_in1.bias"])
+                .Select(ReferenceMath.Silu).ToArray(), np, 4 * h, h, p["latent_in2.weight"], p["latent_in2.bias"]);
             for (int k = 0; k < cfg.Layers; k++)
             {
                 (x, y) = MmDiTBlock(x, y, c, l, np, h, cfg.Heads, p, $"blocks.{k}.");
@@ -47,7 +47,7 @@ public static class LatentNetworkReference
         for (int b = 0; b < batch; b++)
         {
             var c = TimeEmbed(t[b], p, "time.");
-            var x = Affine(latent.AsSpan(b * np * d, np * d).ToArray(), np, d, h, p["patch_in.weight"], p["patch_in.bias"]);
+            var x = ReferenceMath.Affine(latent.AsSpan(b * np * d, np * d).ToArray(), np, d, h, p["patch_in.weight"], p["patch_in.bias"]);
             for (int k = 0; k < cfg.Layers; k++)
             {
                 x = block.Forward(x, c, Sub(p, $"blocks.{k}."));
@@ -99,15 +99,15 @@ public static class LatentNetworkReference
     private static (double[] X, double[] Y) MmDiTBlock(double[] x, double[] y, double[] c, int l, int np, int h, int heads,
         IReadOnlyDictionary<string, double[]> p, string prefix)
     {
-        var sc = c.Select(Silu).ToArray();
-        var mx = Affine(sc, 1, c.Length, 6 * h, p[prefix + "tokens.modulation.weight"], p[prefix + "tokens.modulation.bias"]);
-        var my = Affine(sc, 1, c.Length, 6 * h, p[prefix + "latent.modulation.weight"], p[prefix + "latent.modulation.bias"]);
+        var sc = c.Select(ReferenceMath.Silu).ToArray();
+        var mx = ReferenceMath.Affine(sc, 1, c.Length, 6 * h, p[prefix + "tokens.modulation.weight"], p[prefix + "tokens.modulation.bias"]);
+        var my = ReferenceMath.Affine(sc, 1, c.Length, 6 * h, p[prefix + "latent.modulation.weight"], p[prefix + "latent.modulation.bias"]);
         double[] Chunk(double[] m, int i) => m.AsSpan(i * h, h).ToArray();
-        var qx = Affine(Modulate(LayerNorm(x, h), Chunk(mx, 0), Chunk(mx, 1)), l, h, 3 * h, p[prefix + "tokens.qkv.weight"], null);
-        var qy = Affine(Modulate(LayerNorm(y, h), Chunk(my, 0), Chunk(my, 1)), np, h, 3 * h, p[prefix + "latent.qkv.weight"], null);
-        var o = Attention([.. qx, .. qy], l + np, h, heads);
-        var ax = Affine(o.AsSpan(0, l * h).ToArray(), l, h, h, p[prefix + "tokens.out.weight"], null);
-        var ay = Affine(o.AsSpan(l * h, np * h).ToArray(), np, h, h, p[prefix + "latent.out.weight"], null);
+        var qx = ReferenceMath.Affine(Modulate(LayerNorm(x, h), Chunk(mx, 0), Chunk(mx, 1)), l, h, 3 * h, p[prefix + "tokens.qkv.weight"], null);
+        var qy = ReferenceMath.Affine(Modulate(LayerNorm(y, h), Chunk(my, 0), Chunk(my, 1)), np, h, 3 * h, p[prefix + "latent.qkv.weight"], null);
+        var o = ReferenceMath.Attention([.. qx, .. qy], l + np, h, heads, Theta);
+        var ax = ReferenceMath.Affine(o.AsSpan(0, l * h).ToArray(), l, h, h, p[prefix + "tokens.out.weight"], null);
+        var ay = ReferenceMath.Affine(o.AsSpan(l * h, np * h).ToArray(), np, h, h, p[prefix + "latent.out.weight"], null);
         var x1 = GatedAdd(x, Chunk(mx, 2), ax);
         var y1 = GatedAdd(y, Chunk(my, 2), ay);
         var x2 = GatedAdd(x1, Chunk(mx, 5), Mlp(Modulate(LayerNorm(x1, h), Chunk(mx, 3), Chunk(mx, 4)), l, h, p, prefix + "tokens.mlp."));
@@ -117,8 +117,8 @@ public static class LatentNetworkReference
 
     private static double[] Mlp(double[] u, int rows, int h, IReadOnlyDictionary<string, double[]> p, string prefix)
     {
-        var hid = Affine(u, rows, h, 4 * h, p[prefix + "fc1.weight"], p[prefix + "fc1.bias"]).Select(Gelu).ToArray();
-        return Affine(hid, rows, 4 * h, h, p[prefix + "fc2.weight"], p[prefix + "fc2.bias"]);
+        var hid = ReferenceMath.Affine(u, rows, h, 4 * h, p[prefix + "fc1.weight"], p[prefix + "fc1.bias"]).Select(ReferenceMath.Gelu).ToArray();
+        return ReferenceMath.Affine(hid, rows, 4 * h, h, p[prefix + "fc2.weight"], p[prefix + "fc2.bias"]);
     }
 
     /// <summary>TimestepEmbedding: 256 sinusoidal features → Linear → SiLU → Linear.</summary>
@@ -126,39 +126,20 @@ public static class LatentNetworkReference
     {
         var f = TimestepEmbedding.SinusoidalFeatures([t]).Select(v => (double)v).ToArray();
         int cond = p[prefix + "fc2.bias"].Length;
-        var u = Affine(f, 1, f.Length, cond, p[prefix + "fc1.weight"], p[prefix + "fc1.bias"]).Select(Silu).ToArray();
-        return Affine(u, 1, cond, cond, p[prefix + "fc2.weight"], p[prefix + "fc2.bias"]);
+        var u = ReferenceMath.Affine(f, 1, f.Length, cond, p[prefix + "fc1.weight"], p[prefix + "fc1.bias"]).Select(ReferenceMath.Silu).ToArray();
+        return ReferenceMath.Affine(u, 1, cond, cond, p[prefix + "fc2.weight"], p[prefix + "fc2.bias"]);
     }
 
     private static double[] FinalLayer(double[] x, int rows, int h, int outDim, double[] c, IReadOnlyDictionary<string, double[]> p, string prefix)
     {
-        var mod = Affine(c.Select(Silu).ToArray(), 1, c.Length, 2 * h, p[prefix + "modulation.weight"], p[prefix + "modulation.bias"]);
+        var mod = ReferenceMath.Affine(c.Select(ReferenceMath.Silu).ToArray(), 1, c.Length, 2 * h, p[prefix + "modulation.weight"], p[prefix + "modulation.bias"]);
         var u = Modulate(LayerNorm(x, h), mod.AsSpan(0, h).ToArray(), mod.AsSpan(h, h).ToArray());
-        return Affine(u, rows, h, outDim, p[prefix + "linear.weight"], p[prefix + "linear.bias"]);
+        return ReferenceMath.Affine(u, rows, h, outDim, p[prefix + "linear.weight"], p[prefix + "linear.bias"]);
     }
 
     /// <summary>The parameters under <paramref name="prefix"/>, with the prefix removed.</summary>
     private static Dictionary<string, double[]> Sub(IReadOnlyDictionary<string, double[]> p, string prefix) =>
         p.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value);
-
-    /// <summary>(rows, n) · W (n, m) + bias (m).</summary>
-    private static double[] Affine(double[] x, int rows, int n, int m, double[] w, double[]? bias)
-    {
-        var y = new double[rows * m];
-        for (int r = 0; r < rows; r++)
-        {
-            for (int j = 0; j < m; j++)
-            {
-                double s = bias?[j] ?? 0;
-                for (int k = 0; k < n; k++)
-                {
-                    s += x[r * n + k] * w[k * m + j];
-                }
-                y[r * m + j] = s;
-            }
-        }
-        return y;
-    }
 
     private static double[] LayerNorm(double[] x, int h)
     {
@@ -190,54 +171,4 @@ public static class LatentNetworkReference
     private static double[] GatedAdd(double[] residual, double[] gate, double[] x) =>
         [.. residual.Select((v, i) => v + gate[i % gate.Length] * x[i])];
 
-    /// <summary>qkv (T, 3h) with RoPE at positions 0 … T−1 → merged heads (T, h).</summary>
-    private static double[] Attention(double[] qkv, int t, int h, int heads)
-    {
-        int d = h / heads, h3 = 3 * h;
-        var o = new double[t * h];
-        for (int hd = 0; hd < heads; hd++)
-        {
-            double[][] q = new double[t][], k = new double[t][];
-            for (int i = 0; i < t; i++)
-            {
-                q[i] = Rope(qkv.AsSpan(i * h3 + hd * d, d).ToArray(), i);
-                k[i] = Rope(qkv.AsSpan(i * h3 + h + hd * d, d).ToArray(), i);
-            }
-            for (int i = 0; i < t; i++)
-            {
-                var s = new double[t];
-                for (int j = 0; j < t; j++)
-                {
-                    s[j] = q[i].Zip(k[j], (a, b) => a * b).Sum() / Math.Sqrt(d);
-                }
-                double max = s.Max(), z = s.Sum(v => Math.Exp(v - max));
-                for (int j = 0; j < t; j++)
-                {
-                    double pj = Math.Exp(s[j] - max) / z;
-                    for (int e = 0; e < d; e++)
-                    {
-                        o[i * h + hd * d + e] += pj * qkv[j * h3 + 2 * h + hd * d + e];
-                    }
-                }
-            }
-        }
-        return o;
-    }
-
-    private static double[] Rope(double[] x, int t)
-    {
-        int half = x.Length / 2;
-        var y = new double[x.Length];
-        for (int i = 0; i < half; i++)
-        {
-            double a = t * Math.Pow(Theta, -2.0 * i / x.Length);
-            y[i] = x[i] * Math.Cos(a) - x[i + half] * Math.Sin(a);
-            y[i + half] = x[i + half] * Math.Cos(a) + x[i] * Math.Sin(a);
-        }
-        return y;
-    }
-
-    private static double Silu(double u) => u / (1 + Math.Exp(-u));
-
-    private static double Gelu(double u) => 0.5 * u * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (u + 0.044715 * u * u * u)));
 }
