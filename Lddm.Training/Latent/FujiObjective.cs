@@ -13,32 +13,13 @@ namespace Lddm.Training.Latent;
 /// MDLM loss L_x (through <see cref="MdlmObjective"/>: identical by construction), its latent head L_y.
 /// loss = w_x·L_x + w_y·L_y.
 /// </summary>
-public sealed class FujiObjective
+public sealed class FujiObjective : LddmObjective
 {
     private const ulong NoiseStream = 0x6C6E6F69; // "lnoi"
 
     public FujiObjective(MdlmObjective tokens, LatentChain chain, LatentObjectiveConfig config)
+        : base(tokens, chain, config)
     {
-        ArgumentNullException.ThrowIfNull(tokens);
-        ArgumentNullException.ThrowIfNull(chain);
-        ArgumentNullException.ThrowIfNull(config);
-        Tokens = tokens;
-        Chain = chain;
-        Config = config;
-    }
-
-    /// <summary>The MDLM objective of the token chain (schedule, time sampler, ELBO weighting, time conditioning).</summary>
-    public MdlmObjective Tokens { get; }
-
-    public LatentChain Chain { get; }
-
-    public LatentObjectiveConfig Config { get; }
-
-    /// <summary>The draw of (seed, step); latent dropout and encoder corruption only when <paramref name="training"/>.</summary>
-    public LddmDraw Draw(ReadOnlySpan<int> x0, int batch, int length, int maskId, ulong seed, long step, bool training)
-    {
-        var tokens = Tokens.Draw(x0, batch, length, maskId, seed, step);
-        return new LddmDraw(tokens, LatentDraw.Sample(Config, Tokens.Times, tokens, batch, length, maskId, seed, step, training));
     }
 
     /// <summary>The loss of one batch; every draw is a function of (seed, step). Call inside a tape.</summary>

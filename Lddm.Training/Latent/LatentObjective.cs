@@ -244,3 +244,31 @@ internal static class LatentEncoding
         return y0;
     }
 }
+
+/// <summary>What FUJI's and SEQ's objectives share: MDLM's token objective, the latent chain, the options, and the draw.</summary>
+public abstract class LddmObjective
+{
+    protected LddmObjective(MdlmObjective tokens, LatentChain chain, LatentObjectiveConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        ArgumentNullException.ThrowIfNull(chain);
+        ArgumentNullException.ThrowIfNull(config);
+        Tokens = tokens;
+        Chain = chain;
+        Config = config;
+    }
+
+    /// <summary>The MDLM objective of the token chain (schedule, time sampler, ELBO weighting, time conditioning).</summary>
+    public MdlmObjective Tokens { get; }
+
+    public LatentChain Chain { get; }
+
+    public LatentObjectiveConfig Config { get; }
+
+    /// <summary>The draw of (seed, step); latent dropout and encoder corruption only when <paramref name="training"/>.</summary>
+    public LddmDraw Draw(ReadOnlySpan<int> x0, int batch, int length, int maskId, ulong seed, long step, bool training)
+    {
+        var tokens = Tokens.Draw(x0, batch, length, maskId, seed, step);
+        return new LddmDraw(tokens, LatentDraw.Sample(Config, Tokens.Times, tokens, batch, length, maskId, seed, step, training));
+    }
+}

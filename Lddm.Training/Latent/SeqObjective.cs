@@ -13,31 +13,13 @@ namespace Lddm.Training.Latent;
 /// decoder. Stage 2 (prior given): the encoder runs without gradient and the latent prior D_ψ(y_t, t_y) learns the
 /// clean encoder outputs: loss = w_x·L_x + w_y·L_y with the same L_y as FUJI.
 /// </summary>
-public sealed class SeqObjective
+public sealed class SeqObjective : LddmObjective
 {
     private const ulong NoiseStream = 0x736E6F69; // "snoi"
 
     public SeqObjective(MdlmObjective tokens, LatentChain chain, LatentObjectiveConfig config)
+        : base(tokens, chain, config)
     {
-        ArgumentNullException.ThrowIfNull(tokens);
-        ArgumentNullException.ThrowIfNull(chain);
-        ArgumentNullException.ThrowIfNull(config);
-        Tokens = tokens;
-        Chain = chain;
-        Config = config;
-    }
-
-    public MdlmObjective Tokens { get; }
-
-    public LatentChain Chain { get; }
-
-    public LatentObjectiveConfig Config { get; }
-
-    /// <summary>The draw of (seed, step); latent dropout and encoder corruption only when <paramref name="training"/>.</summary>
-    public LddmDraw Draw(ReadOnlySpan<int> x0, int batch, int length, int maskId, ulong seed, long step, bool training)
-    {
-        var tokens = Tokens.Draw(x0, batch, length, maskId, seed, step);
-        return new LddmDraw(tokens, LatentDraw.Sample(Config, Tokens.Times, tokens, batch, length, maskId, seed, step, training));
     }
 
     /// <summary>
