@@ -5,7 +5,7 @@ namespace Lddm.Kernels.Diagnostics;
 /// <summary>
 /// Batched GEMM at transformer shapes: the 1024³ headline, 512³, a projection A·Bᵀ (1024 tokens, 256 → 1024
 /// features, weight stored (out, in)) and attention-like scores (32 heads of 128 × 128 × 64).
-/// FLOPs per call: 2·batch·m·n·k.
+/// FLOPs per call: 2·batch·m·n·k. On a GPU (CUDA/OpenCL) also 4096³.
 /// </summary>
 internal sealed class MatmulQuickBench : IQuickBench
 {
@@ -24,6 +24,11 @@ internal sealed class MatmulQuickBench : IQuickBench
         yield return Measure(context, "matmul", 1, 512, 512, 512, false, false);
         yield return Measure(context, "matmul A·Bᵀ (projection)", 1, 1024, 1024, 256, false, true);
         yield return Measure(context, "matmul batched (attention)", 32, 128, 128, 64, false, true);
+        if (backend.Kind is BackendKind.Cuda or BackendKind.OpenCL)
+        {
+            // A GPU's headline size: 4096³ (137 GFLOP per call) fills every SM many times over.
+            yield return Measure(context, "matmul", 1, 4096, 4096, 4096, false, false);
+        }
     }
 
     private static BenchRow Measure(BenchContext context, string name, int batch, int m, int n, int k, bool ta,

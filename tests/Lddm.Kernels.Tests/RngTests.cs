@@ -195,7 +195,25 @@ public sealed class RngTests
             results.Add((yv, gv));
         }
         AssertBits(results[0].Item1, results[1].Item1, $"DropoutForward cpu vs ilgpu, seed {seed}");
-        AssertBits(results[0].Item2, results[1].Item2, $"DropoutBackward cpu vs ilgpu, seed {seed}");
+        // Backward accumulates dx += dy·scale: the same positions on every backend, but CUDA's ptxas contracts the
+        // multiply-add into one fma (found on an H200 by scripts/gpu-check.sh), so the sums may differ by that one
+        // rounding. Same updated positions, values within one rounding of each other.
+        AssertSameUpdates(dxStart, results[0].Item2, results[1].Item2, $"DropoutBackward cpu vs ilgpu, seed {seed}");
+    }
+
+    private static void AssertSameUpdates(float[] start, float[] a, float[] b, string context)
+    {
+        Assert.Equal(a.Length, b.Length);
+        for (int i = 0; i < a.Length; i++)
+        {
+            bool updatedA = BitConverter.SingleToUInt32Bits(a[i]) != BitConverter.SingleToUInt32Bits(start[i]);
+            bool updatedB = BitConverter.SingleToUInt32Bits(b[i]) != BitConverter.SingleToUInt32Bits(start[i]);
+            if (updatedA != updatedB || Math.Abs(a[i] - b[i]) > 2.5e-7 * (Math.Abs(a[i]) + Math.Abs(start[i]) + Math.Abs(a[i] - start[i])))
+            {
+                throw new XunitException(string.Format(CultureInfo.InvariantCulture,
+                    "{0}: index {1}: {2:R} vs {3:R} (from {4:R}).", context, i, a[i], b[i], start[i]));
+            }
+        }
     }
 
     [Theory]

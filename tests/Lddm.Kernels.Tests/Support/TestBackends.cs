@@ -7,13 +7,27 @@ namespace Lddm.Kernels.Tests.Support;
 /// <summary>
 /// One instance of each backend the tests run on: the SIMD CPU backend and ILGPU's CPU accelerator
 /// (the GPU kernels, simulated). Created once per test run; ILGPU context creation is slow.
+/// On a machine with a GPU, <c>LDDM_TEST_ILGPU_DEVICE=cuda:0</c> (or <c>opencl:0</c>) puts that device in the
+/// ILGPU slot, so the same tests validate the real GPU kernels against the float64 references
+/// (<c>scripts/gpu-check.sh</c> does this); the slot keeps its theory name "ilgpu-cpu".
 /// </summary>
 public static class TestBackends
 {
     private static readonly Lazy<CpuBackend> s_cpu = new(() => new CpuBackend());
-    private static readonly Lazy<IlgpuBackend> s_ilgpu = new(IlgpuBackend.CreateCpuSimulator);
+    private static readonly Lazy<IlgpuBackend> s_ilgpu = new(CreateIlgpu);
 
     public static CpuBackend Cpu => s_cpu.Value;
+
+    private static IlgpuBackend CreateIlgpu()
+    {
+        string? spec = Environment.GetEnvironmentVariable("LDDM_TEST_ILGPU_DEVICE");
+        if (string.IsNullOrWhiteSpace(spec))
+        {
+            return IlgpuBackend.CreateCpuSimulator();
+        }
+        return Devices.Create(spec) as IlgpuBackend
+            ?? throw new InvalidOperationException($"LDDM_TEST_ILGPU_DEVICE='{spec}' is not an ILGPU device.");
+    }
 
     public static IlgpuBackend IlgpuCpu => s_ilgpu.Value;
 
