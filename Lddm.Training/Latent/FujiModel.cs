@@ -109,9 +109,30 @@ public sealed class FujiModel : ITrainableModel
     public IStepLoss Loss(int[] x0, int batch, int length, ulong seed, long step, DropoutRng? dropout) =>
         Objective.Loss(Denoiser, Encoder, x0, batch, length, seed, step, dropout, latentLoss: Stage != 1);
 
+    /// <summary>N_lat when <see cref="Generate"/> samples sequentially (latent first, then tokens); 0 = jointly (default).</summary>
+    public int SequentialLatentSteps { get; private set; }
+
+    /// <summary>
+    /// Makes <see cref="Generate"/> sample sequentially with N_lat = <paramref name="latentSteps"/> latent steps (≥ 1), or
+    /// jointly again with 0. Sequential sampling needs a model trained with independent_times: with the shared clock it
+    /// never saw a clean latent beside masked tokens, nor a noisy latent beside an all-MASK sequence at another time.
+    /// </summary>
+    public void UseSequentialSampling(int latentSteps)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(latentSteps);
+        if (latentSteps > 0 && !Config.IndependentTimes)
+        {
+            throw new InvalidOperationException(
+                "Sequential sampling of a FUJI model needs one trained with independent_times = true; this one was trained with t_y = t_x, so it never saw a clean latent beside masked tokens. Sample it jointly (--sampler joint).");
+        }
+        SequentialLatentSteps = latentSteps;
+    }
+
     public GeneratedSamples Generate(int count, int length, int steps, ulong seed, float temperature = 1f, IProgress<int>? progress = null)
     {
-        var samples = Sampler.Run(Denoiser, count, length, steps, seed, temperature, progress);
+        var samples = SequentialLatentSteps > 0
+            ? Sampler.RunSequential(Denoiser, count, length, steps, SequentialLatentSteps, seed, temperature, progress)
+            : Sampler.Run(Denoiser, count, length, steps, seed, temperature, progress);
         return new GeneratedSamples(samples.Tokens, samples.Nfe);
     }
 
