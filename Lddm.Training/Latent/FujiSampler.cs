@@ -124,10 +124,10 @@ public sealed class FujiSampler
     /// DDPM), the last of which lands on ŷ₀ itself (a step to t = 0). Then the tokens: MDLM's chain (with its caching)
     /// with the MM-DiT on (x, ŷ₀, t_x = t or 0, t_y = 0), y fixed. NFE = N_lat + the token chain's calls (N, plus one
     /// when masks remain for the final step, less the calls its caching skips). <paramref name="afterLatentStep"/> sees
-    /// k = 0..N_lat − 1 after each latent step, before any token step.
+    /// (k, y) for k = 0..N_lat − 1 after each latent step, before any token step.
     /// </summary>
     public LatentSamples RunSequential(MmDiT model, int count, int length, int steps, int latentSteps, ulong seed,
-        float temperature = 1f, IProgress<int>? progress = null, Action<int, int[]>? afterStep = null, Action<int>? afterLatentStep = null)
+        float temperature = 1f, IProgress<int>? progress = null, Action<int, int[]>? afterStep = null, Action<int, float[]>? afterLatentStep = null)
     {
         Check(model, count, length, steps, temperature);
         ArgumentOutOfRangeException.ThrowIfLessThan(latentSteps, 1);
@@ -155,7 +155,7 @@ public sealed class FujiSampler
 
     /// <summary>The latent phase of <see cref="RunSequential"/>, in place on <paramref name="y"/>; returns its calls (N_lat).</summary>
     private int SequentialLatent(MmDiT model, Tensor y, int count, int length, int latentSteps, ulong seed, int mask,
-        Action<int>? afterLatentStep)
+        Action<int, float[]>? afterLatentStep)
     {
         var backend = model.Backend;
         var grid = MdlmSampler.TimeGrid(latentSteps);
@@ -182,7 +182,7 @@ public sealed class FujiSampler
                 LatentSampling.Step(Chain, StepConfig, y, y0Hat, next, grid[k], grid[k + 1], count, seed, k);
                 backend.Axpby(1f, next.Data, 0f, y.Data);
             }
-            afterLatentStep?.Invoke(k);
+            afterLatentStep?.Invoke(k, y.ToArray());
         }
         return latentSteps;
     }

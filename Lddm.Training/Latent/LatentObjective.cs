@@ -195,7 +195,8 @@ public sealed record LddmDraw(MdlmDraw Tokens, LatentDraw Latent);
 
 /// <summary>
 /// One FUJI or SEQ batch's loss. The NELBO per token is the token NELBO (MDLM's) plus the latent ELBO term
-/// ½(−SNR′)‖y₀ − ŷ₀‖²/L averaged over the sequences whose latent was not dropped (FUJI; SEQ's prior sees every one). With a deterministic encoder
+/// ½(−SNR′)‖y₀ − ŷ₀‖²/L averaged over the sequences whose latent was not dropped (FUJI; SEQ's prior sees every one, or with
+/// seq_prior_target = decoder the kept ones). With a deterministic encoder
 /// (y₀ = E(x₀), no σ_lat) the L₀ reconstruction term and the entropy of q_φ are dropped, so this bound is formal (§2.3):
 /// it is what LADD logs, not a bound on −log p(x₀) in the strict sense.
 /// </summary>
