@@ -18,6 +18,7 @@ internal static class EvalGenCommand
     {
         string judgeDir = options.Value("judge") ?? throw new UsageException("eval-gen needs --judge DIR (an --model ar checkpoint)");
         var dirs = Split(options.Value("checkpoint") ?? throw new UsageException("eval-gen needs --checkpoint DIR[,DIR...]"));
+        bool labelled = options.Value("label") is not null;
         var labels = options.Value("label") is { } l ? Split(l) : [.. dirs.Select(d => Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(d))))];
         if (labels.Count != dirs.Count)
         {
@@ -32,6 +33,7 @@ internal static class EvalGenCommand
         string prefix = options.Value("out") ?? "eval-gen";
         float temperature = float.Parse(options.Value("temperature") ?? "1", CultureInfo.InvariantCulture);
         string device = options.Value("device") ?? "auto";
+        var sampler = SamplerChoice.Parse(options, dirs.Count);
         options.RejectUnused();
         if (count < 1 || batch < 1)
         {
@@ -59,6 +61,11 @@ internal static class EvalGenCommand
                 {
                     throw new ArgumentException(
                         $"checkpoint '{dirs[i]}' has K = {data.Vocabulary} tokens but the judge has K = {judge.Config.Vocab - 1}: they must share the data.");
+                }
+                string suffix = sampler.Apply(model, i, dirs[i]);
+                if (!labelled)
+                {
+                    labels[i] += suffix; // the default label says how it was sampled; a given one is kept as given
                 }
                 candidates.Add(new SweepCandidate(labels[i], model, config.Length));
                 Console.WriteLine($"model:  {labels[i]} = {Path.GetFullPath(dirs[i])} ({config.Model}, {config.Preset}, L = {config.Length}, {data.Description})");

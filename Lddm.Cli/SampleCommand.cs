@@ -19,9 +19,11 @@ internal static class SampleCommand
         ulong seed = (ulong)(options.Int("seed") ?? 1);
         string device = options.Value("device") ?? "auto";
         float temperature = float.Parse(options.Value("temperature") ?? "1", CultureInfo.InvariantCulture);
+        var sampler = SamplerChoice.Parse(options, 1);
         options.RejectUnused();
         using var backend = Devices.Create(device);
         using var loaded = LoadedCheckpoint.From(backend, dir);
+        sampler.Apply(loaded.Model, 0, dir);
         PrintSamples(loaded.Model, null, loaded.Data, count, [steps], seed, temperature);
         return 0;
     }
@@ -35,9 +37,11 @@ internal static class SampleCommand
         string? stepList = options.Value("steps");
         ulong seed = (ulong)(options.Int("seed") ?? 1);
         string device = options.Value("device") ?? "auto";
+        var sampler = SamplerChoice.Parse(options, 1);
         options.RejectUnused();
         using var backend = Devices.Create(device);
         using var loaded = LoadedCheckpoint.From(backend, dir);
+        string suffix = sampler.Apply(loaded.Model, 0, dir);
         var c = loaded.Config;
         var nelbo = NelboEvaluator.ValidationNelbo(loaded.Model, loaded.Data.Validation(c.EvalSequences), c.Batch, c.Seed ^ 0xE7A1UL, draws);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -56,7 +60,7 @@ internal static class SampleCommand
             PrintLatentDiagnostics(backend, loaded.Model, saw, count, seed);
             foreach (int n in steps)
             {
-                SweepCommand.EvaluateSawtooth(evaluation, loaded.Model, loaded.Model.Kind, n, batch);
+                SweepCommand.EvaluateSawtooth(evaluation, loaded.Model, loaded.Model.Kind + suffix, n, batch);
             }
         }
         return 0;

@@ -24,6 +24,7 @@ internal static class SweepCommand
         ulong seed = (ulong)(options.Int("seed") ?? 1);
         string device = options.Value("device") ?? "auto";
         string? append = options.Value("append");
+        var sampler = SamplerChoice.Parse(options, dirs.Count);
         options.RejectUnused();
         if (labels is not null && labels.Count != dirs.Count)
         {
@@ -52,7 +53,8 @@ internal static class SweepCommand
                 evaluation = new SawtoothEvaluation(saw, count, seed);
                 PrintReference(evaluation);
             }
-            string label = labels?[i] ?? $"{loaded.Model.Kind}:{Path.GetFileName(Path.TrimEndingDirectorySeparator(dirs[i]))}";
+            string suffix = sampler.Apply(loaded.Model, i, dirs[i]);
+            string label = labels?[i] ?? $"{loaded.Model.Kind}:{Path.GetFileName(Path.TrimEndingDirectorySeparator(dirs[i]))}{suffix}";
             foreach (int n in steps)
             {
                 rows.AddRange(EvaluateSawtooth(evaluation, loaded.Model, label, n, batch));

@@ -8,7 +8,8 @@ namespace Lddm.Cli;
 
 /// <summary>
 /// <c>lddm train</c>: resolve the config, print it, train with progress, checkpoint, then show parameter counts and
-/// samples. SEQ with stage 0 trains stage 1 into OUT/stage1, then stage 2 from it into OUT.
+/// samples. SEQ or FUJI with stage 0 trains stage 1 into OUT/stage1, then stage 2 from it into OUT (FUJI with a frozen
+/// encoder: stage 2 alone).
 /// </summary>
 internal static class TrainCommand
 {
@@ -37,19 +38,29 @@ internal static class TrainCommand
                 stop.Cancel();
             }
         };
-        if (config.Model != "seq" || config.Stage != 0)
+        if (config.Model is not ("seq" or "fuji") || config.Stage != 0)
         {
             return TrainOne(backend, config, data, outDir, resume ? Resuming.Required : Resuming.No, stop.Token);
         }
-        var (stage1, stage2) = TrainingRun.SeqStages(config, Path.Combine(outDir, "stage1"));
+        var (stage1, stage2) = TrainingRun.Stages(config, Path.Combine(outDir, "stage1"));
         var mode = resume ? Resuming.IfSaved : Resuming.No;
-        Console.WriteLine($"SEQ stage 1 of 2: {stage1.Steps} steps (encoder + decoder) into {Path.Combine(outDir, "stage1")}");
+        string name = config.Model.ToUpperInvariant();
+        if (stage1 is null)
+        {
+            Console.WriteLine($"{name}: the encoder is frozen ({config.Encoder}), so stage 1 is skipped: stage 2 for all {stage2.Steps} steps");
+            return TrainOne(backend, stage2, data, outDir, mode, stop.Token);
+        }
+        Console.WriteLine(config.Model == "seq"
+            ? $"SEQ stage 1 of 2: {stage1.Steps} steps (encoder + decoder) into {Path.Combine(outDir, "stage1")}"
+            : $"FUJI stage 1 of 2: {stage1.Steps} steps (MM-DiT + encoder, token loss only) into {Path.Combine(outDir, "stage1")}");
         int rc = TrainOne(backend, stage1, data, Path.Combine(outDir, "stage1"), mode, stop.Token);
         if (rc != 0)
         {
             return rc;
         }
-        Console.WriteLine($"SEQ stage 2 of 2: {stage2.Steps} steps (prior + decoder, encoder frozen) into {outDir}");
+        Console.WriteLine(config.Model == "seq"
+            ? $"SEQ stage 2 of 2: {stage2.Steps} steps (prior + decoder, encoder frozen) into {outDir}"
+            : $"FUJI stage 2 of 2: {stage2.Steps} steps (MM-DiT, both losses, encoder frozen) into {outDir}");
         return TrainOne(backend, stage2, data, outDir, mode, stop.Token);
     }
 

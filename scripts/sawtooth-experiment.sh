@@ -19,7 +19,7 @@ latent=(--set latent_patches=1 --set latent_dim=32 --set encoder_preset=xxs)
 train() { local dir=$1; shift; [[ -f $dir/latest ]] && { echo "$dir exists: skipping its training"; return; }
           /usr/bin/time -f "wall %e s" dotnet Lddm.Cli/bin/Release/net10.0/lddm.dll train "$@" --out "$dir"; }
 train "$RUNS/mdlm" --model mdlm --preset tiny "${common[@]}"
-train "$RUNS/fuji" --model fuji --preset xxs "${common[@]}" "${latent[@]}"
+train "$RUNS/fuji" --model fuji --stage -1 --preset xxs "${common[@]}" "${latent[@]}"
 train "$RUNS/seq" --model seq --preset xxs "${common[@]}" "${latent[@]}"
 lddm sweep --checkpoint "$RUNS/mdlm,$RUNS/fuji,$RUNS/seq" --label MDLM,FUJI,SEQ \
     --steps 2,4,8,16,32,64,128 --count "$COUNT" --out "$OUT"

@@ -30,7 +30,7 @@ train "$RUNS/judge" --model ar --preset small --data text --corpus sotu --length
       --set decay=cosine --set eval_every=1000 --set eval_sequences=256 --set checkpoint_every=1000
 train "$RUNS/mdlm" --model mdlm --preset small "${common[@]}"
 train "$RUNS/seq" --model seq --preset tiny "${common[@]}" "${latent[@]}"
-train "$RUNS/fuji" --model fuji --preset tiny "${common[@]}" "${latent[@]}"
+train "$RUNS/fuji" --model fuji --stage -1 --preset tiny "${common[@]}" "${latent[@]}"
 train "$RUNS/fuji-frozen" --model fuji --preset tiny "${common[@]}" "${latent[@]}" \
       --set encoder=frozen-lddm --set encoder_checkpoint="$RUNS/seq/stage1"
 : > "$OUT-nelbo.txt"

@@ -9,6 +9,10 @@ namespace Lddm.Training.Latent;
 /// FUJI-LDDM (digest §2) as a trainable model: one MM-DiT denoising tokens and latent jointly, and the encoder that
 /// makes y₀. <see cref="Network"/> holds "denoiser" and, for a learned encoder, "encoder"; a frozen encoder is used as
 /// is and is neither in the network (checkpoints) nor in <see cref="TrainableParameters"/>.
+/// Stages (LADD's JOINT training_stage): stage 1 trains the MM-DiT and the learned encoder on the token loss alone (no
+/// latent loss; the latent head "denoiser.final_y" gets no gradient and is left out of the optimizer and the EMA);
+/// stage 2 freezes the encoder (the stage-1 checkpoint's, loaded as a <see cref="FrozenLddmEncoder"/>, or any frozen
+/// encoder) and trains the MM-DiT on both losses; stage −1 (or 0 for a model built directly) trains jointly from step 0.
 /// </summary>
 public sealed class FujiModel : ITrainableModel
 {
@@ -19,7 +23,8 @@ public sealed class FujiModel : ITrainableModel
         Config = config;
         _root = root;
         Encoder = encoder;
-        TrainableParameters = [.. root.NamedParameters()];
+        Stage = config.Stage is 1 or 2 ? config.Stage : -1;
+        TrainableParameters = [.. root.NamedParameters().Where(p => Stage != 1 || !p.Name.StartsWith(LatentHead, StringComparison.Ordinal))];
         var chain = LatentChain.From(config);
         var latent = LatentObjectiveConfig.From(config);
         Objective = new FujiObjective(TrainingRun.Objective(config), chain, latent);
@@ -53,6 +58,12 @@ public sealed class FujiModel : ITrainableModel
             throw new ArgumentException($"FujiModel: model = {config.Model} (expected fuji).", nameof(config));
         }
         LatentModels.CheckEncoders("FujiModel", config, denoiser, encoder, frozenEncoder);
+        if (config.Stage == 2 && encoder is not null)
+        {
+            throw new ArgumentException(
+                "FujiModel: stage 2 freezes the encoder, so it cannot be a learned one in the network: pass the stage-1 encoder as a frozen encoder (FrozenLddmEncoder of the init checkpoint).",
+                nameof(encoder));
+        }
         var learned = encoder is null ? null : new DiTEncoder(backend, encoder);
         var root = new Root(backend, new MmDiT(backend, denoiser), learned);
         root.Initialize(config.Seed);
@@ -60,7 +71,21 @@ public sealed class FujiModel : ITrainableModel
         return new FujiModel(config, root, config.AllZeroLatent ? null : e);
     }
 
+    /// <summary>The name prefix of the MM-DiT's latent head, which stage 1 does not train.</summary>
+    public const string LatentHead = "denoiser.final_y.";
+
+    /// <summary>Whether a config's stage 2 freezes the learned encoder of its stage-1 checkpoint (init): FUJI, stage 2,
+    /// encoder = learned, a live latent.</summary>
+    public static bool FreezesInitEncoder(TrainConfig c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        return c.Model == "fuji" && c.Stage == 2 && c.Encoder == "learned" && !c.AllZeroLatent;
+    }
+
     public string Kind => "fuji";
+
+    /// <summary>1: token loss only (encoder + MM-DiT less its latent head); 2: both losses, encoder frozen; −1: joint.</summary>
+    public int Stage { get; }
 
     public TrainConfig Config { get; }
 
@@ -82,11 +107,32 @@ public sealed class FujiModel : ITrainableModel
     public FujiSampler Sampler { get; }
 
     public IStepLoss Loss(int[] x0, int batch, int length, ulong seed, long step, DropoutRng? dropout) =>
-        Objective.Loss(Denoiser, Encoder, x0, batch, length, seed, step, dropout);
+        Objective.Loss(Denoiser, Encoder, x0, batch, length, seed, step, dropout, latentLoss: Stage != 1);
+
+    /// <summary>N_lat when <see cref="Generate"/> samples sequentially (latent first, then tokens); 0 = jointly (default).</summary>
+    public int SequentialLatentSteps { get; private set; }
+
+    /// <summary>
+    /// Makes <see cref="Generate"/> sample sequentially with N_lat = <paramref name="latentSteps"/> latent steps (≥ 1), or
+    /// jointly again with 0. Sequential sampling needs a model trained with independent_times: with the shared clock it
+    /// never saw a clean latent beside masked tokens, nor a noisy latent beside an all-MASK sequence at another time.
+    /// </summary>
+    public void UseSequentialSampling(int latentSteps)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(latentSteps);
+        if (latentSteps > 0 && !Config.IndependentTimes)
+        {
+            throw new InvalidOperationException(
+                "Sequential sampling of a FUJI model needs one trained with independent_times = true; this one was trained with t_y = t_x, so it never saw a clean latent beside masked tokens. Sample it jointly (--sampler joint).");
+        }
+        SequentialLatentSteps = latentSteps;
+    }
 
     public GeneratedSamples Generate(int count, int length, int steps, ulong seed, float temperature = 1f, IProgress<int>? progress = null)
     {
-        var samples = Sampler.Run(Denoiser, count, length, steps, seed, temperature, progress);
+        var samples = SequentialLatentSteps > 0
+            ? Sampler.RunSequential(Denoiser, count, length, steps, SequentialLatentSteps, seed, temperature, progress)
+            : Sampler.Run(Denoiser, count, length, steps, seed, temperature, progress);
         return new GeneratedSamples(samples.Tokens, samples.Nfe);
     }
 

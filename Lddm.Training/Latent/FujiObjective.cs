@@ -22,19 +22,22 @@ public sealed class FujiObjective : LddmObjective
     {
     }
 
-    /// <summary>The loss of one batch; every draw is a function of (seed, step). Call inside a tape.</summary>
+    /// <summary>
+    /// The loss of one batch; every draw is a function of (seed, step). <paramref name="latentLoss"/> false: stage 1
+    /// (the MM-DiT still reads y_t, but there is no latent term, so the latent head gets no gradient). Call inside a tape.
+    /// </summary>
     public LddmLoss Loss(MmDiT denoiser, ILatentEncoder? encoder, int[] x0, int batch, int length, ulong seed, long step,
-        DropoutRng? dropout = null)
+        DropoutRng? dropout = null, bool latentLoss = true)
     {
         ArgumentNullException.ThrowIfNull(denoiser);
         ArgumentNullException.ThrowIfNull(x0);
         var draw = Draw(x0, batch, length, denoiser.Config.Vocab - 1, seed, step, denoiser.Training);
-        return Loss(denoiser, encoder, x0, batch, length, draw, seed, step, dropout);
+        return Loss(denoiser, encoder, x0, batch, length, draw, seed, step, dropout, latentLoss);
     }
 
     /// <summary>The loss for a given draw; the Gaussian noise is still drawn from (seed, step).</summary>
     public LddmLoss Loss(MmDiT denoiser, ILatentEncoder? encoder, int[] x0, int batch, int length, LddmDraw draw, ulong seed,
-        long step, DropoutRng? dropout = null)
+        long step, DropoutRng? dropout = null, bool latentLoss = true)
     {
         ArgumentNullException.ThrowIfNull(denoiser);
         ArgumentNullException.ThrowIfNull(draw);
@@ -58,7 +61,7 @@ public sealed class FujiObjective : LddmObjective
             return output.Logits;
         }, x0, batch, length, draw.Tokens);
 
-        var latentTerm = Config.AllZeroLatent
+        var latentTerm = Config.AllZeroLatent || !latentLoss
             ? null
             : LatentTerm.Build(Chain, Config, head!, y0, eps, latent.Times, latent.Keep, length);
         var value = LatentTerm.Combine(tokenLoss.Value, Config.TokenWeight, latentTerm, Config.LatentWeight);

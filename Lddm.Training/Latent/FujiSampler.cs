@@ -117,6 +117,76 @@ public sealed class FujiSampler
         }
     }
 
+    /// <summary>
+    /// Sequential sampling of a jointly trained model (LADD's Di-LADD "SEQ" mode; needs a model trained with independent
+    /// times). First the latent alone: the tokens stay all MASK (the token chain at full noise; t_x = 1, or 0 without
+    /// time conditioning) while y ~ N(0, I) takes N_lat = <paramref name="latentSteps"/> steps on MDLM's grid (DDIM or
+    /// DDPM), the last of which lands on ŷ₀ itself (a step to t = 0). Then the tokens: MDLM's chain (with its caching)
+    /// with the MM-DiT on (x, ŷ₀, t_x = t or 0, t_y = 0), y fixed. NFE = N_lat + the token chain's calls (N, plus one
+    /// when masks remain for the final step, less the calls its caching skips). <paramref name="afterLatentStep"/> sees
+    /// (k, y) for k = 0..N_lat − 1 after each latent step, before any token step.
+    /// </summary>
+    public LatentSamples RunSequential(MmDiT model, int count, int length, int steps, int latentSteps, ulong seed,
+        float temperature = 1f, IProgress<int>? progress = null, Action<int, int[]>? afterStep = null, Action<int, float[]>? afterLatentStep = null)
+    {
+        Check(model, count, length, steps, temperature);
+        ArgumentOutOfRangeException.ThrowIfLessThan(latentSteps, 1);
+        var backend = model.Backend;
+        int patches = model.Config.Patches, dim = model.Config.PatchDim, mask = model.Config.Vocab - 1;
+        using var eval = Grad.Off();
+        var y = LatentSampling.Initial(backend, count, patches, dim, seed, AllZeroLatent);
+        try
+        {
+            int nfe = AllZeroLatent ? 0 : SequentialLatent(model, y, count, length, latentSteps, seed, mask, afterLatentStep);
+            var tX = new float[count];
+            var tY = new float[count]; // the latent is clean
+            var run = new MdlmSampler(Schedule, FinalMode).RunChain(backend, model.Config.Vocab, (tokens, t) =>
+            {
+                Array.Fill(tX, TimeConditioning ? (float)t : 0f);
+                return model.Forward(tokens, y, tX, tY).Logits;
+            }, count, length, steps, seed, temperature, TimeConditioning, progress, afterStep);
+            return new LatentSamples(run.Tokens, nfe + run.Nfe, y.ToArray());
+        }
+        finally
+        {
+            y.Dispose();
+        }
+    }
+
+    /// <summary>The latent phase of <see cref="RunSequential"/>, in place on <paramref name="y"/>; returns its calls (N_lat).</summary>
+    private int SequentialLatent(MmDiT model, Tensor y, int count, int length, int latentSteps, ulong seed, int mask,
+        Action<int, float[]>? afterLatentStep)
+    {
+        var backend = model.Backend;
+        var grid = MdlmSampler.TimeGrid(latentSteps);
+        var allMask = new int[count * length];
+        Array.Fill(allMask, mask);
+        using var tokens = IntTensor.FromArray(backend, allMask, count, length);
+        using var next = Tensor.Zeros(backend, y.Shape);
+        using var scratch = backend.Allocate<float>(y.Shape.Elements);
+        var tX = new float[count];
+        var tY = new float[count];
+        Array.Fill(tX, TimeConditioning ? 1f : 0f);
+        for (int k = 0; k < latentSteps; k++)
+        {
+            using var tape = Tape.Begin();
+            Array.Fill(tY, (float)grid[k]);
+            var head = model.Forward(tokens, y, tX, tY).Latent;
+            var y0Hat = LatentSampling.PredictedY0(Chain, StepConfig, y, head, grid[k], count, scratch);
+            if (k == latentSteps - 1)
+            {
+                backend.Axpby(1f, y0Hat, 0f, y.Data); // the last step goes to t = 0: y = ŷ₀
+            }
+            else
+            {
+                LatentSampling.Step(Chain, StepConfig, y, y0Hat, next, grid[k], grid[k + 1], count, seed, k);
+                backend.Axpby(1f, next.Data, 0f, y.Data);
+            }
+            afterLatentStep?.Invoke(k, y.ToArray());
+        }
+        return latentSteps;
+    }
+
     private static void Check(MmDiT model, int count, int length, int steps, float temperature)
     {
         ArgumentNullException.ThrowIfNull(model);

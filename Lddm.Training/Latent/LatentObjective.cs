@@ -13,10 +13,13 @@ namespace Lddm.Training.Latent;
 /// <param name="ElboLatentLoss">Weight the latent squared error by the continuous ELBO weight (per token, so with
 /// token ELBO weights too the loss is the NELBO estimate); false: plain MSE over every latent coordinate.</param>
 /// <param name="LatentDropout">p_cfg: the fraction of sequences whose latent is zeroed (training mode only).</param>
-/// <param name="EncoderCorruption">p_r: per sequence p_r ~ U[0, 0.9]; each position masked in x_t has its encoder
-/// input zeroed with probability p_r (training mode only).</param>
+/// <param name="EncoderCorruption">p_r (training mode only): per sequence p_r ~ U[0, 0.9]; with probability p_r the
+/// sequence's encoder sees only the tokens visible in x_t (every masked position's input zeroed, and with P = L the
+/// latent patches there too), as LADD's per-sequence coin.</param>
 /// <param name="IndependentTimes">Draw t_y on its own instead of t_y = t_x.</param>
 /// <param name="AllZeroLatent">Ablation: the latent channel carries zeros (y₀ = y_t = 0, no latent loss).</param>
+/// <param name="CorruptPositions">p_r per position instead (encoder_corruption_mode = position): each masked position's
+/// input is zeroed on its own coin with probability p_r, so every latent still sees part of the masked tokens.</param>
 public sealed record LatentObjectiveConfig(
     double TokenWeight = 1,
     double LatentWeight = 1,
@@ -25,20 +28,21 @@ public sealed record LatentObjectiveConfig(
     double LatentDropout = 0,
     bool EncoderCorruption = false,
     bool IndependentTimes = false,
-    bool AllZeroLatent = false)
+    bool AllZeroLatent = false,
+    bool CorruptPositions = false)
 {
     public static LatentObjectiveConfig From(TrainConfig c)
     {
         ArgumentNullException.ThrowIfNull(c);
         return new(c.TokenWeight, c.LatentWeight, c.LatentPrediction == "eps", c.LatentLoss == "elbo", c.LatentDropout,
-            c.EncoderCorruption, c.IndependentTimes, c.AllZeroLatent);
+            c.EncoderCorruption, c.IndependentTimes, c.AllZeroLatent, c.EncoderCorruptionMode == "position");
     }
 }
 
 /// <summary>
 /// The latent half of one batch's draw. <paramref name="Times"/>: t_y per sequence (t_x unless independent times).
 /// <paramref name="Keep"/>: 1, or 0 for a sequence whose latent is dropped (p_cfg). <paramref name="EncoderKeep"/>:
-/// (B·L) 1/0 for the encoder's inputs (p_r), or null when nothing is corrupted.
+/// (B·L) 1/0 for the encoder's inputs (p_r; with P = L also for the latent patches), or null when nothing is corrupted.
 /// </summary>
 public sealed record LatentDraw(double[] Times, float[] Keep, float[]? EncoderKeep)
 {
@@ -46,6 +50,7 @@ public sealed record LatentDraw(double[] Times, float[] Keep, float[]? EncoderKe
     private const ulong DropStream = 0x6C636667; // "lcfg"
     private const ulong RateStream = 0x656E6370; // "encp"
     private const ulong CorruptStream = 0x656E637A; // "encz"
+    private const ulong SequenceStream = 0x656E6373; // "encs"
 
     /// <summary>
     /// The latent draw of (seed, step) for the token draw <paramref name="tokens"/>: every coin is counter-based, so a
@@ -70,10 +75,12 @@ public sealed record LatentDraw(double[] Times, float[] Keep, float[]? EncoderKe
             for (int b = 0; b < batch; b++)
             {
                 double rate = 0.9 * Philox.UniformDouble(seed, RateStream, step * batch + b);
+                // One coin for the whole sequence (LADD), or one per position (the per-position ablation).
+                bool sequenceCoin = Philox.UniformDouble(seed, SequenceStream, step * batch + b) < rate;
                 for (int i = b * length; i < (b + 1) * length; i++)
                 {
-                    bool zero = tokens.Noisy[i] == maskId && Philox.UniformDouble(seed, CorruptStream, step * batch * length + i) < rate;
-                    encoderKeep[i] = zero ? 0f : 1f;
+                    bool coin = config.CorruptPositions ? Philox.UniformDouble(seed, CorruptStream, step * batch * length + i) < rate : sequenceCoin;
+                    encoderKeep[i] = tokens.Noisy[i] == maskId && coin ? 0f : 1f;
                 }
             }
         }
@@ -107,8 +114,9 @@ public sealed class LatentTerm
     public Tensor Value { get; }
 
     /// <summary>
-    /// L_y = (1/(B·P·d))·Σ_b w_b keep_b ‖pred_b − target_b‖², w_b = 1 (mse) or the ELBO weight times P·d/L (elbo: then
-    /// L_y = Σ_b keep_b·½(−SNR′)‖y₀ − ŷ₀‖² / (B·L), the latent NELBO per token). target = y₀, or ε for eps-prediction.
+    /// L_y = (1/(B_kept·P·d))·Σ_b w_b keep_b ‖pred_b − target_b‖² over the B_kept sequences whose latent loss is on (as
+    /// LADD averages over its enabled rows; 0 when none is), w_b = 1 (mse) or the ELBO weight times P·d/L (elbo: then
+    /// L_y = Σ_b keep_b·½(−SNR′)‖y₀ − ŷ₀‖² / (B_kept·L), the latent NELBO per token). target = y₀, or ε for eps-prediction.
     /// </summary>
     /// <param name="prediction">The head's output (B, P, d).</param>
     /// <param name="y0">The clean latent (B, P, d), on the tape (gradients reach a learned encoder: no stop-gradient, §5.7).</param>
@@ -125,13 +133,15 @@ public sealed class LatentTerm
         var elbo = new double[batch];
         var toY0 = new double[batch];
         var rows = new float[batch * patches];
+        int kept = keep.Count(k => k != 0f);
+        double perKept = kept == 0 ? 1 : (double)batch / kept; // MseOp divides by B·P·d; the mean is over kept rows
         for (int b = 0; b < batch; b++)
         {
             double t = times[b];
             elbo[b] = chain.ElboWeight(t);
             toY0[b] = config.EpsPrediction ? Math.Pow(chain.Sbar(t) / chain.Abar(t), 2) : 1; // ‖y₀ − ŷ₀‖² = (s̄/ā)²‖ε − ε̂‖²
             double w = config.ElboLatentLoss ? elbo[b] * toY0[b] * patches * dim / length : 1;
-            rows.AsSpan(b * patches, patches).Fill((float)(w * keep[b]));
+            rows.AsSpan(b * patches, patches).Fill((float)(w * keep[b] * perKept));
         }
         var weights = Tensor.FromArray(prediction.Backend, rows, batch, patches);
         var loss = MseOp.Apply(prediction, target, weights);
@@ -185,7 +195,8 @@ public sealed record LddmDraw(MdlmDraw Tokens, LatentDraw Latent);
 
 /// <summary>
 /// One FUJI or SEQ batch's loss. The NELBO per token is the token NELBO (MDLM's) plus the latent ELBO term
-/// ½(−SNR′)‖y₀ − ŷ₀‖²/L averaged over the sequences whose latent was not dropped (FUJI; SEQ's prior sees every one). With a deterministic encoder
+/// ½(−SNR′)‖y₀ − ŷ₀‖²/L averaged over the sequences whose latent was not dropped (FUJI; SEQ's prior sees every one, or with
+/// seq_prior_target = decoder the kept ones). With a deterministic encoder
 /// (y₀ = E(x₀), no σ_lat) the L₀ reconstruction term and the entropy of q_φ are dropped, so this bound is formal (§2.3):
 /// it is what LADD logs, not a bound on −log p(x₀) in the strict sense.
 /// </summary>
@@ -212,7 +223,8 @@ internal static class LatentEncoding
 {
     /// <summary>
     /// y₀ = E(x₀) (B, P, d). A frozen encoder runs without recording (no gradient, no saved tensors); so does a learned
-    /// one when <paramref name="frozen"/> (SEQ stage 2).
+    /// one when <paramref name="frozen"/> (SEQ stage 2). With <paramref name="encoderKeep"/> and P = L (one patch per
+    /// position) the patches whose input was zeroed are zeroed as well.
     /// </summary>
     public static Tensor Encode(ILatentEncoder encoder, Lddm.Kernels.Backend backend, int[] x0, int batch, int length,
         float[]? encoderKeep, int patches, int dim, bool frozen = false)
@@ -240,6 +252,11 @@ internal static class LatentEncoding
         if (y0.Shape != new Shape(batch, patches, dim))
         {
             throw new ArgumentException($"Latent encoder returned {y0.Shape}; expected ({batch}, {patches}, {dim}).", nameof(encoder));
+        }
+        if (keep is not null && patches == length)
+        {
+            // A per-position latent (P = L, patch i from position i): the patches of zeroed inputs are zeroed too (LADD).
+            y0 = RowScaleOp.Apply(y0, keep);
         }
         return y0;
     }

@@ -40,10 +40,13 @@ public sealed record TrainConfig
     public ulong Seed { get; init; } = 1;
 
     // ---- LDDM (FUJI / SEQ): the latent channel, digest §1.3–§5. Ignored by mdlm and ar. ----
-    /// <summary>SEQ: 0 = stage 1 then stage 2 in one run (steps split by stage1_fraction), 1 or 2 = that stage only.</summary>
+    /// <summary>SEQ and FUJI: 0 = stage 1 then stage 2 in one run (steps split by stage1_fraction; `lddm train` splits it),
+    /// 1 or 2 = that stage only. FUJI: −1 = one joint stage (the encoder trained by both losses from step 0, the
+    /// pre-two-stage FUJI kept as an ablation); a FujiModel built directly with stage 0 trains that way too.</summary>
     public int Stage { get; init; }
     public double Stage1Fraction { get; init; } = 0.5;
-    /// <summary>SEQ stage 2: the stage-1 checkpoint directory to start from ("" = none).</summary>
+    /// <summary>SEQ/FUJI stage 2: the stage-1 checkpoint directory to start from ("" = none); FUJI stage 2 with a learned
+    /// encoder also freezes that checkpoint's encoder (so it needs one).</summary>
     public string Init { get; init; } = "";
     /// <summary>P latent patches of d dims each (D = P·d).</summary>
     public int LatentPatches { get; init; } = 1;
@@ -63,6 +66,12 @@ public sealed record TrainConfig
     public double LatentDropout { get; init; }
     /// <summary>Encoder corruption p_r (§2.4): per sequence p_r ~ U[0, 0.9], zero the encoder inputs at masked positions w.p. p_r.</summary>
     public bool EncoderCorruption { get; init; }
+    /// <summary>How p_r corrupts: sequence (LADD's: one coin per sequence w.p. p_r zeroes ALL its masked encoder inputs,
+    /// and with P = L the latent patches there) or position (one coin per masked position w.p. p_r).</summary>
+    public string EncoderCorruptionMode { get; init; } = "sequence";
+    /// <summary>SEQ stage 2: what the latent prior learns: clean (E(x₀) of every sequence, uncorrupted) or decoder (the
+    /// p_r-corrupted y₀ the decoder sees, on the sequences p_cfg keeps, as LADD).</summary>
+    public string SeqPriorTarget { get; init; } = "clean";
     /// <summary>Draw t_y independently of t_x instead of the shared clock.</summary>
     public bool IndependentTimes { get; init; }
     /// <summary>Ablation: the latent is all zeros (LDDM with a dead latent = MDLM with identical compute).</summary>
@@ -119,9 +128,13 @@ public sealed record TrainConfig
         Require(CheckpointEvery >= 0, "checkpoint_every", CheckpointEvery, "≥ 0 (0 = only at the end)");
         Require(SawtoothSaws >= 1, "sawtooth_saws", SawtoothSaws, "≥ 1");
         Require(SawtoothScale is > 0 and <= 0.5, "sawtooth_scale", SawtoothScale, "in (0, 0.5]");
-        Require(Stage is >= 0 and <= 2, "stage", Stage, "0 (both SEQ stages), 1 or 2");
+        Require(Stage is >= 0 and <= 2 || (Stage == -1 && Model == "fuji"), "stage", Stage, "0 (both stages), 1 or 2; FUJI also −1 (one joint stage)");
         Require(Stage1Fraction is > 0 and < 1, "stage1_fraction", Stage1Fraction, "in (0, 1)");
-        Require(Init.Length == 0 || Model == "seq", "init", Init, "only SEQ stage 2 starts from a checkpoint");
+        Require(Init.Length == 0 || (Model is "seq" or "fuji" && Stage == 2), "init", Init, "only SEQ or FUJI stage 2 starts from a checkpoint");
+        Require(!(Model == "fuji" && Stage == 2 && Encoder == "learned" && !AllZeroLatent) || Init.Length > 0, "init", "\"\"",
+            "FUJI stage 2 with encoder = learned freezes the encoder of the stage-1 checkpoint: give init = that checkpoint (or use a frozen encoder)");
+        Require(EncoderCorruptionMode is "sequence" or "position", "encoder_corruption_mode", EncoderCorruptionMode, "sequence or position");
+        Require(SeqPriorTarget is "clean" or "decoder", "seq_prior_target", SeqPriorTarget, "clean or decoder");
         Require(LatentPatches >= 1 && LatentPatches <= Length, "latent_patches", LatentPatches, "1..length");
         Require(LatentDim is >= 1 and <= 4096, "latent_dim", LatentDim, "1..4096");
         Require(LatentSchedule is "sqrt" or "cosine" or "linear" or "poly", "latent_schedule", LatentSchedule, "sqrt, cosine, linear or poly");

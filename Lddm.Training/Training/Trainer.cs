@@ -15,7 +15,7 @@ namespace Lddm.Training.Training;
 /// Trains any <see cref="ITrainableModel"/> (MDLM, FUJI, SEQ, AR) over its trainable parameters: AdamW with warm-up then constant or cosine LR, global-norm clipping, EMA with warm-up (used for
 /// evaluation), gradient accumulation, periodic validation NELBO, a progress line that reads well in a log file,
 /// and atomic checkpoints. Every random draw is a function of (seed, step), so a resumed run continues exactly
-/// where an uninterrupted one would be. With <see cref="TrainConfig.Init"/> (SEQ stage 2) the network starts from
+/// where an uninterrupted one would be. With <see cref="TrainConfig.Init"/> (SEQ/FUJI stage 2) the network starts from
 /// that checkpoint's EMA weights wherever it holds a parameter of the same name.
 /// </summary>
 public sealed class Trainer : IDisposable
@@ -198,7 +198,8 @@ public sealed class Trainer : IDisposable
     /// </summary>
     private void LoadInitialWeights(string directory)
     {
-        var init = new CheckpointStore(directory).LoadInitialWeights(Model.Network);
+        // FUJI stage 2 takes only the MM-DiT from its stage-1 checkpoint: the encoder there is frozen, not in the network.
+        var init = new CheckpointStore(directory).LoadInitialWeights(Model.Network, Model.Kind == "fuji" ? "denoiser." : null);
         long loaded = Model.Network.NamedParameters().Where(np => init.Loaded.Contains(np.Name)).Sum(np => (long)np.Parameter.Shape.Elements);
         _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"init: {init.Loaded.Count} tensors ({loaded:N0} parameters) from {init.Source} (step {init.Step}); kept their initialisation: {Summarise(init.Kept)}"));

@@ -55,10 +55,11 @@ public static class TrainingRun
         _ => throw new ArgumentException($"Unknown model kind '{c.Model}': expected mdlm, fuji, seq or ar.", nameof(c)),
     };
 
-    /// <summary>The frozen encoder a config names (encoder = frozen-ar or frozen-lddm), or null for a learned one.</summary>
+    /// <summary>The frozen encoder a config names (encoder = frozen-ar or frozen-lddm), or null for a learned one (FUJI
+    /// stage 2 freezes the learned encoder of its stage-1 checkpoint, init).</summary>
     private static Latent.ILatentEncoder? FrozenEncoder(Backend backend, TrainConfig c, int vocabulary) => c.Encoder switch
     {
-        "learned" => null,
+        "learned" => Latent.FujiModel.FreezesInitEncoder(c) ? Latent.FrozenLddmEncoder.Load(backend, c.Init, vocabulary) : null,
         "frozen-lddm" => Latent.FrozenLddmEncoder.Load(backend, c.EncoderCheckpoint, vocabulary),
         _ => CheckedFrozen(Judge.FrozenHiddenEncoder.Load(backend, c.EncoderCheckpoint, c.LatentPatches, c.LatentDim), c, vocabulary),
     };
@@ -75,14 +76,19 @@ public static class TrainingRun
     }
 
     /// <summary>
-    /// SEQ with stage 0 as two runs: stage 1 for round(steps · stage1_fraction) steps, then stage 2 for the rest,
-    /// starting from the stage-1 checkpoint written to <paramref name="stage1Directory"/>.
+    /// SEQ or FUJI with stage 0 as two runs: stage 1 for round(steps · stage1_fraction) steps, then stage 2 for the rest,
+    /// starting from the stage-1 checkpoint written to <paramref name="stage1Directory"/>. FUJI with a frozen encoder (or
+    /// all_zero_latent) has no encoder to train first: Stage1 is null and stage 2 runs every step from scratch.
     /// </summary>
-    public static (TrainConfig Stage1, TrainConfig Stage2) SeqStages(TrainConfig c, string stage1Directory)
+    public static (TrainConfig? Stage1, TrainConfig Stage2) Stages(TrainConfig c, string stage1Directory)
     {
-        if (c.Model != "seq" || c.Stage != 0)
+        if (c.Model is not ("seq" or "fuji") || c.Stage != 0)
         {
-            throw new ArgumentException($"Only model = seq with stage = 0 splits into two stages; got model = {c.Model}, stage = {c.Stage}.", nameof(c));
+            throw new ArgumentException($"Only model = seq or fuji with stage = 0 splits into two stages; got model = {c.Model}, stage = {c.Stage}.", nameof(c));
+        }
+        if (c.Model == "fuji" && (c.Encoder != "learned" || c.AllZeroLatent))
+        {
+            return (null, (c with { Stage = 2 }).Validate());
         }
         int steps1 = (int)Math.Round(c.Steps * c.Stage1Fraction);
         if (steps1 < 1 || steps1 >= c.Steps)
@@ -97,7 +103,7 @@ public static class TrainingRun
         return (stage1.Validate(), stage2.Validate());
     }
 
-    /// <summary>The seed of SEQ's stage 2 in a two-stage run (distinct from stage 1's for every seed).</summary>
+    /// <summary>The seed of stage 2 in a two-stage run (distinct from stage 1's for every seed).</summary>
     public static ulong Stage2Seed(ulong seed) => seed ^ 0x5E0_57A6E2UL;
 
     /// <summary>The MDLM denoiser the config names, initialised from its seed.</summary>

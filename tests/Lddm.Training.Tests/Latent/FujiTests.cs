@@ -111,15 +111,15 @@ public sealed class FujiTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Over 1280 sequences: the p_cfg coin drops ≈ 30 % of latents, encoder corruption zeroes only positions masked in
-    /// x_t and ≈ E[p_r] = 0.45 of them; t_y = t_x unless independent times; nothing is dropped or corrupted in eval mode.
+    /// Over 1280 sequences: the p_cfg coin drops ≈ 30 % of latents, per-position encoder corruption zeroes only positions
+    /// masked in x_t and ≈ E[p_r] = 0.45 of them (the per-sequence form: LatentOptionTests); t_y = t_x unless independent times; nothing is dropped or corrupted in eval mode.
     /// </summary>
     [Fact]
     public void DropoutAndCorruptionDrawsFollowTheirRates()
     {
         const int batch = 64, length = 16, draws = 20;
         var tokens = TrainingRun.Objective(new TrainConfig());
-        var config = new LatentObjectiveConfig(LatentDropout: 0.3, EncoderCorruption: true);
+        var config = new LatentObjectiveConfig(LatentDropout: 0.3, EncoderCorruption: true, CorruptPositions: true);
         var x0 = Tokens(new Random(8), batch * length);
         int dropped = 0, masked = 0, zeroed = 0;
         for (int step = 0; step < draws; step++)
