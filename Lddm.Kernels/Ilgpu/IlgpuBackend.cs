@@ -65,8 +65,9 @@ public sealed partial class IlgpuBackend : Backend
                 throw new ArgumentOutOfRangeException(nameof(index), index,
                     $"No {kind} device with index {index}: found {devices.Count}.");
             }
-            // ILGPU 1.5.3 writes warp shuffles in OpenCL C only for Intel GPU subgroups (a CPU OpenCL runtime or
-            // another vendor fails to compile them): every OpenCL device takes the shared-memory reductions.
+            // ILGPU 1.5.3 writes warp shuffles in OpenCL C only for devices it classifies as Intel (subgroups); any
+            // other, like the CPU OpenCL runtime of the lent H200 machine, fails to compile them: every OpenCL
+            // device takes the shared-memory twins.
             return new IlgpuBackend(context, devices[index].CreateAccelerator(context), kind, useWarpShuffles: kind == BackendKind.Cuda);
         }
         catch
