@@ -35,6 +35,7 @@ internal static class Commands
           device                       list devices and the one --device auto picks
           bench [--quick] [--device D] time every kernel against this machine's measured peak
           ptx [--arch sm_80|sm_90]     compile every ILGPU kernel to PTX and assemble it with ptxas (LDDM_PTXAS)
+          cl [--vendor generic|intel]  generate OpenCL C for every kernel an OpenCL device loads; check it with clang
         devices: 
         """ + Devices.Help;
 
@@ -59,6 +60,7 @@ internal static class Commands
                 "prepare-corpus" => PrepareCorpusCommand.Run(options),
                 "bench" => Bench(options),
                 "ptx" => PtxCommand.Run(options),
+                "cl" => ClCommand.Run(options),
                 _ => throw new UsageException($"unknown verb '{args[0]}'"),
             };
         }

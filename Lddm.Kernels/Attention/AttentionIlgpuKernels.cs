@@ -7,8 +7,9 @@ namespace Lddm.Kernels.Ilgpu;
 /// Fused attention on ILGPU, explicitly grouped, 64 threads per group. Shared-memory tiles are sized for the largest
 /// head dim (128) and indexed with the actual D, so one kernel serves every D without per-thread arrays (no spills).
 /// Forward: a group per (b·h, 16-query tile); K then V tiles of 32 keys pass through one shared buffer; each query
-/// row is owned by 4 adjacent lanes (warp shuffles reduce its max and sum) that also own its output columns d ≡ lane
-/// (mod 4), kept in shared memory. Backward: the deterministic FlashAttention-2 pair, dK/dV per key tile and dQ per
+/// row is owned by 4 adjacent lanes (warp shuffles reduce its max and sum; in the <c>NoShuffle</c> twin for OpenCL,
+/// two 64-float shared arrays and a barrier each) that also own its output columns d ≡ lane (mod 4), kept in shared
+/// memory. Backward: the deterministic FlashAttention-2 pair, dK/dV per key tile and dQ per
 /// query tile, each group the only writer of its rows.
 /// </summary>
 internal static class AttentionIlgpuKernels
@@ -19,9 +20,21 @@ internal static class AttentionIlgpuKernels
     public const int BwdQ = 8, BwdK = 16;
 
     /// <summary>o, lse for one (b·h, query tile) group; see <see cref="Backend.AttentionForward"/>.</summary>
-    [GpuKernel(Hot = true)]
+    [GpuKernel(Hot = true, WarpShuffles = true)]
     public static void Forward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> lengths,
-        AttentionDims dims, ArrayView<float> o, ArrayView<float> lse)
+        AttentionDims dims, ArrayView<float> o, ArrayView<float> lse) =>
+        Forward(q, k, v, lengths, dims, o, lse, new ShuffleQuadReduce());
+
+    /// <summary>The forward kernel above without warp shuffles (OpenCL).</summary>
+    [GpuKernel(Hot = true)]
+    public static void ForwardNoShuffle(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> lengths,
+        AttentionDims dims, ArrayView<float> o, ArrayView<float> lse) =>
+        Forward(q, k, v, lengths, dims, o, lse,
+            new SharedQuadReduce(SharedMemory.Allocate<float>(Threads), SharedMemory.Allocate<float>(Threads)));
+
+    private static void Forward<TQuad>(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> lengths,
+        AttentionDims dims, ArrayView<float> o, ArrayView<float> lse, TQuad quad)
+        where TQuad : struct, IQuadReduce
     {
         var qs = SharedMemory.Allocate<float>(FwdQ * MaxD);
         var kv = SharedMemory.Allocate<float>(FwdK * MaxD);
@@ -64,16 +77,14 @@ internal static class AttentionIlgpuKernels
             s0 = 0 < lim ? s0 : ninf; s1 = 4 < lim ? s1 : ninf; s2 = 8 < lim ? s2 : ninf; s3 = 12 < lim ? s3 : ninf;
             s4 = 16 < lim ? s4 : ninf; s5 = 20 < lim ? s5 : ninf; s6 = 24 < lim ? s6 : ninf; s7 = 28 < lim ? s7 : ninf;
             float mx = XMath.Max(XMath.Max(XMath.Max(s0, s1), XMath.Max(s2, s3)), XMath.Max(XMath.Max(s4, s5), XMath.Max(s6, s7)));
-            mx = XMath.Max(mx, Warp.ShuffleXor(mx, 1));
-            mx = XMath.Max(mx, Warp.ShuffleXor(mx, 2));
+            mx = quad.Max(mx, tid);
             float mNew = XMath.Max(m, mx);
             bool any = mNew > ninf;
             float alpha = any && m > ninf ? XMath.Exp(m - mNew) : (any ? 0f : 1f);
             s0 = Prob(s0, mNew); s1 = Prob(s1, mNew); s2 = Prob(s2, mNew); s3 = Prob(s3, mNew);
             s4 = Prob(s4, mNew); s5 = Prob(s5, mNew); s6 = Prob(s6, mNew); s7 = Prob(s7, mNew);
             float sum = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-            sum += Warp.ShuffleXor(sum, 1);
-            sum += Warp.ShuffleXor(sum, 2);
+            sum = quad.Sum(sum, tid);
             l = l * alpha + sum;
             m = mNew;
             int srow = r * FwdK + lane;
@@ -277,4 +288,57 @@ internal static class AttentionIlgpuKernels
 
     /// <summary>exp(s − m), exactly 0 for a masked score (s = −∞).</summary>
     private static float Prob(float s, float m) => s > float.NegativeInfinity ? XMath.Exp(s - m) : 0f;
+}
+
+/// <summary>
+/// Max and sum over the 4 adjacent lanes that own one attention query row; all 4 lanes get the same bits
+/// ((a ∘ b) ∘ (c ∘ d) in lane order, as the xor-1-then-xor-2 butterfly gives). Every thread of the group must call it.
+/// </summary>
+internal interface IQuadReduce
+{
+    float Max(float v, int tid);
+
+    float Sum(float v, int tid);
+}
+
+/// <summary>The butterfly over warp shuffles (CUDA).</summary>
+internal readonly struct ShuffleQuadReduce : IQuadReduce
+{
+    public float Max(float v, int tid)
+    {
+        v = XMath.Max(v, Warp.ShuffleXor(v, 1));
+        return XMath.Max(v, Warp.ShuffleXor(v, 2));
+    }
+
+    public float Sum(float v, int tid)
+    {
+        v += Warp.ShuffleXor(v, 1);
+        return v + Warp.ShuffleXor(v, 2);
+    }
+}
+
+/// <summary>
+/// Through shared memory (OpenCL): each thread stores its value, one barrier, then reads its quad. Max and sum use
+/// separate arrays, so one barrier each suffices: a slot is rewritten only in the next key tile, after the
+/// forward loop's own barriers, when every reader of the previous tile is done.
+/// </summary>
+internal readonly struct SharedQuadReduce(ArrayView<float> maxSlots, ArrayView<float> sumSlots) : IQuadReduce
+{
+    private readonly ArrayView<float> _max = maxSlots, _sum = sumSlots;
+
+    public float Max(float v, int tid)
+    {
+        _max[tid] = v;
+        Group.Barrier();
+        int b = tid & ~3;
+        return XMath.Max(XMath.Max(_max[b], _max[b + 1]), XMath.Max(_max[b + 2], _max[b + 3]));
+    }
+
+    public float Sum(float v, int tid)
+    {
+        _sum[tid] = v;
+        Group.Barrier();
+        int b = tid & ~3;
+        return (_sum[b] + _sum[b + 1]) + (_sum[b + 2] + _sum[b + 3]);
+    }
 }

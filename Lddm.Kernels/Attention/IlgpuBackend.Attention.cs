@@ -17,8 +17,9 @@ public sealed partial class IlgpuBackend
     protected override void AttentionForwardCore(DeviceBuffer<float> q, DeviceBuffer<float> k, DeviceBuffer<float> v,
         DeviceBuffer<int>? validLengths, AttentionDims dims, DeviceBuffer<float> o, DeviceBuffer<float> lse)
     {
-        _attentionForward ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<int>, AttentionDims, ArrayView<float>, ArrayView<float>>(AttentionIlgpuKernels.Forward);
+        _attentionForward ??= _accelerator.LoadStreamKernel(Twin<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<int>, AttentionDims, ArrayView<float>, ArrayView<float>>>(
+            AttentionIlgpuKernels.Forward, AttentionIlgpuKernels.ForwardNoShuffle));
         int groups = dims.Pairs * Tiles(dims.Tokens, AttentionIlgpuKernels.FwdQ);
         _attentionForward(new KernelConfig(groups, AttentionIlgpuKernels.Threads), View(q), View(k), View(v),
             LengthsView(validLengths), dims, View(o), View(lse));

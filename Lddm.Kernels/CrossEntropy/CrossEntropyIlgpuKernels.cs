@@ -6,16 +6,39 @@ namespace Lddm.Kernels.Ilgpu;
 /// <summary>
 /// SUBS cross-entropy kernels: one group per row (explicitly grouped, grid = rows). A carry-over row leaves the
 /// whole group at once (before any barrier); a masked row reduces max and Σexp over the K = vocab − 1 real
-/// columns with <see cref="RowReduce"/>; the MASK column is never read.
+/// columns with an <see cref="IRowReduce"/> (warp shuffles; the <c>NoShuffle</c> twins, for OpenCL, a shared-memory
+/// tree); the MASK column is never read.
 /// </summary>
 internal static class CrossEntropyIlgpuKernels
 {
     /// <summary>loss[r] = −w[r]·log softmax_real(logits[r])[t[r]] for masked rows, 0 for carry-over rows.</summary>
-    [GpuKernel(Hot = true)]
+    [GpuKernel(Hot = true, WarpShuffles = true)]
     public static void SubsForward(ArrayView<float> logits, ArrayView<int> targets, ArrayView<int> noisy,
-        ArrayView<float> weights, ArrayView<float> loss, int vocab)
+        ArrayView<float> weights, ArrayView<float> loss, int vocab) =>
+        Forward(logits, targets, noisy, weights, loss, vocab, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
+
+    /// <summary><see cref="SubsForward"/> without warp shuffles.</summary>
+    [GpuKernel(Hot = true)]
+    public static void SubsForwardNoShuffle(ArrayView<float> logits, ArrayView<int> targets, ArrayView<int> noisy,
+        ArrayView<float> weights, ArrayView<float> loss, int vocab) =>
+        Forward(logits, targets, noisy, weights, loss, vocab, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
+
+    /// <summary>dlogits[r, j &lt; K] += dloss[r]·w[r]·(p_j − 1[j == t[r]]) for masked rows; nothing else changes.</summary>
+    [GpuKernel(WarpShuffles = true)]
+    public static void SubsBackward(ArrayView<float> logits, ArrayView<int> targets, ArrayView<int> noisy,
+        ArrayView<float> weights, ArrayView<float> dloss, ArrayView<float> dlogits, int vocab) =>
+        Backward(logits, targets, noisy, weights, dloss, dlogits, vocab, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
+
+    /// <summary><see cref="SubsBackward"/> without warp shuffles.</summary>
+    [GpuKernel]
+    public static void SubsBackwardNoShuffle(ArrayView<float> logits, ArrayView<int> targets, ArrayView<int> noisy,
+        ArrayView<float> weights, ArrayView<float> dloss, ArrayView<float> dlogits, int vocab) =>
+        Backward(logits, targets, noisy, weights, dloss, dlogits, vocab, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
+
+    private static void Forward<TReduce>(ArrayView<float> logits, ArrayView<int> targets, ArrayView<int> noisy,
+        ArrayView<float> weights, ArrayView<float> loss, int vocab, TReduce reduce)
+        where TReduce : struct, IRowReduce
     {
-        var scratch = SharedMemory.Allocate<float>(RowReduce.MaxWarps);
         int row = Grid.IdxX, tid = Group.IdxX, g = Group.DimX, k = vocab - 1;
         if (noisy[row] != k)
         {
@@ -26,9 +49,9 @@ internal static class CrossEntropyIlgpuKernels
             return;
         }
         long o = (long)row * vocab;
-        float m = RowMax(logits, o, k, tid, g, scratch);
+        float m = RowMax(logits, o, k, tid, g, reduce);
         bool flat = m == float.NegativeInfinity;
-        float s = RowSumExp(logits, o, k, m, flat, tid, g, scratch);
+        float s = RowSumExp(logits, o, k, m, flat, tid, g, reduce);
         if (tid == 0)
         {
             float lt = flat ? 0f : logits[o + targets[row]] - m;
@@ -36,21 +59,19 @@ internal static class CrossEntropyIlgpuKernels
         }
     }
 
-    /// <summary>dlogits[r, j &lt; K] += dloss[r]·w[r]·(p_j − 1[j == t[r]]) for masked rows; nothing else changes.</summary>
-    [GpuKernel]
-    public static void SubsBackward(ArrayView<float> logits, ArrayView<int> targets, ArrayView<int> noisy,
-        ArrayView<float> weights, ArrayView<float> dloss, ArrayView<float> dlogits, int vocab)
+    private static void Backward<TReduce>(ArrayView<float> logits, ArrayView<int> targets, ArrayView<int> noisy,
+        ArrayView<float> weights, ArrayView<float> dloss, ArrayView<float> dlogits, int vocab, TReduce reduce)
+        where TReduce : struct, IRowReduce
     {
-        var scratch = SharedMemory.Allocate<float>(RowReduce.MaxWarps);
         int row = Grid.IdxX, tid = Group.IdxX, g = Group.DimX, k = vocab - 1;
         if (noisy[row] != k)
         {
             return;
         }
         long o = (long)row * vocab;
-        float m = RowMax(logits, o, k, tid, g, scratch);
+        float m = RowMax(logits, o, k, tid, g, reduce);
         bool flat = m == float.NegativeInfinity;
-        float s = RowSumExp(logits, o, k, m, flat, tid, g, scratch);
+        float s = RowSumExp(logits, o, k, m, flat, tid, g, reduce);
         float c = dloss[row] * weights[row] / s;
         float gt = dloss[row] * weights[row];
         int t = targets[row];
@@ -61,23 +82,25 @@ internal static class CrossEntropyIlgpuKernels
         }
     }
 
-    private static float RowMax(ArrayView<float> x, long o, int n, int tid, int g, ArrayView<float> scratch)
+    private static float RowMax<TReduce>(ArrayView<float> x, long o, int n, int tid, int g, TReduce reduce)
+        where TReduce : struct, IRowReduce
     {
         float m = float.NegativeInfinity;
         for (int j = tid; j < n; j += g)
         {
             m = XMath.Max(m, x[o + j]);
         }
-        return RowReduce.Max(m, scratch);
+        return reduce.Max(m);
     }
 
-    private static float RowSumExp(ArrayView<float> x, long o, int n, float m, bool flat, int tid, int g, ArrayView<float> scratch)
+    private static float RowSumExp<TReduce>(ArrayView<float> x, long o, int n, float m, bool flat, int tid, int g, TReduce reduce)
+        where TReduce : struct, IRowReduce
     {
         float s = 0f;
         for (int j = tid; j < n; j += g)
         {
             s += XMath.Exp(flat ? 0f : x[o + j] - m);
         }
-        return RowReduce.Sum(s, scratch);
+        return reduce.Sum(s);
     }
 }

@@ -15,4 +15,11 @@ public sealed class GpuKernelAttribute : Attribute
 
     /// <summary>True for a hot kernel whose PTX must show zero spill bytes.</summary>
     public bool Hot { get; init; }
+
+    /// <summary>
+    /// True for a kernel that uses warp shuffles: loaded only where <c>IlgpuBackend.UseWarpShuffles</c> (CUDA, and
+    /// the simulator unless told otherwise); OpenCL loads its shared-memory twin <c>&lt;name&gt;NoShuffle</c>.
+    /// ILGPU 1.5.3 writes shuffles in OpenCL C only for Intel devices, so <c>lddm cl</c> compiles it for Intel only.
+    /// </summary>
+    public bool WarpShuffles { get; init; }
 }

@@ -16,21 +16,31 @@ public sealed partial class IlgpuBackend : Backend
     private readonly Dictionary<Type, IBufferPool> _pools = new();
     private readonly Dictionary<Type, Delegate> _fillKernels = new();
     private readonly object _gate = new();
+    private readonly HashSet<string> _loadedTwins = [];
 
-    private IlgpuBackend(Context context, Accelerator accelerator, BackendKind kind)
+    private IlgpuBackend(Context context, Accelerator accelerator, BackendKind kind, bool useWarpShuffles)
     {
         _context = context;
         _accelerator = accelerator;
         Kind = kind;
+        UseWarpShuffles = useWarpShuffles;
     }
 
-    /// <summary>Creates ILGPU's CPU accelerator: the GPU kernels run on host threads, with real groups and barriers.</summary>
-    public static IlgpuBackend CreateCpuSimulator()
+    /// <summary>ILGPU's CPU accelerator running the warp-shuffle kernels, as CUDA does.</summary>
+    public static IlgpuBackend CreateCpuSimulator() => CreateCpuSimulator(useWarpShuffles: true);
+
+    /// <summary>
+    /// Creates ILGPU's CPU accelerator: the GPU kernels run on host threads, with real groups and barriers.
+    /// <paramref name="useWarpShuffles"/> false runs the OpenCL path (the shared-memory twins of the shuffle kernels)
+    /// so both paths are tested against the references on the simulator.
+    /// </summary>
+    public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles)
     {
         var context = IlgpuContexts.Create();
         try
         {
-            return new IlgpuBackend(context, context.CreateCPUAccelerator(IlgpuContexts.SimulatorIndex(context)), BackendKind.IlgpuCpu);
+            return new IlgpuBackend(context, context.CreateCPUAccelerator(IlgpuContexts.SimulatorIndex(context)),
+                BackendKind.IlgpuCpu, useWarpShuffles);
         }
         catch
         {
@@ -55,7 +65,10 @@ public sealed partial class IlgpuBackend : Backend
                 throw new ArgumentOutOfRangeException(nameof(index), index,
                     $"No {kind} device with index {index}: found {devices.Count}.");
             }
-            return new IlgpuBackend(context, devices[index].CreateAccelerator(context), kind);
+            // ILGPU 1.5.3 writes warp shuffles in OpenCL C only for devices it classifies as Intel (subgroups); any
+            // other, like the CPU OpenCL runtime of the lent H200 machine, fails to compile them: every OpenCL
+            // device takes the shared-memory twins.
+            return new IlgpuBackend(context, devices[index].CreateAccelerator(context), kind, useWarpShuffles: kind == BackendKind.Cuda);
         }
         catch
         {
@@ -66,9 +79,41 @@ public sealed partial class IlgpuBackend : Backend
 
     internal Accelerator Accelerator => _accelerator;
 
+    /// <summary>
+    /// True when the kernels marked <see cref="GpuKernelAttribute.WarpShuffles"/> are loaded (CUDA; the simulator by
+    /// default); false when their <c>NoShuffle</c> twins, which reduce through shared memory, are (OpenCL).
+    /// </summary>
+    public bool UseWarpShuffles { get; }
+
+    /// <summary>The shuffle kernels and twins loaded so far (method names), as <see cref="Twin"/> chose them.</summary>
+    internal IReadOnlyCollection<string> LoadedTwins
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _loadedTwins];
+            }
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="shuffle"/> (a <see cref="GpuKernelAttribute.WarpShuffles"/> kernel) where
+    /// <see cref="UseWarpShuffles"/>, else <paramref name="noShuffle"/>, its shared-memory twin; the choice is recorded.
+    /// </summary>
+    private TKernel Twin<TKernel>(TKernel shuffle, TKernel noShuffle) where TKernel : Delegate
+    {
+        var kernel = UseWarpShuffles ? shuffle : noShuffle;
+        lock (_gate)
+        {
+            _loadedTwins.Add(kernel.Method.Name);
+        }
+        return kernel;
+    }
+
     public override string Name => Kind switch
     {
-        BackendKind.IlgpuCpu => "ilgpu-cpu (ILGPU CPU simulator)",
+        BackendKind.IlgpuCpu => UseWarpShuffles ? "ilgpu-cpu (ILGPU CPU simulator)" : "ilgpu-cpu (ILGPU CPU simulator, no warp shuffles)",
         _ => $"{Kind.ToString().ToLowerInvariant()} ({_accelerator.Name}, {_accelerator.MemorySize / (1 << 20)} MiB)",
     };
 

@@ -11,7 +11,20 @@ namespace Lddm.Kernels.Ptx;
 
 /// <summary>One ILGPU kernel entry point found by reflection.</summary>
 /// <param name="Name">Declaring type and method, e.g. "MatmulIlgpuKernels.Tiled".</param>
-public sealed record GpuKernelInfo(string Name, MethodInfo Method, bool Hot);
+/// <param name="WarpShuffles">See <see cref="GpuKernelAttribute.WarpShuffles"/>.</param>
+public sealed record GpuKernelInfo(string Name, MethodInfo Method, bool Hot, bool WarpShuffles = false)
+{
+    /// <summary>How ILGPU sees the entry point: implicitly grouped when the first parameter is an Index1D/2D/3D.</summary>
+    public EntryPointDescription EntryPoint()
+    {
+        var parameters = Method.GetParameters();
+        bool implicitlyGrouped = parameters.Length > 0 &&
+            parameters[0].ParameterType is var t && (t == typeof(Index1D) || t == typeof(Index2D) || t == typeof(Index3D));
+        return implicitlyGrouped
+            ? EntryPointDescription.FromImplicitlyGroupedKernel(Method)
+            : EntryPointDescription.FromExplicitlyGroupedKernel(Method);
+    }
+}
 
 /// <summary>
 /// Compiles ILGPU kernels to PTX with ILGPU's PTX backend, which needs no GPU. This is how the GPU path is
@@ -41,7 +54,7 @@ public static class PtxCompiler
                 string suffix = method.IsGenericMethodDefinition
                     ? "<" + string.Join(",", attribute.TypeArguments.Select(t => t.Name)) + ">"
                     : "";
-                result.Add(new GpuKernelInfo($"{type.Name}.{method.Name}{suffix}", m, attribute.Hot));
+                result.Add(new GpuKernelInfo($"{type.Name}.{method.Name}{suffix}", m, attribute.Hot, attribute.WarpShuffles));
             }
         }
         return result.OrderBy(k => k.Name, StringComparer.Ordinal).ToList();
@@ -58,7 +71,7 @@ public static class PtxCompiler
         foreach (var kernel in Discover())
         {
             // ILGPU caps .target at sm_80; name the real target so ptxas checks the kernel against sm_90 rules.
-            string ptx = Compile(backend, kernel.Method).Replace(".target sm_80", $".target {arch}", StringComparison.Ordinal);
+            string ptx = Compile(backend, kernel).Replace(".target sm_80", $".target {arch}", StringComparison.Ordinal);
             result.Add((kernel, ptx));
         }
         return result;
@@ -67,17 +80,8 @@ public static class PtxCompiler
     /// <summary>PTX ISA 7.8: the newest that Debian 12's ptxas (CUDA 11.8) accepts, and the first with sm_90.</summary>
     private static CudaInstructionSet InstructionSet => CudaInstructionSet.ISA_78;
 
-    private static string Compile(PTXBackend backend, MethodInfo method)
-    {
-        var parameters = method.GetParameters();
-        bool implicitlyGrouped = parameters.Length > 0 &&
-            parameters[0].ParameterType is var t && (t == typeof(Index1D) || t == typeof(Index2D) || t == typeof(Index3D));
-        var entry = implicitlyGrouped
-            ? EntryPointDescription.FromImplicitlyGroupedKernel(method)
-            : EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        var compiled = (PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
-        return compiled.PTXAssembly;
-    }
+    private static string Compile(PTXBackend backend, GpuKernelInfo kernel) =>
+        ((PTXCompiledKernel)backend.Compile(kernel.EntryPoint(), default(KernelSpecialization))).PTXAssembly;
 
     private static CudaArchitecture ParseArchitecture(string arch) => arch switch
     {

@@ -22,7 +22,8 @@ public sealed partial class IlgpuBackend
 
     protected override void SumColsCore(DeviceBuffer<float> x, int rows, int cols, DeviceBuffer<float> result, bool accumulate)
     {
-        _sumCols ??= _accelerator.LoadStreamKernel<ArrayView<float>, int, ArrayView<float>, int>(ReductionIlgpuKernels.SumCols);
+        _sumCols ??= _accelerator.LoadStreamKernel(Twin<Action<ArrayView<float>, int, ArrayView<float>, int>>(
+            ReductionIlgpuKernels.SumCols, ReductionIlgpuKernels.SumColsNoShuffle));
         _sumCols(new KernelConfig(rows, ReductionIlgpuKernels.RowGroupSize), View(x), cols, View(result), accumulate ? 1 : 0);
     }
 

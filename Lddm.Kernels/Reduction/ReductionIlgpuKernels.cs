@@ -63,16 +63,11 @@ internal static class ReductionIlgpuKernels
     public const int RowGroupSize = 32;
 
     /// <summary>result[r] (+)= Σ_c x[r, c]: one warp per row, lanes stride the row, then a shuffle tree.</summary>
-    [GpuKernel]
+    [GpuKernel(WarpShuffles = true)]
     public static void SumCols(ArrayView<float> x, int cols, ArrayView<float> result, int accumulate)
     {
         int lane = Group.IdxX, r = Grid.IdxX;
-        long rowStart = (long)r * cols;
-        float s = 0f;
-        for (int c = lane; c < cols; c += RowGroupSize)
-        {
-            s += x[rowStart + c];
-        }
+        float s = LanePartial(x, (long)r * cols, cols, lane);
         for (int delta = RowGroupSize / 2; delta > 0; delta >>= 1)
         {
             s += Warp.ShuffleDown(s, delta);
@@ -81,6 +76,30 @@ internal static class ReductionIlgpuKernels
         {
             result[r] = accumulate != 0 ? result[r] + s : s;
         }
+    }
+
+    /// <summary><see cref="SumCols"/> without warp shuffles: the same 32-thread groups fold through shared memory.</summary>
+    [GpuKernel]
+    public static void SumColsNoShuffle(ArrayView<float> x, int cols, ArrayView<float> result, int accumulate)
+    {
+        var tree = new TreeRowReduce(SharedMemory.Allocate<float>(RowGroupSize));
+        int lane = Group.IdxX, r = Grid.IdxX;
+        float s = tree.Sum(LanePartial(x, (long)r * cols, cols, lane));
+        if (lane == 0)
+        {
+            result[r] = accumulate != 0 ? result[r] + s : s;
+        }
+    }
+
+    /// <summary>Σ x[rowStart + c] over this lane's columns c ≡ lane (mod <see cref="RowGroupSize"/>).</summary>
+    private static float LanePartial(ArrayView<float> x, long rowStart, int cols, int lane)
+    {
+        float s = 0f;
+        for (int c = lane; c < cols; c += RowGroupSize)
+        {
+            s += x[rowStart + c];
+        }
+        return s;
     }
 
     /// <summary>Σ v over the group (every thread gets the total): a fixed-shape tree in shared memory.</summary>

@@ -4,24 +4,56 @@ using ILGPU.Algorithms;
 namespace Lddm.Kernels.Ilgpu;
 
 /// <summary>
-/// Row softmax kernels: one group per row (explicitly grouped, grid = rows), threads stride over the columns;
-/// max and sum are reduced with warp shuffles then across warps through shared memory (<see cref="RowReduce"/>).
+/// Row softmax kernels: one group per row (explicitly grouped, grid = rows), threads stride over the columns.
+/// Each kernel exists twice: max and sum reduced with warp shuffles then across warps through shared memory
+/// (<see cref="WarpRowReduce"/>, CUDA), and a <c>NoShuffle</c> twin that reduces with a shared-memory tree
+/// (<see cref="TreeRowReduce"/>, OpenCL: ILGPU 1.5.3 emits shuffles in OpenCL C only for Intel GPU subgroups).
 /// </summary>
 internal static class SoftmaxIlgpuKernels
 {
     /// <summary>y = softmax(x) per row of <paramref name="cols"/>; an all −∞ row is uniform.</summary>
+    [GpuKernel(Hot = true, WarpShuffles = true)]
+    public static void SoftmaxForward(ArrayView<float> x, ArrayView<float> y, int cols) =>
+        Forward(x, y, cols, false, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
+
+    /// <summary><see cref="SoftmaxForward"/> without warp shuffles.</summary>
     [GpuKernel(Hot = true)]
-    public static void SoftmaxForward(ArrayView<float> x, ArrayView<float> y, int cols) => Forward(x, y, cols, false);
+    public static void SoftmaxForwardNoShuffle(ArrayView<float> x, ArrayView<float> y, int cols) =>
+        Forward(x, y, cols, false, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
 
     /// <summary>y = log softmax(x) per row; an all −∞ row gives −log(cols).</summary>
+    [GpuKernel(Hot = true, WarpShuffles = true)]
+    public static void LogSoftmaxForward(ArrayView<float> x, ArrayView<float> y, int cols) =>
+        Forward(x, y, cols, true, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
+
+    /// <summary><see cref="LogSoftmaxForward"/> without warp shuffles.</summary>
     [GpuKernel(Hot = true)]
-    public static void LogSoftmaxForward(ArrayView<float> x, ArrayView<float> y, int cols) => Forward(x, y, cols, true);
+    public static void LogSoftmaxForwardNoShuffle(ArrayView<float> x, ArrayView<float> y, int cols) =>
+        Forward(x, y, cols, true, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
 
     /// <summary>dx += y·(dy − Σ dy·y) per row.</summary>
+    [GpuKernel(WarpShuffles = true)]
+    public static void SoftmaxBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols) =>
+        Backward(y, dy, dx, cols, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
+
+    /// <summary><see cref="SoftmaxBackward"/> without warp shuffles.</summary>
     [GpuKernel]
-    public static void SoftmaxBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols)
+    public static void SoftmaxBackwardNoShuffle(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols) =>
+        Backward(y, dy, dx, cols, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
+
+    /// <summary>dx += dy − exp(y)·Σ dy per row.</summary>
+    [GpuKernel(WarpShuffles = true)]
+    public static void LogSoftmaxBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols) =>
+        LogBackward(y, dy, dx, cols, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
+
+    /// <summary><see cref="LogSoftmaxBackward"/> without warp shuffles.</summary>
+    [GpuKernel]
+    public static void LogSoftmaxBackwardNoShuffle(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols) =>
+        LogBackward(y, dy, dx, cols, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
+
+    private static void Backward<TReduce>(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols, TReduce reduce)
+        where TReduce : struct, IRowReduce
     {
-        var scratch = SharedMemory.Allocate<float>(RowReduce.MaxWarps);
         int tid = Group.IdxX, g = Group.DimX;
         long o = (long)Grid.IdxX * cols;
         float s = 0f;
@@ -29,18 +61,16 @@ internal static class SoftmaxIlgpuKernels
         {
             s += dy[o + j] * y[o + j];
         }
-        s = RowReduce.Sum(s, scratch);
+        s = reduce.Sum(s);
         for (int j = tid; j < cols; j += g)
         {
             dx[o + j] += y[o + j] * (dy[o + j] - s);
         }
     }
 
-    /// <summary>dx += dy − exp(y)·Σ dy per row.</summary>
-    [GpuKernel]
-    public static void LogSoftmaxBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols)
+    private static void LogBackward<TReduce>(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols, TReduce reduce)
+        where TReduce : struct, IRowReduce
     {
-        var scratch = SharedMemory.Allocate<float>(RowReduce.MaxWarps);
         int tid = Group.IdxX, g = Group.DimX;
         long o = (long)Grid.IdxX * cols;
         float s = 0f;
@@ -48,16 +78,16 @@ internal static class SoftmaxIlgpuKernels
         {
             s += dy[o + j];
         }
-        s = RowReduce.Sum(s, scratch);
+        s = reduce.Sum(s);
         for (int j = tid; j < cols; j += g)
         {
             dx[o + j] += dy[o + j] - XMath.Exp(y[o + j]) * s;
         }
     }
 
-    private static void Forward(ArrayView<float> x, ArrayView<float> y, int cols, bool log)
+    private static void Forward<TReduce>(ArrayView<float> x, ArrayView<float> y, int cols, bool log, TReduce reduce)
+        where TReduce : struct, IRowReduce
     {
-        var scratch = SharedMemory.Allocate<float>(RowReduce.MaxWarps);
         int tid = Group.IdxX, g = Group.DimX;
         long o = (long)Grid.IdxX * cols;
         float m = float.NegativeInfinity;
@@ -65,7 +95,7 @@ internal static class SoftmaxIlgpuKernels
         {
             m = XMath.Max(m, x[o + j]);
         }
-        m = RowReduce.Max(m, scratch);
+        m = reduce.Max(m);
         // All −∞: shift every entry to 0 so the row comes out uniform instead of NaN (−∞ − −∞).
         bool flat = m == float.NegativeInfinity;
         float s = 0f;
@@ -73,7 +103,7 @@ internal static class SoftmaxIlgpuKernels
         {
             s += XMath.Exp(flat ? 0f : x[o + j] - m);
         }
-        s = RowReduce.Sum(s, scratch);
+        s = reduce.Sum(s);
         if (log)
         {
             float lse = XMath.Log(s);
@@ -94,6 +124,78 @@ internal static class SoftmaxIlgpuKernels
 }
 
 /// <summary>
+/// A group-wide reduction for one-group-per-row kernels: every thread of the group gets the same bits.
+/// Implemented by structs so each kernel instantiation compiles only its own strategy — the shuffle-free
+/// kernels contain no shuffle for the OpenCL code generator to reject.
+/// </summary>
+internal interface IRowReduce
+{
+    float Sum(float v);
+
+    float Max(float v);
+}
+
+/// <summary>Warp shuffles then one slot per warp (<see cref="RowReduce"/>); scratch holds <see cref="RowReduce.MaxWarps"/>.</summary>
+internal readonly struct WarpRowReduce(ArrayView<float> scratch) : IRowReduce
+{
+    private readonly ArrayView<float> _scratch = scratch;
+
+    public float Sum(float v) => RowReduce.Sum(v, _scratch);
+
+    public float Max(float v) => RowReduce.Max(v, _scratch);
+}
+
+/// <summary>
+/// A shared-memory tree without shuffles: each thread stores its value, then ⌈log₂ group⌉ halving steps with a
+/// barrier each fold the upper part onto the lower (any group size up to <see cref="RowReduce.MaxTreeGroup"/>),
+/// and every thread reads slot 0. The fold order is fixed by the group size, so results are deterministic.
+/// </summary>
+internal readonly struct TreeRowReduce(ArrayView<float> scratch) : IRowReduce
+{
+    private readonly ArrayView<float> _scratch = scratch;
+
+    public float Sum(float v)
+    {
+        int tid = Group.IdxX;
+        _scratch[tid] = v;
+        Group.Barrier();
+        for (int n = Group.DimX; n > 1;)
+        {
+            int half = (n + 1) >> 1;
+            if (tid < n - half)
+            {
+                _scratch[tid] += _scratch[tid + half];
+            }
+            Group.Barrier();
+            n = half;
+        }
+        float t = _scratch[0];
+        Group.Barrier();
+        return t;
+    }
+
+    public float Max(float v)
+    {
+        int tid = Group.IdxX;
+        _scratch[tid] = v;
+        Group.Barrier();
+        for (int n = Group.DimX; n > 1;)
+        {
+            int half = (n + 1) >> 1;
+            if (tid < n - half)
+            {
+                _scratch[tid] = XMath.Max(_scratch[tid], _scratch[tid + half]);
+            }
+            Group.Barrier();
+            n = half;
+        }
+        float t = _scratch[0];
+        Group.Barrier();
+        return t;
+    }
+}
+
+/// <summary>
 /// Group-wide reductions for one-group-per-row kernels: a butterfly over the warp (every lane gets the
 /// result), one value per warp into shared memory, then every thread folds the warp partials in the same order,
 /// so all threads hold bit-identical results. The group size must be a multiple of the warp size.
@@ -102,6 +204,9 @@ internal static class RowReduce
 {
     /// <summary>Shared-memory slots: enough for 1024-thread groups of 32-thread warps.</summary>
     public const int MaxWarps = 32;
+
+    /// <summary>The largest group <see cref="TreeRowReduce"/> serves: its scratch holds one slot per thread.</summary>
+    public const int MaxTreeGroup = 256;
 
     public static float Sum(float v, ArrayView<float> scratch)
     {

@@ -39,7 +39,7 @@ public sealed class CrossEntropyTests
     public void SubsForward_matches_the_reference_and_gives_exactly_zero_on_carry_over_rows(SmallDim anyRows, int pick, int seed)
     {
         int vocab = Vocab(pick);
-        foreach (var backend in TestBackends.All)
+        foreach (var backend in TestBackends.AllAndNoShuffles)
         {
             int rows = SoftmaxTests.SimulatorRows(backend, anyRows);
             var b = Batch.Random(seed, rows, vocab);
@@ -68,7 +68,7 @@ public sealed class CrossEntropyTests
         SmallDim anyRows, int pick, int seed)
     {
         int vocab = Vocab(pick);
-        foreach (var backend in TestBackends.All)
+        foreach (var backend in TestBackends.AllAndNoShuffles)
         {
             int rows = SoftmaxTests.SimulatorRows(backend, anyRows);
             var b = Batch.Random(seed, rows, vocab);

@@ -31,6 +31,17 @@ public static class TestBackends
 
     public static IlgpuBackend IlgpuCpu => s_ilgpu.Value;
 
+    private static readonly Lazy<IlgpuBackend> s_noShuffles = new(() => IlgpuBackend.CreateCpuSimulator(useWarpShuffles: false));
+
+    /// <summary>The simulator on the OpenCL path: the shared-memory twins of the warp-shuffle kernels.</summary>
+    public static IlgpuBackend IlgpuCpuNoShuffles => s_noShuffles.Value;
+
+    /// <summary><see cref="All"/> plus <see cref="IlgpuCpuNoShuffles"/>, for the kernels that exist in both forms.</summary>
+    public static IEnumerable<Backend> AllAndNoShuffles => All.Append(IlgpuCpuNoShuffles);
+
+    /// <summary><see cref="Names"/> plus "ilgpu-noshuffle".</summary>
+    public static TheoryData<string> NamesAndNoShuffles => new() { "cpu", "ilgpu-cpu", "ilgpu-noshuffle" };
+
     /// <summary>Both backends, for properties that check each in turn.</summary>
     public static IEnumerable<Backend> All
     {
@@ -48,6 +59,7 @@ public static class TestBackends
     {
         "cpu" => Cpu,
         "ilgpu-cpu" => IlgpuCpu,
+        "ilgpu-noshuffle" => IlgpuCpuNoShuffles,
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "Unknown test backend."),
     };
 }
