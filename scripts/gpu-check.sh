@@ -40,7 +40,7 @@ run_tests() { # device, label, assemblies...
   for t in "$@"; do
     log=$out/tests-${dev%%:*}.log
     echo "==== Lddm.$t.Tests on $dev" >> "$log"
-    LDDM_TEST_ILGPU_DEVICE=$dev DOTNET_ROLL_FORWARD=Major timeout 100 \
+    LDDM_TEST_ILGPU_DEVICE=$dev DOTNET_ROLL_FORWARD=Major timeout 150 \
       dotnet "$work/xunit/xunit.console.dll" "$work/test-$t/Lddm.$t.Tests.dll" -nocolor -parallel none \
       > "$work/t.log" 2>&1
     cat "$work/t.log" >> "$log"
