@@ -76,7 +76,7 @@ internal static class TrainCommand
             if (!stop.IsCancellationRequested)
             {
                 e.Cancel = true;
-                Console.WriteLine("stopping after this step; saving a checkpoint (Ctrl+C again to abort)");
+                output.WriteLine("stopping after this step; saving a checkpoint (Ctrl+C again to abort)");
                 stop.Cancel();
             }
         };
