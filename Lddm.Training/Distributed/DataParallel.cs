@@ -122,8 +122,9 @@ public static class DataParallel
 {
     /// <summary>
     /// Refuses to start unless every rank resolved the same run: rank 0 broadcasts the SHA-256 of its resolved config
-    /// (JSON) and data description, every rank compares it with its own, and if any differs every rank throws one
-    /// error naming the ranks (and, on those ranks, the keys where they differ from rank 0).
+    /// (JSON) and data description, every rank compares it with its own, and if any differs every rank throws the same
+    /// error naming the ranks and the keys where (the first three of) them differ from rank 0 — the same on every rank,
+    /// since whichever rank ends the job first is the one whose message is seen.
     /// </summary>
     public static void RequireSameRun(ICollective collective, JsonObject config, string data)
     {
@@ -138,25 +139,27 @@ public static class DataParallel
         {
             return;
         }
-        // Explain: rank 0 sends its config and data; a differing rank names the keys.
-        string rootConfig = collective.Broadcast(config.ToJsonString());
+        // Explain on every rank: rank 0 and then each of the first three differing ranks broadcast config and data.
+        var rootConfig = JsonNode.Parse(collective.Broadcast(config.ToJsonString()))!.AsObject();
         string rootData = collective.Broadcast(data);
-        string detail = "";
-        if (differ.Contains(collective.Rank))
+        var details = new List<string>();
+        foreach (int d in differ.Take(3))
         {
-            var keys = Differences(JsonNode.Parse(rootConfig)!.AsObject(), config);
-            if (rootData != data)
+            var theirs = JsonNode.Parse(collective.Broadcast(config.ToJsonString(), d))!.AsObject();
+            string theirData = collective.Broadcast(data, d);
+            var keys = Differences(rootConfig, theirs, d);
+            if (rootData != theirData)
             {
-                keys.Add($"data: rank 0 has \"{rootData}\", rank {collective.Rank} has \"{data}\"");
+                keys.Add($"data: rank 0 has \"{rootData}\", rank {d} has \"{theirData}\"");
             }
-            detail = $"; rank {collective.Rank} differs from rank 0 in " + string.Join("; ", keys);
+            details.Add($"rank {d} differs from rank 0 in " + string.Join("; ", keys));
         }
         throw new ArgumentException(
             $"The ranks of this job resolved different training configs: rank(s) {string.Join(", ", differ)} of {collective.Size} differ from rank 0 " +
-            $"(SHA-256 of the resolved config and data){detail}. Every rank must get the same --config/--set flags and data.");
+            $"(SHA-256 of the resolved config and data); {string.Join("; ", details)}. Every rank must get the same --config/--set flags and data.");
     }
 
-    private static List<string> Differences(JsonObject root, JsonObject mine)
+    private static List<string> Differences(JsonObject root, JsonObject mine, int rank)
     {
         var keys = root.Select(kv => kv.Key).Union(mine.Select(kv => kv.Key)).OrderBy(k => k, StringComparer.Ordinal);
         var result = new List<string>();
@@ -165,7 +168,7 @@ public static class DataParallel
             string a = root[key]?.ToJsonString() ?? "(absent)", b = mine[key]?.ToJsonString() ?? "(absent)";
             if (a != b)
             {
-                result.Add($"{key}: rank 0 has {a}, this rank has {b}");
+                result.Add($"{key}: rank 0 has {a}, rank {rank} has {b}");
             }
         }
         return result;

@@ -69,7 +69,7 @@ public sealed class MpiTrainingTests(ITestOutputHelper output) : IDisposable
         output.WriteLine(run.Output);
         Assert.NotEqual(0, run.ExitCode);
         Assert.Contains("resolved different training configs", run.Output);
-        Assert.Contains("batch: rank 0 has 4, this rank has 8", run.Output);
+        Assert.Contains("rank 1 differs from rank 0 in batch: rank 0 has 4, rank 1 has 8", run.Output);
     }
 
     [Fact]
