@@ -131,6 +131,7 @@ public sealed class Trainer : IDisposable
         long tokensPerStep = (long)c.Batch * c.Length * c.GradAccumulation * _collective.Size; // the whole job's
         var clock = Stopwatch.StartNew();
         double reduceMark = _allReduce?.CollectiveSeconds ?? 0, logMark = 0;
+        _stopAgreed = false; // every rank calls Run, so every rank forgets an earlier stop alike
         int firstStep = Step;
         double lossSum = 0, nelboSum = 0;
         int logged = 0;
