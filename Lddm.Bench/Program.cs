@@ -5,6 +5,7 @@ using Lddm.Bench;
 // Run all:   dotnet run -c Release --project Lddm.Bench -- --filter '*'
 // Run one:   dotnet run -c Release --project Lddm.Bench -- --filter '*Matmul*'
 // Reports:   dotnet run -c Release --project Lddm.Bench -- report attention|ditblock|endtoend
+// Data-parallel: [mpirun --oversubscribe -np K] dotnet Lddm.Bench/bin/Release/net10.0/Lddm.Bench.dll report distributed [steps] [preset] [batch]
 if (args is ["report", "attention"])
 {
     AttentionReport.Run(BenchBackends.Cpu, Console.Out);
@@ -18,6 +19,11 @@ if (args is ["report", "ditblock"])
 if (args is ["report", "endtoend"])
 {
     EndToEndBenchmarks.Report(BenchBackends.Cpu, Console.Out);
+    return;
+}
+if (args is ["report", "distributed", .. var rest])
+{
+    DistributedReport.Run(rest, Console.Out);
     return;
 }
 BenchmarkSwitcher.FromAssembly(typeof(BenchBackends).Assembly).Run(args);

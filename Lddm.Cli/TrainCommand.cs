@@ -2,6 +2,7 @@ using System.Globalization;
 using Lddm.Kernels;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Data;
+using Lddm.Training.Distributed;
 using Lddm.Training.Training;
 
 namespace Lddm.Cli;
@@ -10,20 +11,62 @@ namespace Lddm.Cli;
 /// <c>lddm train</c>: resolve the config, print it, train with progress, checkpoint, then show parameter counts and
 /// samples. SEQ or FUJI with stage 0 trains stage 1 into OUT/stage1, then stage 2 from it into OUT (FUJI with a frozen
 /// encoder: stage 2 alone).
+/// Under <c>mpirun -np K</c> (K &gt; 1) each process is one data-parallel rank over Open MPI; rank 0 alone prints and
+/// writes, and a rank that fails ends the whole job (MPI_Abort) with its error.
 /// </summary>
 internal static class TrainCommand
 {
     public static int Run(Options options)
     {
+        ICollective collective;
+        try
+        {
+            collective = Collectives.FromEnvironment();
+        }
+        catch (DllNotFoundException e)
+        {
+            Console.Error.WriteLine($"lddm: {e.Message}");
+            return 2;
+        }
+        using (collective)
+        {
+            if (collective is not MpiCollective mpi)
+            {
+                return Run(options, collective);
+            }
+            try
+            {
+                return Run(options, collective);
+            }
+            catch (Exception e)
+            {
+                // One rank failing must end the job (the others would wait in their next collective): MPI_Abort.
+                bool input = e is ArgumentException or IOException or InvalidDataException or FormatException or NotSupportedException or UsageException;
+                Console.Error.WriteLine($"lddm: rank {mpi.Rank} of {mpi.Size} failed: {(input ? e.Message : e.ToString())}");
+                Console.Error.Flush();
+                mpi.Abort(input ? 2 : 1);
+                throw; // not reached: MPI_Abort ends the process
+            }
+        }
+    }
+
+    private static int Run(Options options, ICollective collective)
+    {
         var config = Resolve(options, out string? outDir, out bool resume, out string device);
         outDir ??= Path.Combine("runs", string.Create(CultureInfo.InvariantCulture,
             $"{config.Model}-{config.Data}-{DateTime.UtcNow:yyyyMMdd-HHmmss}"));
-        using var backend = Devices.Create(device);
-        Console.WriteLine($"device: {backend.Name}");
+        var output = collective.Rank == 0 ? Console.Out : TextWriter.Null;
+        using var backend = CreateBackend(device, collective);
+        output.WriteLine($"device: {backend.Name}");
+        if (collective.Size > 1)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"ranks:  {collective.Name}: each rank {config.Batch} × {config.GradAccumulation} sequences per step, the job {collective.Size * config.Batch * config.GradAccumulation}"));
+        }
         var data = TrainingRun.Data(config);
-        Console.WriteLine($"data:   {data.Description}");
-        Console.WriteLine($"output: {Path.GetFullPath(outDir)}");
-        if (!resume && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+        output.WriteLine($"data:   {data.Description}");
+        output.WriteLine($"output: {Path.GetFullPath(outDir)}");
+        if (collective.Rank == 0 && !resume && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
         {
             throw new ArgumentException($"Output directory '{outDir}' is not empty: pass --resume to continue that run, or choose another --out.");
         }
@@ -34,59 +77,88 @@ internal static class TrainCommand
             if (!stop.IsCancellationRequested)
             {
                 e.Cancel = true;
-                Console.WriteLine("stopping after this step; saving a checkpoint (Ctrl+C again to abort)");
+                output.WriteLine("stopping after this step; saving a checkpoint (Ctrl+C again to abort)");
                 stop.Cancel();
             }
         };
         if (config.Model is not ("seq" or "fuji") || config.Stage != 0)
         {
-            return TrainOne(backend, config, data, outDir, resume ? Resuming.Required : Resuming.No, stop.Token);
+            return TrainOne(backend, config, data, outDir, resume ? Resuming.Required : Resuming.No, stop.Token, collective, output);
         }
         var (stage1, stage2) = TrainingRun.Stages(config, Path.Combine(outDir, "stage1"));
         var mode = resume ? Resuming.IfSaved : Resuming.No;
         string name = config.Model.ToUpperInvariant();
         if (stage1 is null)
         {
-            Console.WriteLine($"{name}: the encoder is frozen ({config.Encoder}), so stage 1 is skipped: stage 2 for all {stage2.Steps} steps");
-            return TrainOne(backend, stage2, data, outDir, mode, stop.Token);
+            output.WriteLine($"{name}: the encoder is frozen ({config.Encoder}), so stage 1 is skipped: stage 2 for all {stage2.Steps} steps");
+            return TrainOne(backend, stage2, data, outDir, mode, stop.Token, collective, output);
         }
-        Console.WriteLine(config.Model == "seq"
+        output.WriteLine(config.Model == "seq"
             ? $"SEQ stage 1 of 2: {stage1.Steps} steps (encoder + decoder) into {Path.Combine(outDir, "stage1")}"
             : $"FUJI stage 1 of 2: {stage1.Steps} steps (MM-DiT + encoder, token loss only) into {Path.Combine(outDir, "stage1")}");
-        int rc = TrainOne(backend, stage1, data, Path.Combine(outDir, "stage1"), mode, stop.Token);
+        int rc = TrainOne(backend, stage1, data, Path.Combine(outDir, "stage1"), mode, stop.Token, collective, output);
         if (rc != 0)
         {
             return rc;
         }
-        Console.WriteLine(config.Model == "seq"
+        output.WriteLine(config.Model == "seq"
             ? $"SEQ stage 2 of 2: {stage2.Steps} steps (prior + decoder, encoder frozen) into {outDir}"
             : $"FUJI stage 2 of 2: {stage2.Steps} steps (MM-DiT, both losses, encoder frozen) into {outDir}");
-        return TrainOne(backend, stage2, data, outDir, mode, stop.Token);
+        return TrainOne(backend, stage2, data, outDir, mode, stop.Token, collective, output);
     }
 
     private enum Resuming { No, Required, IfSaved }
 
-    private static int TrainOne(Backend backend, TrainConfig config, ITokenData data, string outDir, Resuming resume, CancellationToken stop)
+    private static int TrainOne(Backend backend, TrainConfig config, ITokenData data, string outDir, Resuming resume, CancellationToken stop,
+        ICollective collective, TextWriter output)
     {
-        Console.WriteLine($"config: {config.ToJson().ToJsonString()}");
-        using var trainer = new Trainer(backend, config, data, outDir, Console.Out);
+        output.WriteLine($"config: {config.ToJson().ToJsonString()}");
+        using var trainer = new Trainer(backend, config, data, outDir, output, collective);
         var network = trainer.Model.Network;
         long trained = trainer.Model.TrainableParameters.Sum(np => (long)np.Parameter.Shape.Elements);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"model:  {trainer.Model.Kind} ({config.Preset}): {network.ParameterCount:N0} parameters, {trained:N0} trained"));
-        if (resume == Resuming.Required || (resume == Resuming.IfSaved && new CheckpointStore(outDir).Exists))
+        // Rank 0 alone reads the output directory; the others follow its decision.
+        bool saved = resume == Resuming.IfSaved && collective.Broadcast(collective.Rank == 0 && new CheckpointStore(outDir).Exists);
+        if (resume == Resuming.Required || saved)
         {
             trainer.Resume();
         }
         trainer.Run(stop);
-        if (stop.IsCancellationRequested)
+        if (stop.IsCancellationRequested || trainer.Step < config.Steps)
         {
-            Console.WriteLine($"resume with: lddm train --out {outDir} --resume (and the same config)");
+            output.WriteLine($"resume with: lddm train --out {outDir} --resume (and the same config)");
             return 130;
         }
-        PrintParameterCounts(trainer.Model);
-        SampleCommand.PrintSamples(trainer.Model, trainer.Ema, data, count: 4, steps: [16, config.Length], config.Seed);
+        if (collective.Rank == 0)
+        {
+            PrintParameterCounts(trainer.Model);
+            SampleCommand.PrintSamples(trainer.Model, trainer.Ema, data, count: 4, steps: [16, config.Length], config.Seed);
+        }
         return 0;
+    }
+
+    /// <summary>
+    /// The backend --device names. Several ranks on one machine share its cores (a CPU rank gets cores / local ranks
+    /// threads) and its GPUs (with --device auto on a CUDA machine, local rank r takes cuda:(r mod GPUs)).
+    /// </summary>
+    private static Backend CreateBackend(string device, ICollective collective)
+    {
+        if (collective.Size == 1)
+        {
+            return Devices.Create(device);
+        }
+        string spec = device.Trim().ToLowerInvariant() == "auto" ? Devices.ResolveAuto() : device.Trim().ToLowerInvariant();
+        if (spec == "cpu")
+        {
+            return new Lddm.Kernels.Cpu.CpuBackend(Math.Max(1, Environment.ProcessorCount / Collectives.LocalRanks()));
+        }
+        if (device.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) && spec.StartsWith("cuda:", StringComparison.Ordinal))
+        {
+            int gpus = Devices.List().Count(d => d.Spec.StartsWith("cuda:", StringComparison.Ordinal));
+            spec = string.Create(CultureInfo.InvariantCulture, $"cuda:{Collectives.LocalRank() % Math.Max(gpus, 1)}");
+        }
+        return Devices.Create(spec);
     }
 
     /// <summary>Parameters per top-level sub-network of <see cref="ITrainableModel.Network"/> (frozen ones marked).</summary>

@@ -5,6 +5,7 @@ using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Data;
+using Lddm.Training.Distributed;
 using Lddm.Training.Evaluation;
 using Lddm.Training.Optim;
 using Lddm.Training.Sampling;
@@ -17,6 +18,10 @@ namespace Lddm.Training.Training;
 /// and atomic checkpoints. Every random draw is a function of (seed, step), so a resumed run continues exactly
 /// where an uninterrupted one would be. With <see cref="TrainConfig.Init"/> (SEQ/FUJI stage 2) the network starts from
 /// that checkpoint's EMA weights wherever it holds a parameter of the same name.
+/// Data-parallel over K ranks (an <see cref="ICollective"/>): rank r computes micro-batches (step−1)·K·A + r·A + a of
+/// every step (A = grad_accumulation), the gradients are averaged across ranks before clipping, every rank takes the
+/// same optimizer and EMA step, and rank 0 alone logs, evaluates and writes checkpoints. K ranks with batch B therefore
+/// train exactly as one process with batch B and grad_accumulation K·A. With K = 1 nothing of this runs.
 /// </summary>
 public sealed class Trainer : IDisposable
 {
@@ -28,15 +33,22 @@ public sealed class Trainer : IDisposable
     private readonly LearningRateSchedule _lr;
     private readonly CheckpointStore? _store;
     private readonly TextWriter _log;
+    private readonly ICollective _collective;
+    private readonly GradientAllReduce? _allReduce; // null with one rank
+    private bool _stopAgreed;
 
     /// <summary>Trains the model kind the config names (<see cref="TrainingRun.CreateModel"/>).</summary>
-    public Trainer(Backend backend, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log)
-        : this(TrainingRun.CreateModel(backend, config.Validate(), data.Vocabulary), config, data, outputDirectory, log)
+    public Trainer(Backend backend, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log, ICollective? collective = null)
+        : this(TrainingRun.CreateModel(backend, config.Validate(), data.Vocabulary), config, data, outputDirectory, log, collective)
     {
     }
 
-    /// <summary>Trains <paramref name="model"/>, which the trainer now owns (and disposes).</summary>
-    public Trainer(ITrainableModel model, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log)
+    /// <summary>
+    /// Trains <paramref name="model"/>, which the trainer now owns (and disposes), as rank
+    /// <paramref name="collective"/>.Rank of its ranks (default: one process). Every rank constructs its trainer at
+    /// the same point; only rank 0 writes to <paramref name="log"/> and <paramref name="outputDirectory"/>.
+    /// </summary>
+    public Trainer(ITrainableModel model, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log, ICollective? collective = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         _config = config.Validate();
@@ -46,20 +58,26 @@ public sealed class Trainer : IDisposable
             throw new ArgumentException($"The model is a {model.Kind} but the config says model = {config.Model}; checkpoints rebuild the kind the config names.", nameof(model));
         }
         _data = data;
-        _log = log;
+        _collective = collective ?? SingleProcess.Instance;
+        _log = _collective.Rank == 0 ? log : TextWriter.Null;
         Model = model;
-        if (config.Init.Length > 0)
+        try
         {
-            // Before the optimizer and the EMA copy the weights, so both start from the loaded ones.
-            try
+            if (_collective.Size > 1)
             {
+                DataParallel.RequireSameRun(_collective, config.ToJson(), data.Description);
+            }
+            if (config.Init.Length > 0 && _collective.Rank == 0)
+            {
+                // Before the optimizer and the EMA copy the weights, so both start from the loaded ones.
                 LoadInitialWeights(config.Init);
             }
-            catch
-            {
-                model.Dispose(); // the trainer owns the model from the call on
-                throw;
-            }
+            DataParallel.BroadcastParameters(_collective, model.Network); // rank 0's weights everywhere (no-op for K = 1)
+        }
+        catch
+        {
+            model.Dispose(); // the trainer owns the model from the call on
+            throw;
         }
         _optimizer = new AdamW(model.TrainableParameters, new AdamWConfig(WeightDecay: config.WeightDecay));
         _ema = new Ema(model.TrainableParameters, config.EmaDecay);
@@ -67,7 +85,8 @@ public sealed class Trainer : IDisposable
         _lr = new LearningRateSchedule(config.LearningRate, config.WarmupSteps,
             config.Decay == "cosine" ? DecayKind.Cosine : DecayKind.Constant, config.Steps);
         _lr.Validate();
-        _store = outputDirectory is null ? null : new CheckpointStore(outputDirectory);
+        _store = outputDirectory is null || _collective.Rank != 0 ? null : new CheckpointStore(outputDirectory);
+        _allReduce = _collective.Size > 1 ? new GradientAllReduce(_collective, model.TrainableParameters) : null;
     }
 
     public ITrainableModel Model { get; }
@@ -83,28 +102,43 @@ public sealed class Trainer : IDisposable
     /// <summary>The last validation NELBO in nats per token (EMA weights), or NaN before the first evaluation.</summary>
     public double LastValidationNelbo { get; private set; } = double.NaN;
 
-    /// <summary>Continues from the checkpoint in the output directory; the saved config must match this run's.</summary>
+    /// <summary>The data-parallel gradient all-reduce (null with one rank): its time counters feed the benchmark.</summary>
+    public GradientAllReduce? AllReduce => _allReduce;
+
+    /// <summary>
+    /// Continues from the checkpoint in the output directory; the saved config must match this run's. With several
+    /// ranks every rank calls it: rank 0 loads and broadcasts weights, optimizer, EMA and step to the others.
+    /// </summary>
     public void Resume()
     {
-        var store = _store ?? throw new InvalidOperationException("Resume needs an output directory.");
-        var state = store.Load(Model.Network, _optimizer, _ema, _config.ToJson());
-        Step = state.Step;
-        _log.WriteLine($"resumed from {store.Directory} at step {Step}");
+        if (_collective.Rank == 0)
+        {
+            var store = _store ?? throw new InvalidOperationException("Resume needs an output directory.");
+            var state = store.Load(Model.Network, _optimizer, _ema, _config.ToJson());
+            Step = state.Step;
+            _log.WriteLine($"resumed from {store.Directory} at step {Step}");
+        }
+        if (_collective.Size > 1)
+        {
+            Step = DataParallel.BroadcastState(_collective, Model.Network, _optimizer, _ema, Step);
+        }
     }
 
     /// <summary>Trains until <see cref="TrainConfig.Steps"/>, logging, evaluating and checkpointing on the way.</summary>
     public void Run(CancellationToken cancel = default)
     {
         var c = _config;
-        long tokensPerStep = (long)c.Batch * c.Length * c.GradAccumulation;
+        long tokensPerStep = (long)c.Batch * c.Length * c.GradAccumulation * _collective.Size; // the whole job's
         var clock = Stopwatch.StartNew();
+        double reduceMark = _allReduce?.CollectiveSeconds ?? 0, logMark = 0;
+        _stopAgreed = false; // every rank calls Run, so every rank forgets an earlier stop alike
         int firstStep = Step;
         double lossSum = 0, nelboSum = 0;
         int logged = 0;
-        while (Step < c.Steps && !cancel.IsCancellationRequested)
+        while (Step < c.Steps && !(_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed))
         {
             Step++;
-            var (loss, nelbo) = TrainStep();
+            var (loss, nelbo) = TrainStep(cancel);
             lossSum += loss;
             nelboSum += nelbo;
             logged++;
@@ -114,26 +148,32 @@ public sealed class Trainer : IDisposable
                 double rate = (Step - firstStep) * tokensPerStep / Math.Max(seconds, 1e-9);
                 double eta = (c.Steps - Step) * tokensPerStep / Math.Max(rate, 1e-9);
                 _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {Step,6}/{c.Steps}  loss {lossSum / logged,7:F4}  nelbo {nelboSum / logged,7:F4} nats/tok ({nelboSum / logged / Math.Log(2),6:F4} bits)  lr {_lr.At(Step):E2}  grad-norm {_clipper.LastNorm,7:F3}  {rate,8:F0} tok/s  eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}"));
+                    $"step {Step,6}/{c.Steps}  loss {lossSum / logged,7:F4}  nelbo {nelboSum / logged,7:F4} nats/tok ({nelboSum / logged / Math.Log(2),6:F4} bits)  lr {_lr.At(Step):E2}  grad-norm {_clipper.LastNorm,7:F3}  {rate,8:F0} tok/s  eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}{Ranks(seconds, ref reduceMark, ref logMark)}"));
                 lossSum = nelboSum = 0;
                 logged = 0;
             }
-            if ((c.EvalEvery > 0 && Step % c.EvalEvery == 0) || Step == c.Steps)
+            bool evalDue = (c.EvalEvery > 0 && Step % c.EvalEvery == 0) || Step == c.Steps;
+            bool checkpointDue = (c.CheckpointEvery > 0 && Step % c.CheckpointEvery == 0) || Step == c.Steps;
+            if (evalDue && _collective.Rank == 0)
             {
                 var eval = Validate();
                 LastValidationNelbo = eval.NatsPerToken;
                 _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"eval  step {Step,6}  validation nelbo {eval.NatsPerToken:F4} ± {eval.StandardError:F4} nats/tok = {eval.BitsPerToken:F4} bits/tok (EMA weights, {c.EvalSequences} sequences × {EvalDraws} draws){(eval.DescribeTerms() is { Length: > 0 } t ? $"; {t}" : "")}"));
             }
-            if (_store is not null && ((c.CheckpointEvery > 0 && Step % c.CheckpointEvery == 0) || Step == c.Steps))
+            if (_store is not null && checkpointDue)
             {
                 string dir = _store.Save(Model.Network, _optimizer, _ema,
                     new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
                 _log.WriteLine($"checkpoint {dir}");
             }
+            if (_allReduce is not null && (evalDue || checkpointDue))
+            {
+                _collective.Barrier(); // the other ranks wait while rank 0 evaluates and writes
+            }
             StepCompleted?.Invoke(Step);
         }
-        if (cancel.IsCancellationRequested && _store is not null && Step > 0)
+        if ((_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed) && _store is not null && Step > 0)
         {
             // Stopped early (Ctrl+C or a caller's token): keep what was trained.
             _store.Save(Model.Network, _optimizer, _ema, new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
@@ -142,7 +182,7 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>One optimizer step over GradAccumulation micro-batches; returns (loss, NELBO) in nats per token.</summary>
-    private (double Loss, double Nelbo) TrainStep()
+    private (double Loss, double Nelbo) TrainStep(CancellationToken cancel)
     {
         var c = _config;
         var tokens = new int[c.Batch * c.Length];
@@ -150,7 +190,7 @@ public sealed class Trainer : IDisposable
         Model.Network.Train();
         for (int micro = 0; micro < c.GradAccumulation; micro++)
         {
-            long index = (long)(Step - 1) * c.GradAccumulation + micro;
+            long index = ((long)(Step - 1) * _collective.Size + _collective.Rank) * c.GradAccumulation + micro; // this rank's shard
             _data.TrainBatch(c.Seed, index, c.Batch, tokens);
             using var tape = Tape.Begin();
             var dropout = new DropoutRng(c.Seed, (ulong)index);
@@ -158,6 +198,11 @@ public sealed class Trainer : IDisposable
             ScaleOp.Apply(result.Value, 1f / c.GradAccumulation).Backward();
             loss += result.Value.Item() / c.GradAccumulation;
             nelbo += result.NelboPerToken() / c.GradAccumulation;
+        }
+        if (_allReduce is not null)
+        {
+            // Mean over ranks of the gradients (and of the logged loss), before clipping: every rank then steps alike.
+            (loss, nelbo, _stopAgreed) = _allReduce.Reduce(loss, nelbo, cancel.IsCancellationRequested);
         }
         _clipper.Clip(Model.TrainableParameters.Select(np => np.Parameter));
         _optimizer.Step(_lr.At(Step));
@@ -184,6 +229,20 @@ public sealed class Trainer : IDisposable
             Model.Network.Train();
             _ema.SwapInto();
         }
+    }
+
+    /// <summary>"  ranks K  all-reduce P%" for the progress line (the share of the interval spent in the all-reduce); "" for one rank.</summary>
+    private string Ranks(double seconds, ref double reduceMark, ref double logMark)
+    {
+        if (_allReduce is null)
+        {
+            return "";
+        }
+        double now = _allReduce.CollectiveSeconds;
+        string text = string.Create(CultureInfo.InvariantCulture,
+            $"  ranks {_collective.Size}  all-reduce {100 * (now - reduceMark) / Math.Max(seconds - logMark, 1e-9):F1}%");
+        (reduceMark, logMark) = (now, seconds);
+        return text;
     }
 
     /// <summary>Draws per validation sequence.</summary>
