@@ -2,6 +2,7 @@ using System.Globalization;
 using Lddm.Kernels;
 using Lddm.Training.Evaluation;
 using Lddm.Training.Judge;
+using Lddm.Training.Latent;
 using Lddm.Training.Training;
 
 namespace Lddm.Cli;
@@ -60,6 +61,7 @@ internal static class EvalGenCommand
                     throw new ArgumentException(
                         $"checkpoint '{dirs[i]}' has K = {data.Vocabulary} tokens but the judge has K = {judge.Config.Vocab - 1}: they must share the data.");
                 }
+                FrozenEncoders.RefuseJudge(judgeDir, config, labels[i]);
                 candidates.Add(new SweepCandidate(labels[i], model, config.Length));
                 Console.WriteLine($"model:  {labels[i]} = {Path.GetFullPath(dirs[i])} ({config.Model}, {config.Preset}, L = {config.Length}, {data.Description})");
                 if (i == 0)

@@ -140,11 +140,7 @@ public sealed class CheckpointStore(string directory)
     {
         string snapshot = LatestSnapshot();
         var state = ReadState(snapshot);
-        string source = Path.Combine(snapshot, "ema.safetensors");
-        if (!File.Exists(source))
-        {
-            source = Path.Combine(snapshot, "model.safetensors");
-        }
+        string source = InitialWeightsFile(snapshot);
         var tensors = SafeTensors.Read(source).Tensors
             .Where(kv => prefix is null || kv.Key.StartsWith(prefix, StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key, kv => kv.Value);
@@ -180,6 +176,18 @@ public sealed class CheckpointStore(string directory)
             }
         }
         return new InitialWeights(source, state.Step, loaded, kept);
+    }
+
+    /// <summary>
+    /// The file <see cref="LoadInitialWeights"/> reads: the latest snapshot's EMA weights, or its weights when it has no
+    /// EMA (what a frozen encoder's SHA-256 is taken of).
+    /// </summary>
+    public string InitialWeightsFile() => InitialWeightsFile(LatestSnapshot());
+
+    private static string InitialWeightsFile(string snapshot)
+    {
+        string ema = Path.Combine(snapshot, "ema.safetensors");
+        return File.Exists(ema) ? ema : Path.Combine(snapshot, "model.safetensors");
     }
 
     private static Dictionary<string, Shape> Subset(Dictionary<string, Shape> shapes, IEnumerable<string> names) =>
