@@ -75,15 +75,16 @@ public sealed class CheckpointStore(string directory)
 
     /// <summary>
     /// Loads the latest snapshot into <paramref name="model"/> (and optimizer/EMA when given), after checking that
-    /// every name and shape matches and, when <paramref name="expectedConfig"/> is given, that the config matches.
+    /// every name and shape matches and, when <paramref name="expectedConfig"/> is given, that the config matches (a
+    /// key the saved config lacks counts as its value in <paramref name="defaults"/>, when given).
     /// </summary>
-    public State Load(Module model, AdamW? optimizer = null, Ema? ema = null, JsonObject? expectedConfig = null)
+    public State Load(Module model, AdamW? optimizer = null, Ema? ema = null, JsonObject? expectedConfig = null, JsonObject? defaults = null)
     {
         string snapshot = LatestSnapshot();
         var state = ReadState(snapshot);
         if (expectedConfig is not null)
         {
-            var diffs = ConfigDiff.Between(state.Config, expectedConfig);
+            var diffs = ConfigDiff.Between(state.Config, expectedConfig, defaults);
             if (diffs.Count > 0)
             {
                 throw new InvalidDataException($"Checkpoint {snapshot} was trained with a different config: " + string.Join("; ", diffs) + ".");

@@ -80,6 +80,8 @@ public sealed record TrainConfig
     public string EncoderPooling { get; init; } = "chunk-mean";
     /// <summary>SHA-256 of the frozen encoder's weights file, recorded when training starts and checked on every load ("" = not yet pinned).</summary>
     public string EncoderSha256 { get; init; } = "";
+    /// <summary>SEQ stage 2: (t, ε) draws per sequence in the prior's loss (its training signal; cheap when P·d ≪ L).</summary>
+    public int PriorRepeats { get; init; } = 1;
     /// <summary>DiT preset of the learned encoder and of SEQ's latent prior (xxs, tiny, small, base).</summary>
     public string EncoderPreset { get; init; } = "tiny";
 
@@ -144,6 +146,7 @@ public sealed record TrainConfig
         Require(EncoderPooling != "per-token" || LatentPatches == Length, "latent_patches", LatentPatches, $"per-token pooling gives one latent per position: set latent_patches = length ({Length})");
         Require(EncoderSha256.Length == 0 || (EncoderSha256.Length == 64 && EncoderSha256.All(char.IsAsciiHexDigit)), "encoder_sha256", EncoderSha256, "empty or 64 hex digits");
         Require(Encoder == "learned" || EncoderCheckpoint.Length > 0, "encoder_checkpoint", EncoderCheckpoint, "a frozen encoder needs the checkpoint directory it reads");
+        Require(PriorRepeats is >= 1 and <= 256, "prior_repeats", PriorRepeats, "1..256");
         Require(EncoderPreset is "xxs" or "tiny" or "small" or "base", "encoder_preset", EncoderPreset, "xxs, tiny, small or base");
         if (errors.Count > 0)
         {

@@ -101,7 +101,7 @@ public sealed class Trainer : IDisposable
             var c = _config;
             throw Latent.FrozenEncoders.Mismatch(Path.GetFullPath(c.EncoderCheckpoint), new CheckpointStore(c.EncoderCheckpoint).InitialWeightsFile(), saved, c.EncoderSha256);
         }
-        var state = store.Load(Model.Network, _optimizer, _ema, _config.ToJson());
+        var state = store.Load(Model.Network, _optimizer, _ema, _config.ToJson(), new TrainConfig().ToJson());
         Step = state.Step;
         _log.WriteLine($"resumed from {store.Directory} at step {Step}");
     }
