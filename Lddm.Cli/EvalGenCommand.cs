@@ -2,6 +2,7 @@ using System.Globalization;
 using Lddm.Kernels;
 using Lddm.Training.Evaluation;
 using Lddm.Training.Judge;
+using Lddm.Training.Latent;
 using Lddm.Training.Training;
 
 namespace Lddm.Cli;
@@ -67,6 +68,7 @@ internal static class EvalGenCommand
                 {
                     labels[i] += suffix; // the default label says how it was sampled; a given one is kept as given
                 }
+                FrozenEncoders.RefuseJudge(judgeDir, config, labels[i]);
                 candidates.Add(new SweepCandidate(labels[i], model, config.Length));
                 Console.WriteLine($"model:  {labels[i]} = {Path.GetFullPath(dirs[i])} ({config.Model}, {config.Preset}, L = {config.Length}, {data.Description})");
                 if (i == 0)

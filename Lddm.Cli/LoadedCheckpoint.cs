@@ -41,7 +41,7 @@ internal sealed class LoadedCheckpoint : IDisposable
         try
         {
             using var ema = new Ema(model.TrainableParameters, config.EmaDecay);
-            store.Load(model.Network, null, ema, config.ToJson());
+            store.Load(model.Network, null, ema, config.ToJson(), new TrainConfig().ToJson()); // keys newer than the checkpoint: defaults
             ema.SwapInto(); // the network now holds the EMA weights
             model.Network.Eval();
         }

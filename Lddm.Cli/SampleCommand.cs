@@ -61,6 +61,10 @@ internal static class SampleCommand
             foreach (int n in steps)
             {
                 SweepCommand.EvaluateSawtooth(evaluation, loaded.Model, loaded.Model.Kind + suffix, n, batch);
+                if (loaded.Model is Lddm.Training.Latent.SeqModel { Stage: 2, Encoder: not null } seq)
+                {
+                    PrintPriorDiagnostics(seq, saw, evaluation, n, batch, seed);
+                }
             }
         }
         return 0;
@@ -82,6 +86,15 @@ internal static class SampleCommand
         var r = LatentDiagnostics.Sawtooth(encoder, backend, data.Generator, Math.Max(count, 64), seed ^ 0x1A7EUL);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"latent y0 ({encoder.Patches}×{encoder.PatchDim}, {r.Sequences} sequences): mean patch norm {r.MeanPatchNorm:G4}, std across sequences {r.BetweenSequenceStd:G4}, linear-probe R² of the true shift {r.ShiftR2:F3} (held out)"));
+    }
+
+    /// <summary>SEQ: does the prior cover the encoder's latents, and does the decoder alone (on real latents) cover the data?</summary>
+    private static void PrintPriorDiagnostics(Lddm.Training.Latent.SeqModel model, SawtoothData data, SawtoothEvaluation evaluation, int steps, int batch, ulong seed)
+    {
+        var r = SeqPriorDiagnostics.Sawtooth(model, data, evaluation, steps, batch, seed);
+        double Get(string metric) => r.Oracle.Single(x => x.Metric == metric).Mean;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  prior ŷ₀ → nearest real latent: phase χ² {r.PriorPhase.ChiSquare:F1}/{r.PriorPhase.Dof} dof (p {r.PriorPhase.ChiSquareP:G3}), distance {r.PriorDistance:G3} vs held-out real {r.RealDistance:G3}; decoder on real latents: NLL {Get(SawtoothEvaluation.Nll):F2} (SD {Get(SawtoothEvaluation.NllSd):F2}), phase χ² p {Get(SawtoothEvaluation.ShiftChiSquareP):G3}"));
     }
 
     /// <summary>Prints <paramref name="count"/> samples for each step count, with the EMA weights when given.</summary>

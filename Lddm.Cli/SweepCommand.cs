@@ -65,10 +65,13 @@ internal static class SweepCommand
         return 0;
     }
 
-    /// <summary>The real sequences' NLL and entropy (the reference line).</summary>
+    /// <summary>The real sequences' NLL, its spread, entropy and saw-phase coverage (the reference lines).</summary>
     public static void PrintReference(SawtoothEvaluation e) =>
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"real data ({e.Count} sequences): exact NLL {e.RealNll.Mean:F2} ± {e.RealNll.StandardError:F2} bits/sequence; unigram entropy {e.RealEntropy.Mean:F4} ± {e.RealEntropy.StandardError:F4} nats/sequence"));
+            $"real data ({e.Count} sequences): exact NLL {e.RealNll.Mean:F2} ± {e.RealNll.StandardError:F2} bits/sequence (SD {e.RealNllSd.Mean:F2} ± {e.RealNllSd.StandardError:F2}); unigram entropy {e.RealEntropy.Mean:F4} ± {e.RealEntropy.StandardError:F4} nats/sequence; ML saw phase: {Describe(e.RealCoverage)} ({e.Coverage.Cells} equal-mass cells)"));
+
+    private static string Describe(CoverageTest t) => string.Create(CultureInfo.InvariantCulture,
+        $"χ² {t.ChiSquare:F1} on {t.Dof} dof (p {t.ChiSquareP:G3}), KS {t.Ks:F3} (p {t.KsP:G3})");
 
     /// <summary>Samples and scores one (model, N), with a progress line on an interactive terminal; prints the result.</summary>
     public static IReadOnlyList<SweepRow> EvaluateSawtooth(SawtoothEvaluation e, ITrainableModel model, string label, int steps, int batch)
@@ -83,8 +86,9 @@ internal static class SweepCommand
         }
         SweepRow Get(string metric) => rows.Single(r => r.Metric == metric);
         var (nll, kl, h) = (Get(SawtoothEvaluation.Nll), Get(SawtoothEvaluation.UnigramKl), Get(SawtoothEvaluation.UnigramEntropy));
+        var (sd, chi2, chi2P, ksP) = (Get(SawtoothEvaluation.NllSd), Get(SawtoothEvaluation.ShiftChiSquare), Get(SawtoothEvaluation.ShiftChiSquareP), Get(SawtoothEvaluation.ShiftKsP));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{label} N = {steps,4} ({nll.Nfe} NFE): NLL {nll.Mean:F2} ± {nll.StandardError:F2} bits/seq  unigram KL {kl.Mean:E3} nats  unigram entropy {h.Mean:F4} ± {h.StandardError:F4} nats  ({clock.Elapsed.TotalSeconds:F1} s)"));
+            $"{label} N = {steps,4} ({nll.Nfe} NFE): NLL {nll.Mean:F2} ± {nll.StandardError:F2} bits/seq (SD {sd.Mean:F2} ± {sd.StandardError:F2}, data {e.RealNllSd.Mean:F2})  unigram KL {kl.Mean:E3} nats  unigram entropy {h.Mean:F4} ± {h.StandardError:F4} nats  saw phase χ² {chi2.Mean:F1}/{e.RealCoverage.Dof} dof (p {chi2P.Mean:G3}, KS p {ksP.Mean:G3})  ({clock.Elapsed.TotalSeconds:F1} s)"));
         return rows;
     }
 

@@ -36,7 +36,14 @@ public sealed class DiT : Module
     public FinalLayer Final { get; }
 
     /// <summary>tokens (B, T) with ids &lt; Vocab, t (B) → logits (B, T, Vocab).</summary>
-    public Tensor Forward(IntTensor tokens, ReadOnlySpan<float> t, DropoutRng? dropout = null)
+    public Tensor Forward(IntTensor tokens, ReadOnlySpan<float> t, DropoutRng? dropout = null) =>
+        Final.Proj.Forward(Hidden(tokens, t, dropout));
+
+    /// <summary>
+    /// tokens (B, T), t (B) → the last hidden states (B, T, h) as the output projection reads them: the final layer's
+    /// LayerNorm and adaLN modulation applied to the last block's output (a frozen MDLM encoder reads these at t = 0).
+    /// </summary>
+    public Tensor Hidden(IntTensor tokens, ReadOnlySpan<float> t, DropoutRng? dropout = null)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         if (tokens.Shape.Rank != 2 || tokens.Shape[0] != t.Length || tokens.Shape[1] > Config.MaxLength)
@@ -51,6 +58,6 @@ public sealed class DiT : Module
         {
             x = block.Forward(x, c, dropout);
         }
-        return Final.Forward(x, c);
+        return Final.Features(x, c);
     }
 }

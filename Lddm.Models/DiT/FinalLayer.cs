@@ -29,11 +29,14 @@ public sealed class FinalLayer : Module
     public Linear Proj { get; }
 
     /// <summary>x (B, T, h), c (B, cond) → (B, T, out).</summary>
-    public Tensor Forward(Tensor x, Tensor c)
+    public Tensor Forward(Tensor x, Tensor c) => Proj.Forward(Features(x, c));
+
+    /// <summary>x (B, T, h), c (B, cond) → modulate(LN(x), shift, scale) (B, T, h): what the output projection reads.</summary>
+    public Tensor Features(Tensor x, Tensor c)
     {
         var mod = Modulation.Forward(BiasActivationOp.Apply(c, null, Activation.Silu)); // (B, 2h)
         var shift = SliceOp.Apply(mod, 1, 0, Hidden);
         var scale = SliceOp.Apply(mod, 1, Hidden, Hidden);
-        return Proj.Forward(ModulateOp.Apply(Norm.Forward(x), shift, scale));
+        return ModulateOp.Apply(Norm.Forward(x), shift, scale);
     }
 }

@@ -75,15 +75,16 @@ public sealed class CheckpointStore(string directory)
 
     /// <summary>
     /// Loads the latest snapshot into <paramref name="model"/> (and optimizer/EMA when given), after checking that
-    /// every name and shape matches and, when <paramref name="expectedConfig"/> is given, that the config matches.
+    /// every name and shape matches and, when <paramref name="expectedConfig"/> is given, that the config matches (a
+    /// key the saved config lacks counts as its value in <paramref name="defaults"/>, when given).
     /// </summary>
-    public State Load(Module model, AdamW? optimizer = null, Ema? ema = null, JsonObject? expectedConfig = null)
+    public State Load(Module model, AdamW? optimizer = null, Ema? ema = null, JsonObject? expectedConfig = null, JsonObject? defaults = null)
     {
         string snapshot = LatestSnapshot();
         var state = ReadState(snapshot);
         if (expectedConfig is not null)
         {
-            var diffs = ConfigDiff.Between(state.Config, expectedConfig);
+            var diffs = ConfigDiff.Between(state.Config, expectedConfig, defaults);
             if (diffs.Count > 0)
             {
                 throw new InvalidDataException($"Checkpoint {snapshot} was trained with a different config: " + string.Join("; ", diffs) + ".");
@@ -140,11 +141,7 @@ public sealed class CheckpointStore(string directory)
     {
         string snapshot = LatestSnapshot();
         var state = ReadState(snapshot);
-        string source = Path.Combine(snapshot, "ema.safetensors");
-        if (!File.Exists(source))
-        {
-            source = Path.Combine(snapshot, "model.safetensors");
-        }
+        string source = InitialWeightsFile(snapshot);
         var tensors = SafeTensors.Read(source).Tensors
             .Where(kv => prefix is null || kv.Key.StartsWith(prefix, StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key, kv => kv.Value);
@@ -180,6 +177,18 @@ public sealed class CheckpointStore(string directory)
             }
         }
         return new InitialWeights(source, state.Step, loaded, kept);
+    }
+
+    /// <summary>
+    /// The file <see cref="LoadInitialWeights"/> reads: the latest snapshot's EMA weights, or its weights when it has no
+    /// EMA (what a frozen encoder's SHA-256 is taken of).
+    /// </summary>
+    public string InitialWeightsFile() => InitialWeightsFile(LatestSnapshot());
+
+    private static string InitialWeightsFile(string snapshot)
+    {
+        string ema = Path.Combine(snapshot, "ema.safetensors");
+        return File.Exists(ema) ? ema : Path.Combine(snapshot, "model.safetensors");
     }
 
     private static Dictionary<string, Shape> Subset(Dictionary<string, Shape> shapes, IEnumerable<string> names) =>

@@ -5,9 +5,22 @@ namespace Lddm.Training.Checkpoints;
 /// <summary>Lists the fields where two JSON configs differ, by dotted path, with both values.</summary>
 public static class ConfigDiff
 {
-    public static IReadOnlyList<string> Between(JsonNode? saved, JsonNode? expected)
+    /// <param name="defaults">When given, a top-level key the saved config lacks (a checkpoint older than the key) counts
+    /// as its default value, so adding a config key does not orphan every earlier checkpoint.</param>
+    public static IReadOnlyList<string> Between(JsonNode? saved, JsonNode? expected, JsonObject? defaults = null)
     {
         var diffs = new List<string>();
+        if (defaults is not null && saved is JsonObject s && expected is JsonObject)
+        {
+            saved = s.DeepClone();
+            foreach (var (key, value) in defaults)
+            {
+                if (!saved.AsObject().ContainsKey(key))
+                {
+                    saved[key] = value?.DeepClone();
+                }
+            }
+        }
         Walk("", saved, expected, diffs);
         return diffs;
     }

@@ -9,12 +9,14 @@ namespace Lddm.Training.Judge;
 
 /// <summary>
 /// A frozen latent encoder from a trained AR model (<c>encoder = frozen-ar</c>): y₀ = the final normalised hidden
-/// states of x₀, mean-pooled over P contiguous equal chunks of the sequence, truncated to the first d of h dims and
-/// L2-normalised per patch. No gradient reaches it; it is not trained, averaged or checkpointed with the LDDM model.
+/// states of x₀, pooled by <see cref="HiddenPooling"/> (mean over P contiguous equal chunks, or one latent per position),
+/// truncated to the first d of h dims and L2-normalised per patch. No gradient reaches it; it is not trained, averaged
+/// or checkpointed with the LDDM model. Position i reads [BOS, x₀ … x_{i−1}] (the layout the AR model was trained on),
+/// so its hidden state summarises the prefix before x_i.
 /// </summary>
 public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
 {
-    public FrozenHiddenEncoder(CausalTransformer model, int patches, int patchDim)
+    public FrozenHiddenEncoder(CausalTransformer model, int patches, int patchDim, string pooling = HiddenPooling.ChunkMean)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (patches < 1 || patches > model.Config.MaxLength)
@@ -27,9 +29,14 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
             throw new ArgumentOutOfRangeException(nameof(patchDim), patchDim,
                 $"FrozenHiddenEncoder: patch dimension d must be in [1, {model.Config.Hidden}] (the AR model's hidden size h) but was {patchDim}.");
         }
+        if (pooling is not (HiddenPooling.ChunkMean or HiddenPooling.PerToken))
+        {
+            throw new ArgumentException($"FrozenHiddenEncoder: unknown pooling '{pooling}' (expected {HiddenPooling.ChunkMean} or {HiddenPooling.PerToken}).", nameof(pooling));
+        }
         Model = model;
         Patches = patches;
         PatchDim = patchDim;
+        Pooling = pooling;
         model.Eval();
     }
 
@@ -38,6 +45,9 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
     public int Patches { get; }
 
     public int PatchDim { get; }
+
+    /// <summary>chunk-mean or per-token (<see cref="HiddenPooling"/>).</summary>
+    public string Pooling { get; }
 
     public bool Trainable => false;
 
@@ -48,13 +58,13 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
     /// Builds the AR network a Trainer checkpoint (<c>--model ar</c>) describes and loads its weights — the EMA
     /// weights when the snapshot has them.
     /// </summary>
-    public static FrozenHiddenEncoder Load(Backend backend, string checkpointDir, int patches, int patchDim)
+    public static FrozenHiddenEncoder Load(Backend backend, string checkpointDir, int patches, int patchDim, string pooling = HiddenPooling.ChunkMean)
     {
         ArgumentNullException.ThrowIfNull(backend);
         var (model, _) = LoadJudge(backend, checkpointDir);
         try
         {
-            return new FrozenHiddenEncoder(model, patches, patchDim);
+            return new FrozenHiddenEncoder(model, patches, patchDim, pooling);
         }
         catch
         {
@@ -100,7 +110,7 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
         return (model, config);
     }
 
-    /// <summary>x₀ (B, L) → y₀ (B, P, d) without gradient; L must be a multiple of P.</summary>
+    /// <summary>x₀ (B, L) → y₀ (B, P, d) without gradient; L must be a multiple of P (chunk-mean) or P (per-token).</summary>
     public Tensor Encode(IntTensor x0, Tensor? keep = null)
     {
         ArgumentNullException.ThrowIfNull(x0);
@@ -108,23 +118,13 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
         {
             throw new ArgumentException($"FrozenHiddenEncoder: x0 must be (B, L) but has shape {x0.Shape}.", nameof(x0));
         }
-        int b = x0.Shape[0], l = x0.Shape[1], h = Model.Config.Hidden;
-        if (l % Patches != 0)
-        {
-            throw new ArgumentException(
-                $"FrozenHiddenEncoder: the sequence length L = {l} must be a multiple of the patch count P = {Patches} (contiguous equal chunks).", nameof(x0));
-        }
-        int chunk = l / Patches;
+        int b = x0.Shape[0], l = x0.Shape[1];
         using var off = Grad.Off();
         // The AR model was trained on [BOS, x₀ … x_{L−2}] (ArModel.ShiftRight): feed it that layout, with keep shifted alongside.
         var shifted = IntTensor.FromArray(Model.Backend, ArModel.ShiftRight(x0.ToArray(), b, l, Model.Config.Vocab - 1), b, l);
         var shiftedKeep = keep is null ? null : Tensor.FromArray(Model.Backend, ShiftKeep(keep.ToArray(), b, l), b, l);
         var hidden = Model.Hidden(shifted, shiftedKeep);                                          // (B, L, h)
-        var grouped = TransposeOp.Apply(ReshapeOp.Apply(hidden, b, Patches, chunk, h), 2, 3);     // (B, P, h, c)
-        var average = Tensor.FromArray(Model.Backend, Enumerable.Repeat(1f / chunk, chunk).ToArray(), chunk, 1);
-        var pooled = ReshapeOp.Apply(MatmulOp.Apply(grouped, average), b, Patches, h);           // (B, P, h)
-        var truncated = PatchDim == h ? pooled : SliceOp.Apply(pooled, 2, 0, PatchDim);          // (B, P, d)
-        return L2NormalizeOp.Apply(truncated);
+        return HiddenPooling.Pool(hidden, Patches, PatchDim, Pooling, "FrozenHiddenEncoder");
     }
 
     /// <summary>keep moves with the tokens; the BOS position is always kept.</summary>

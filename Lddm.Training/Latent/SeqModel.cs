@@ -25,7 +25,7 @@ public sealed class SeqModel : ITrainableModel
         TrainableParameters = [.. root.NamedParameters().Where(p => trained.Any(prefix => p.Name.StartsWith(prefix, StringComparison.Ordinal)))];
         var chain = LatentChain.From(config);
         var latent = LatentObjectiveConfig.From(config);
-        Objective = new SeqObjective(TrainingRun.Objective(config), chain, latent, config.SeqPriorTarget == "decoder");
+        Objective = new SeqObjective(TrainingRun.Objective(config), chain, latent, config.SeqPriorTarget == "decoder", config.PriorRepeats);
         Sampler = new SeqSampler(TrainingRun.Schedule(config), chain, new LatentStepConfig(config.LatentSampler == "ddpm", latent.EpsPrediction),
             config.LatentSteps, config.TimeConditioning, config.AllZeroLatent);
     }

@@ -20,14 +20,21 @@ public sealed class SeqObjective : LddmObjective
     private const ulong NoiseStream = 0x736E6F69; // "snoi"
 
     /// <param name="priorOnDecoderInput">seq_prior_target = decoder: the prior learns the decoder's (corrupted, p_cfg-kept) y₀.</param>
-    public SeqObjective(MdlmObjective tokens, LatentChain chain, LatentObjectiveConfig config, bool priorOnDecoderInput = false)
+    /// <param name="priorRepeats">K: stage 2 trains the prior on K (t, ε) draws of each sequence's y₀ (prior_repeats).</param>
+    public SeqObjective(MdlmObjective tokens, LatentChain chain, LatentObjectiveConfig config, bool priorOnDecoderInput = false,
+        int priorRepeats = 1)
         : base(tokens, chain, config)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(priorRepeats, 1);
         PriorOnDecoderInput = priorOnDecoderInput;
+        PriorRepeats = priorRepeats;
     }
 
     /// <summary>True: the prior's target is the decoder's y₀ (seq_prior_target = decoder); false: the clean y₀.</summary>
     public bool PriorOnDecoderInput { get; }
+
+    /// <summary>K, the (t, ε) draws per sequence the prior's term averages over.</summary>
+    public int PriorRepeats { get; }
 
     /// <summary>
     /// One batch's loss. <paramref name="prior"/> null: stage 1 (no latent term, the encoder trains); given: stage 2
@@ -95,15 +102,38 @@ public sealed class SeqObjective : LddmObjective
         return (decoderTarget ? corrupted : clean, conditioning);
     }
 
-    /// <summary>The prior's term: D_ψ(y_t, t_y) against y₀ (or ε): on every sequence for the clean target (p_cfg is the
-    /// decoder's, not the prior's), on the p_cfg-kept ones for the decoder's.</summary>
+    /// <summary>
+    /// The prior's term: D_ψ(y_t, t_y) against y₀ (or ε): on every sequence for the clean target (p_cfg is the
+    /// decoder's, not the prior's), on the p_cfg-kept ones for the decoder's (seq_prior_target);
+    /// averaged over K = <see cref="PriorRepeats"/> draws per sequence: copy k uses t_k = t_y rotated by k/K of the
+    /// time range (so the K times of a sequence are stratified, each still uniform) and its own ε. With P·d ≪ L the
+    /// prior costs little beside the decoder, so K multiplies its training signal almost for free.
+    /// </summary>
     private LatentTerm PriorTerm(LatentDiT prior, Tensor clean, LatentDraw latent, int length, ulong seed, long step, DropoutRng? dropout)
     {
-        int batch = clean.Shape[0];
-        var (abar, sbar) = Chain.Noising(latent.Times);
-        var yT = GaussianNoiseOp.Apply(clean, abar, sbar, seed, NoiseStream, step * (long)clean.Shape.Elements, out var eps);
-        var prediction = prior.Forward(yT, Array.ConvertAll(latent.Times, t => (float)t), dropout);
-        var rows = PriorOnDecoderInput ? latent.Keep : Enumerable.Repeat(1f, batch).ToArray();
-        return LatentTerm.Build(Chain, Config, prediction, clean, eps, latent.Times, rows, length);
+        int batch = clean.Shape[0], k = PriorRepeats;
+        var times = new double[batch * k];
+        double floor = Tokens.Times.Epsilon; // times live in [ε, 1]: rotate within it
+        for (int r = 0; r < k; r++)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                double u = (latent.Times[b] - floor) / (1 - floor) + (double)r / k;
+                times[r * batch + b] = floor + (1 - floor) * (u - Math.Floor(u));
+            }
+        }
+        var y0 = k == 1 ? clean : ConcatOp.Apply(Enumerable.Repeat(clean, k).ToArray(), 0); // (K·B, P, d)
+        var (abar, sbar) = Chain.Noising(times);
+        var yT = GaussianNoiseOp.Apply(y0, abar, sbar, seed, NoiseStream, step * (long)y0.Shape.Elements, out var eps);
+        var prediction = prior.Forward(yT, Array.ConvertAll(times, t => (float)t), dropout);
+        var rows = new float[batch * k];
+        for (int r = 0; r < k; r++)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                rows[r * batch + b] = PriorOnDecoderInput ? latent.Keep[b] : 1f;
+            }
+        }
+        return LatentTerm.Build(Chain, Config, prediction, y0, eps, times, rows, length);
     }
 }

@@ -80,10 +80,17 @@ public sealed record TrainConfig
     public string LatentSampler { get; init; } = "ddim";
     /// <summary>SEQ: latent prior steps N_lat (0 = the same as the token steps N).</summary>
     public int LatentSteps { get; init; }
-    /// <summary>Encoder: learned (a DiTEncoder trained with the model), frozen-ar (the hidden states of an AR checkpoint,
-    /// encoder_checkpoint, chunk-mean pooled) or frozen-lddm (the learned encoder of a FUJI/SEQ checkpoint, e.g. SEQ stage 1).</summary>
+    /// <summary>Encoder: learned (a DiTEncoder trained with the model), frozen-ar / frozen-mdlm (the last hidden states of
+    /// an AR / MDLM checkpoint, encoder_checkpoint, pooled by encoder_pooling) or frozen-lddm (the learned encoder of a
+    /// FUJI/SEQ checkpoint, e.g. SEQ stage 1).</summary>
     public string Encoder { get; init; } = "learned";
     public string EncoderCheckpoint { get; init; } = "";
+    /// <summary>frozen-ar / frozen-mdlm: chunk-mean (P contiguous chunks of L/P positions) or per-token (P = L).</summary>
+    public string EncoderPooling { get; init; } = "chunk-mean";
+    /// <summary>SHA-256 of the frozen encoder's weights file, recorded when training starts and checked on every load ("" = not yet pinned).</summary>
+    public string EncoderSha256 { get; init; } = "";
+    /// <summary>SEQ stage 2: (t, ε) draws per sequence in the prior's loss (its training signal; cheap when P·d ≪ L).</summary>
+    public int PriorRepeats { get; init; } = 1;
     /// <summary>DiT preset of the learned encoder and of SEQ's latent prior (xxs, tiny, small, base).</summary>
     public string EncoderPreset { get; init; } = "tiny";
 
@@ -146,8 +153,13 @@ public sealed record TrainConfig
         Require(LatentDropout is >= 0 and <= 1, "latent_dropout", LatentDropout, "in [0, 1]");
         Require(LatentSampler is "ddim" or "ddpm", "latent_sampler", LatentSampler, "ddim or ddpm");
         Require(LatentSteps >= 0, "latent_steps", LatentSteps, "≥ 0 (0 = the token steps)");
-        Require(Encoder is "learned" or "frozen-ar" or "frozen-lddm", "encoder", Encoder, "learned, frozen-ar or frozen-lddm");
+        Require(Encoder is "learned" or "frozen-ar" or "frozen-mdlm" or "frozen-lddm", "encoder", Encoder, "learned, frozen-ar, frozen-mdlm or frozen-lddm");
+        Require(EncoderPooling is "chunk-mean" or "per-token", "encoder_pooling", EncoderPooling, "chunk-mean or per-token");
+        Require(EncoderPooling == "chunk-mean" || Encoder is "frozen-ar" or "frozen-mdlm", "encoder_pooling", EncoderPooling, "per-token pools a frozen-ar or frozen-mdlm encoder");
+        Require(EncoderPooling != "per-token" || LatentPatches == Length, "latent_patches", LatentPatches, $"per-token pooling gives one latent per position: set latent_patches = length ({Length})");
+        Require(EncoderSha256.Length == 0 || (EncoderSha256.Length == 64 && EncoderSha256.All(char.IsAsciiHexDigit)), "encoder_sha256", EncoderSha256, "empty or 64 hex digits");
         Require(Encoder == "learned" || EncoderCheckpoint.Length > 0, "encoder_checkpoint", EncoderCheckpoint, "a frozen encoder needs the checkpoint directory it reads");
+        Require(PriorRepeats is >= 1 and <= 256, "prior_repeats", PriorRepeats, "1..256");
         Require(EncoderPreset is "xxs" or "tiny" or "small" or "base", "encoder_preset", EncoderPreset, "xxs, tiny, small or base");
         if (errors.Count > 0)
         {

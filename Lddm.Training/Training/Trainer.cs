@@ -52,6 +52,15 @@ public sealed class Trainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(model);
         _config = config.Validate();
+        try
+        {
+            _config = Latent.FrozenEncoders.Pin(_config); // checkpoints record the frozen encoder's hash
+        }
+        catch
+        {
+            model.Dispose(); // the trainer owns the model from the call on
+            throw;
+        }
         if (model.Kind != config.Model)
         {
             model.Dispose(); // the trainer owns the model from the call on
@@ -114,7 +123,12 @@ public sealed class Trainer : IDisposable
         if (_collective.Rank == 0)
         {
             var store = _store ?? throw new InvalidOperationException("Resume needs an output directory.");
-            var state = store.Load(Model.Network, _optimizer, _ema, _config.ToJson());
+            if (store.Exists && store.ReadState().Config["encoder_sha256"]?.GetValue<string>() is { Length: > 0 } saved && saved != _config.EncoderSha256)
+            {
+                var c = _config;
+                throw Latent.FrozenEncoders.Mismatch(Path.GetFullPath(c.EncoderCheckpoint), new CheckpointStore(c.EncoderCheckpoint).InitialWeightsFile(), saved, c.EncoderSha256);
+            }
+            var state = store.Load(Model.Network, _optimizer, _ema, _config.ToJson(), new TrainConfig().ToJson());
             Step = state.Step;
             _log.WriteLine($"resumed from {store.Directory} at step {Step}");
         }

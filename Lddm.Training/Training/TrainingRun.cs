@@ -49,31 +49,11 @@ public static class TrainingRun
     public static ITrainableModel CreateModel(Backend backend, TrainConfig c, int vocabulary) => c.Model switch
     {
         "mdlm" => MdlmModel.Create(backend, c, vocabulary),
-        "fuji" => Latent.FujiModel.Create(backend, c, vocabulary, FrozenEncoder(backend, c, vocabulary)),
-        "seq" => Latent.SeqModel.Create(backend, c, vocabulary, FrozenEncoder(backend, c, vocabulary)),
+        "fuji" => Latent.FujiModel.Create(backend, c, vocabulary, Latent.FrozenEncoders.Load(backend, c, vocabulary)),
+        "seq" => Latent.SeqModel.Create(backend, c, vocabulary, Latent.FrozenEncoders.Load(backend, c, vocabulary)),
         "ar" => Judge.ArModel.Create(backend, c, vocabulary),
         _ => throw new ArgumentException($"Unknown model kind '{c.Model}': expected mdlm, fuji, seq or ar.", nameof(c)),
     };
-
-    /// <summary>The frozen encoder a config names (encoder = frozen-ar or frozen-lddm), or null for a learned one (FUJI
-    /// stage 2 freezes the learned encoder of its stage-1 checkpoint, init).</summary>
-    private static Latent.ILatentEncoder? FrozenEncoder(Backend backend, TrainConfig c, int vocabulary) => c.Encoder switch
-    {
-        "learned" => Latent.FujiModel.FreezesInitEncoder(c) ? Latent.FrozenLddmEncoder.Load(backend, c.Init, vocabulary) : null,
-        "frozen-lddm" => Latent.FrozenLddmEncoder.Load(backend, c.EncoderCheckpoint, vocabulary),
-        _ => CheckedFrozen(Judge.FrozenHiddenEncoder.Load(backend, c.EncoderCheckpoint, c.LatentPatches, c.LatentDim), c, vocabulary),
-    };
-
-    /// <summary>A frozen encoder reads the data's token ids directly: its vocabulary must be the data's.</summary>
-    private static Latent.ILatentEncoder CheckedFrozen(Judge.FrozenHiddenEncoder encoder, TrainConfig c, int vocabulary)
-    {
-        if (encoder.Vocabulary != vocabulary)
-        {
-            throw new ArgumentException(
-                $"encoder_checkpoint '{c.EncoderCheckpoint}' was trained on {encoder.Vocabulary} tokens but this run's data has {vocabulary}: a frozen encoder must read the same vocabulary.");
-        }
-        return encoder;
-    }
 
     /// <summary>
     /// SEQ or FUJI with stage 0 as two runs: stage 1 for round(steps · stage1_fraction) steps, then stage 2 for the rest,
