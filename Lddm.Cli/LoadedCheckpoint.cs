@@ -33,7 +33,7 @@ internal sealed class LoadedCheckpoint : IDisposable
 
     public static LoadedCheckpoint From(Backend backend, string dir)
     {
-        var store = new CheckpointStore(dir);
+        var store = new CheckpointStore(dir) { Warn = m => Console.Error.WriteLine($"lddm: warning: {m}") };
         var state = store.ReadState();
         var config = TrainConfig.FromJson(state.Config, Path.Combine(dir, "state.json")).Validate();
         var data = TrainingRun.Data(config);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Lddm.Kernels;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Data;
@@ -14,18 +15,33 @@ internal static class TrainCommand
 {
     public static int Run(Options options)
     {
-        var config = Resolve(options, out string? outDir, out bool resume, out string device);
-        outDir ??= Path.Combine("runs", string.Create(CultureInfo.InvariantCulture,
-            $"{config.Model}-{config.Data}-{DateTime.UtcNow:yyyyMMdd-HHmmss}"));
-        using var backend = Devices.Create(device);
+        var request = Parse(options);
+        var fresh = request.Resume ? null : Resolve(request, null); // a bad config fails before --out is touched
+        string outDir = request.OutDir ?? Path.Combine("runs", string.Create(CultureInfo.InvariantCulture,
+            $"{fresh!.Model}-{fresh.Data}-{DateTime.UtcNow:yyyyMMdd-HHmmss}"));
+        // The folder is checked (creatable, writable), locked against a second run and cleaned of an interrupted
+        // save's leftovers before anything else happens.
+        using var run = RunDirectory.Open(outDir);
+        foreach (string note in run.Notes)
+        {
+            Console.WriteLine($"output: {note}");
+        }
+        var store = new CheckpointStore(outDir);
+        var config = fresh ?? Resolve(request, store);
+        if (!request.Resume && !run.IsEmpty)
+        {
+            throw new ArgumentException($"Output directory '{outDir}' is not empty: pass --resume to continue that run, or choose another --out.");
+        }
+        using var backend = Devices.Create(request.Device);
         Console.WriteLine($"device: {backend.Name}");
         var data = TrainingRun.Data(config);
         Console.WriteLine($"data:   {data.Description}");
         Console.WriteLine($"output: {Path.GetFullPath(outDir)}");
-        if (!resume && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+        if (backend.Kind == BackendKind.Cpu)
         {
-            throw new ArgumentException($"Output directory '{outDir}' is not empty: pass --resume to continue that run, or choose another --out.");
+            MemoryEstimate.Require(config, data.Vocabulary, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
         }
+        store.SaveRunConfig(config.ToJson());
         using var stop = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {
@@ -37,25 +53,25 @@ internal static class TrainCommand
                 stop.Cancel();
             }
         };
+        var mode = request.Resume ? Resuming.IfSaved : Resuming.No;
         if (config.Model != "seq" || config.Stage != 0)
         {
-            return TrainOne(backend, config, data, outDir, resume ? Resuming.Required : Resuming.No, stop.Token);
+            return TrainOne(backend, config, data, run, outDir, mode, stop.Token);
         }
         var (stage1, stage2) = TrainingRun.SeqStages(config, Path.Combine(outDir, "stage1"));
-        var mode = resume ? Resuming.IfSaved : Resuming.No;
         Console.WriteLine($"SEQ stage 1 of 2: {stage1.Steps} steps (encoder + decoder) into {Path.Combine(outDir, "stage1")}");
-        int rc = TrainOne(backend, stage1, data, Path.Combine(outDir, "stage1"), mode, stop.Token);
+        int rc = TrainOne(backend, stage1, data, run, Path.Combine(outDir, "stage1"), mode, stop.Token);
         if (rc != 0)
         {
             return rc;
         }
         Console.WriteLine($"SEQ stage 2 of 2: {stage2.Steps} steps (prior + decoder, encoder frozen) into {outDir}");
-        return TrainOne(backend, stage2, data, outDir, mode, stop.Token);
+        return TrainOne(backend, stage2, data, run, outDir, mode, stop.Token);
     }
 
-    private enum Resuming { No, Required, IfSaved }
+    private enum Resuming { No, IfSaved }
 
-    private static int TrainOne(Backend backend, TrainConfig config, ITokenData data, string outDir, Resuming resume, CancellationToken stop)
+    private static int TrainOne(Backend backend, TrainConfig config, ITokenData data, RunDirectory run, string outDir, Resuming resume, CancellationToken stop)
     {
         Console.WriteLine($"config: {config.ToJson().ToJsonString()}");
         using var trainer = new Trainer(backend, config, data, outDir, Console.Out);
@@ -63,14 +79,23 @@ internal static class TrainCommand
         long trained = trainer.Model.TrainableParameters.Sum(np => (long)np.Parameter.Shape.Elements);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"model:  {trainer.Model.Kind} ({config.Preset}): {network.ParameterCount:N0} parameters, {trained:N0} trained"));
-        if (resume == Resuming.Required || (resume == Resuming.IfSaved && new CheckpointStore(outDir).Exists))
+        // A snapshot: weights (all), EMA and two AdamW moments (trained ones), in float32, plus headers.
+        run.RequireSpace(4 * (network.ParameterCount + 3 * trained) + (1 << 20));
+        if (resume == Resuming.IfSaved)
         {
-            trainer.Resume();
+            if (new CheckpointStore(outDir).Exists)
+            {
+                trainer.Resume();
+            }
+            else
+            {
+                Console.WriteLine($"resume: no checkpoint was saved in {outDir} yet; starting at step 1");
+            }
         }
         trainer.Run(stop);
         if (stop.IsCancellationRequested)
         {
-            Console.WriteLine($"resume with: lddm train --out {outDir} --resume (and the same config)");
+            Console.WriteLine($"resume with: lddm train --out {run.Path} --resume");
             return 130;
         }
         PrintParameterCounts(trainer.Model);
@@ -92,11 +117,12 @@ internal static class TrainCommand
         }
     }
 
-    /// <summary>Defaults ← --config file ← named flags ← --set overrides; then validated as a whole.</summary>
-    private static TrainConfig Resolve(Options options, out string? outDir, out bool resume, out string device)
+    private sealed record Request(TrainConfig? Base, string? File, List<string> Sets, string? OutDir, bool Resume, string Device);
+
+    private static Request Parse(Options options)
     {
         string? file = options.Value("config");
-        var config = file is null ? new TrainConfig() : TrainConfig.Load(file);
+        var config = file is null ? null : TrainConfig.Load(file);
         var sets = new List<string>();
         foreach (string key in new[] { "model", "stage", "init", "data", "corpus", "preset", "steps", "batch", "length", "seed" })
         {
@@ -106,10 +132,37 @@ internal static class TrainCommand
             }
         }
         sets.AddRange(options.Values("set"));
-        outDir = options.Value("out");
-        resume = options.Flag("resume");
-        device = options.Value("device") ?? "auto";
+        string? outDir = options.Value("out");
+        bool resume = options.Flag("resume");
+        string device = options.Value("device") ?? "auto";
         options.RejectUnused();
-        return config.WithOverrides(sets).Validate();
+        if (resume && outDir is null)
+        {
+            throw new UsageException("--resume needs --out DIR (the run folder to continue)");
+        }
+        return new Request(config, file, sets, outDir, resume, device);
+    }
+
+    /// <summary>
+    /// Defaults (or, with --resume and no --config, the run's saved config) ← --config file ← named flags ← --set
+    /// overrides; then validated as a whole. On --resume only <see cref="TrainConfig.ExtendableKeys"/> may differ
+    /// from the saved config.
+    /// </summary>
+    private static TrainConfig Resolve(Request request, CheckpointStore? store)
+    {
+        JsonObject? saved = request.Resume ? store!.ReadRunConfig() : null;
+        var baseConfig = request.Base
+            ?? (saved is null ? new TrainConfig() : TrainConfig.FromJson(saved, $"saved in {store!.Directory}"));
+        var config = baseConfig.WithOverrides(request.Sets).Validate();
+        if (saved is not null)
+        {
+            var diffs = ConfigDiff.Between(TrainConfig.FromJson(saved, store!.Directory).ToJson(), config.ToJson())
+                .Where(d => !TrainConfig.ExtendableKeys.Contains(d[..d.IndexOf(':', StringComparison.Ordinal)])).ToList();
+            if (diffs.Count > 0)
+            {
+                throw new ArgumentException($"--resume continues the run in {store!.Directory} with its saved config; only {string.Join(", ", TrainConfig.ExtendableKeys)} may change, but: {string.Join("; ", diffs)}.");
+            }
+        }
+        return config;
     }
 }

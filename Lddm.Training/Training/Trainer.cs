@@ -28,6 +28,7 @@ public sealed class Trainer : IDisposable
     private readonly LearningRateSchedule _lr;
     private readonly CheckpointStore? _store;
     private readonly TextWriter _log;
+    private int _savedStep = -1;
 
     /// <summary>Trains the model kind the config names (<see cref="TrainingRun.CreateModel"/>).</summary>
     public Trainer(Backend backend, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log)
@@ -83,13 +84,22 @@ public sealed class Trainer : IDisposable
     /// <summary>The last validation NELBO in nats per token (EMA weights), or NaN before the first evaluation.</summary>
     public double LastValidationNelbo { get; private set; } = double.NaN;
 
-    /// <summary>Continues from the checkpoint in the output directory; the saved config must match this run's.</summary>
+    /// <summary>
+    /// Continues from the checkpoint in the output directory. The saved config must match this run's except for the
+    /// <see cref="TrainConfig.ExtendableKeys"/> (so a finished run can be extended with a larger <c>steps</c>).
+    /// </summary>
     public void Resume()
     {
         var store = _store ?? throw new InvalidOperationException("Resume needs an output directory.");
-        var state = store.Load(Model.Network, _optimizer, _ema, _config.ToJson());
-        Step = state.Step;
-        _log.WriteLine($"resumed from {store.Directory} at step {Step}");
+        var loader = new CheckpointStore(store.Directory) { Warn = m => _log.WriteLine($"warning: {m}") };
+        int saved = loader.ReadState().Step;
+        if (saved > _config.Steps)
+        {
+            throw new ArgumentException($"The checkpoint in {store.Directory} is at step {saved} but this run has steps = {_config.Steps}: pass --steps {saved} or more to continue it.");
+        }
+        var state = loader.Load(Model.Network, _optimizer, _ema, _config.ToJson(), TrainConfig.ExtendableKeys);
+        Step = _savedStep = state.Step;
+        _log.WriteLine($"resumed from {store.Directory} at step {Step} of {_config.Steps}");
     }
 
     /// <summary>Trains until <see cref="TrainConfig.Steps"/>, logging, evaluating and checkpointing on the way.</summary>
@@ -129,11 +139,12 @@ public sealed class Trainer : IDisposable
             {
                 string dir = _store.Save(Model.Network, _optimizer, _ema,
                     new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
+                _savedStep = Step;
                 _log.WriteLine($"checkpoint {dir}");
             }
             StepCompleted?.Invoke(Step);
         }
-        if (cancel.IsCancellationRequested && _store is not null && Step > 0)
+        if (cancel.IsCancellationRequested && _store is not null && Step > 0 && Step != _savedStep)
         {
             // Stopped early (Ctrl+C or a caller's token): keep what was trained.
             _store.Save(Model.Network, _optimizer, _ema, new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
@@ -160,11 +171,37 @@ public sealed class Trainer : IDisposable
             nelbo += result.NelboPerToken() / c.GradAccumulation;
         }
         _clipper.Clip(Model.TrainableParameters.Select(np => np.Parameter));
+        GuardDivergence(loss);
         _optimizer.Step(_lr.At(Step));
         Model.Network.ZeroGrad(); // frozen parameters too: a gradient that reached them is dropped
         _ema.Update();
         return (loss, nelbo);
     }
+
+    /// <summary>
+    /// The divergence guard, before the optimizer touches the weights: a non-finite loss or gradient norm stops the
+    /// run naming the step, the quantity and the tensors (weights first, then gradients) that hold non-finite values.
+    /// Nothing is saved, so the last good checkpoint stays the latest one.
+    /// </summary>
+    private void GuardDivergence(double loss)
+    {
+        double norm = _clipper.LastNorm;
+        if (double.IsFinite(loss) && double.IsFinite(norm))
+        {
+            return;
+        }
+        static bool Finite(float[] values) => Array.TrueForAll(values, float.IsFinite);
+        var weights = Model.Network.NamedParameters().Where(np => !Finite(np.Parameter.ToArray())).Select(np => np.Name).ToList();
+        var grads = Model.TrainableParameters.Where(np => np.Parameter.Grad is { } g && !Finite(g.ToArray())).Select(np => np.Name).ToList();
+        string culprit = weights.Count > 0 ? $"non-finite weights in {Names(weights)}"
+            : grads.Count > 0 ? $"non-finite gradients of {Names(grads)}" : "no weight or gradient is non-finite (an overflow in the forward pass)";
+        string saved = _store is { Exists: true } ? $"the last good checkpoint, step {_store.ReadState().Step} in {_store.Directory}, is kept" : "no checkpoint was saved yet";
+        throw new TrainingDivergedException(string.Create(CultureInfo.InvariantCulture,
+            $"training diverged at step {Step}: loss {loss}, gradient norm {norm}; {culprit}; {saved}. Lower learning_rate, raise warmup_steps or check the data."));
+    }
+
+    private static string Names(List<string> names) =>
+        string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
 
     /// <summary>
     /// Validation NELBO with the EMA weights, averaged over <see cref="EvalDraws"/> fixed draws of (t, masks) per
