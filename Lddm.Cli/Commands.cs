@@ -60,8 +60,7 @@ internal static class Commands
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"lddm: {e.Message}");
-            Console.Error.WriteLine(Usage);
+            Console.Error.WriteLine($"lddm: {e.Message} (lddm --help lists the verbs and options)");
             return 2;
         }
         catch (Exception e) when (IsExpected(e))

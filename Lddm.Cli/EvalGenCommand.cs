@@ -30,7 +30,9 @@ internal static class EvalGenCommand
         int batch = options.Int("batch") ?? 16;
         ulong seed = (ulong)(options.Int("seed") ?? 1);
         string prefix = options.Value("out") ?? "eval-gen";
-        float temperature = float.Parse(options.Value("temperature") ?? "1", CultureInfo.InvariantCulture);
+        string t = options.Value("temperature") ?? "1";
+        float temperature = float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float parsed) && float.IsFinite(parsed)
+            ? parsed : throw new UsageException($"--temperature expects a finite number but got '{t}'");
         string device = options.Value("device") ?? "auto";
         options.RejectUnused();
         if (count < 1 || batch < 1)

@@ -18,7 +18,9 @@ internal static class SampleCommand
         int count = options.Int("count") ?? 4;
         ulong seed = (ulong)(options.Int("seed") ?? 1);
         string device = options.Value("device") ?? "auto";
-        float temperature = float.Parse(options.Value("temperature") ?? "1", CultureInfo.InvariantCulture);
+        string t = options.Value("temperature") ?? "1";
+        float temperature = float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float parsed) && float.IsFinite(parsed)
+            ? parsed : throw new UsageException($"--temperature expects a finite number but got '{t}'");
         options.RejectUnused();
         using var backend = Devices.Create(device);
         using var loaded = LoadedCheckpoint.From(backend, dir);
@@ -80,6 +82,26 @@ internal static class SampleCommand
             $"latent y0 ({encoder.Patches}×{encoder.PatchDim}, {r.Sequences} sequences): mean patch norm {r.MeanPatchNorm:G4}, std across sequences {r.BetweenSequenceStd:G4}, linear-probe R² of the true shift {r.ShiftR2:F3} (held out)"));
     }
 
+    /// <summary>From this many samples on, <see cref="PrintSamples"/> reports its progress.</summary>
+    private const int LargeCount = 256;
+
+    /// <summary>"sampling: step k/N" on stderr, about every tenth of the chain (synchronous, unlike Progress&lt;T&gt;).</summary>
+    private sealed class StepProgress(int steps, int count) : IProgress<int>
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private int _last;
+
+        public void Report(int value)
+        {
+            if (value == steps || value - _last >= Math.Max(1, steps / 10))
+            {
+                _last = value;
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"sampling {count} sequences: step {value}/{steps} ({_clock.Elapsed.TotalSeconds:F1} s)"));
+            }
+        }
+    }
+
     /// <summary>Prints <paramref name="count"/> samples for each step count, with the EMA weights when given.</summary>
     public static void PrintSamples(ITrainableModel model, Ema? ema, ITokenData data, int count,
         IReadOnlyList<int> steps, ulong seed, float temperature = 1f)
@@ -91,7 +113,9 @@ internal static class SampleCommand
             foreach (int n in steps)
             {
                 var clock = Stopwatch.StartNew();
-                var run = model.Generate(count, data.Length, n, seed, temperature);
+                // Large requests say where they are (on stderr, so the samples on stdout stay clean).
+                var progress = count >= LargeCount ? new StepProgress(n, count) : null;
+                var run = model.Generate(count, data.Length, n, seed, temperature, progress);
                 double seconds = clock.Elapsed.TotalSeconds;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"samples, N = {n} steps ({run.Nfe} network calls, {count * data.Length / seconds:F0} tokens/s):"));
