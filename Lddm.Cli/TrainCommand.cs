@@ -32,6 +32,7 @@ internal static class TrainCommand
         {
             throw new ArgumentException($"Output directory '{outDir}' is not empty: pass --resume to continue that run, or choose another --out.");
         }
+        store.SaveRunConfig(config.ToJson()); // first, so that a bare --resume after a kill at any later moment knows the run
         using var backend = Devices.Create(request.Device);
         Console.WriteLine($"device: {backend.Name}");
         var data = TrainingRun.Data(config);
@@ -41,7 +42,6 @@ internal static class TrainCommand
         {
             MemoryEstimate.Require(config, data.Vocabulary, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
         }
-        store.SaveRunConfig(config.ToJson());
         using var stop = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {
@@ -151,6 +151,11 @@ internal static class TrainCommand
     private static TrainConfig Resolve(Request request, CheckpointStore? store)
     {
         JsonObject? saved = request.Resume ? store!.ReadRunConfig() : null;
+        if (request.Resume && saved is null && request.Base is null && request.Sets.Count == 0)
+        {
+            // Killed before it saved anything: its config is unknown, and the defaults would be a different run.
+            throw new ArgumentException($"--resume: {store!.Directory} holds no saved config or checkpoint (the run stopped before saving one); start it again with its flags or --config (adding --resume is fine).");
+        }
         var baseConfig = request.Base
             ?? (saved is null ? new TrainConfig() : TrainConfig.FromJson(saved, $"saved in {store!.Directory}"));
         var config = baseConfig.WithOverrides(request.Sets).Validate();
