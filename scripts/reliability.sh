@@ -15,10 +15,11 @@ N=${1:-40}
 RANDOM=20261204 # reproducible mutations and kill times
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build Lddm.Cli -c Release -v q -nologo >/dev/null || { echo "build failed" >&2; exit 1; }
-DLL="$PWD/Lddm.Cli/bin/Release/net10.0/lddm.dll"
-lddm() { dotnet "$DLL" "$@"; }
 W=$(mktemp -d /tmp/lddm-reliability-XXXXXX)
 trap 'rm -rf "$W"' EXIT
+cp -r Lddm.Cli/bin/Release/net10.0 "$W/bin" # a private copy: rebuilding the tree meanwhile does not disturb the run
+DLL="$W/bin/lddm.dll"
+lddm() { dotnet "$DLL" "$@"; }
 OUT=docs/results/reliability.md
 TINY=(train --data sawtooth --preset xxs --length 8 --batch 4 --seed 3 --device cpu
       --set warmup_steps=2 --set log_every=4 --set eval_every=0 --set eval_sequences=4 --set checkpoint_every=3)
