@@ -32,7 +32,13 @@ internal static class TrainCommand
         {
             throw new ArgumentException($"Output directory '{outDir}' is not empty: pass --resume to continue that run, or choose another --out.");
         }
-        store.SaveRunConfig(config.ToJson()); // first, so that a bare --resume after a kill at any later moment knows the run
+        // run.json lets a bare --resume continue the run: a fresh run writes it first (a kill at any later moment
+        // leaves it); a resumed one once its checkpoint has accepted the (possibly extended) config.
+        Action saveRunConfig = () => store.SaveRunConfig(config.ToJson());
+        if (!request.Resume)
+        {
+            saveRunConfig();
+        }
         using var backend = Devices.Create(request.Device);
         Console.WriteLine($"device: {backend.Name}");
         var data = TrainingRun.Data(config);
@@ -56,22 +62,23 @@ internal static class TrainCommand
         var mode = request.Resume ? Resuming.IfSaved : Resuming.No;
         if (config.Model != "seq" || config.Stage != 0)
         {
-            return TrainOne(backend, config, data, run, outDir, mode, stop.Token);
+            return TrainOne(backend, config, data, run, outDir, mode, saveRunConfig, stop.Token);
         }
         var (stage1, stage2) = TrainingRun.SeqStages(config, Path.Combine(outDir, "stage1"));
         Console.WriteLine($"SEQ stage 1 of 2: {stage1.Steps} steps (encoder + decoder) into {Path.Combine(outDir, "stage1")}");
-        int rc = TrainOne(backend, stage1, data, run, Path.Combine(outDir, "stage1"), mode, stop.Token);
+        int rc = TrainOne(backend, stage1, data, run, Path.Combine(outDir, "stage1"), mode, saveRunConfig, stop.Token);
         if (rc != 0)
         {
             return rc;
         }
         Console.WriteLine($"SEQ stage 2 of 2: {stage2.Steps} steps (prior + decoder, encoder frozen) into {outDir}");
-        return TrainOne(backend, stage2, data, run, outDir, mode, stop.Token);
+        return TrainOne(backend, stage2, data, run, outDir, mode, saveRunConfig, stop.Token);
     }
 
     private enum Resuming { No, IfSaved }
 
-    private static int TrainOne(Backend backend, TrainConfig config, ITokenData data, RunDirectory run, string outDir, Resuming resume, CancellationToken stop)
+    private static int TrainOne(Backend backend, TrainConfig config, ITokenData data, RunDirectory run, string outDir, Resuming resume,
+        Action resumed, CancellationToken stop)
     {
         Console.WriteLine($"config: {config.ToJson().ToJsonString()}");
         using var trainer = new Trainer(backend, config, data, outDir, Console.Out);
@@ -91,6 +98,7 @@ internal static class TrainCommand
             {
                 Console.WriteLine($"resume: no checkpoint was saved in {outDir} yet; starting at step 1");
             }
+            resumed();
         }
         trainer.Run(stop);
         if (stop.IsCancellationRequested)

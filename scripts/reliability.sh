@@ -154,7 +154,8 @@ for kind in header data truncation; do
       data) off=$((e + (RANDOM * 32768 + RANDOM) % (size - e))); flip "$f" $off $((RANDOM % 8)); what="$(basename "$f") data bit flip at $off" ;;
       truncation) off=$(((RANDOM * 32768 + RANDOM) % size)); truncate -s $off "$f"; what="$(basename "$f") truncated to $off bytes" ;;
     esac
-    attack "$kind mutations" "$what" clean lddm "${SAMPLE[@]}" --checkpoint v
+    # A resume reads all three tensor files (sample reads only model and ema).
+    attack "$kind mutations" "$what" clean lddm train --out v --resume --steps 13
   done
 done
 
