@@ -72,6 +72,11 @@ public sealed class RunDirectory : IDisposable
             }
             AtomicFile.WriteAllText(pidPath, Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n");
             notes.AddRange(new CheckpointStore(path).Recover());
+            // A run's own sub-runs (SEQ's stage1/) hold snapshots too.
+            foreach (string sub in Directory.GetDirectories(path).Where(d => Directory.GetDirectories(d, "step-*").Length > 0))
+            {
+                notes.AddRange(new CheckpointStore(sub).Recover().Select(n => $"{System.IO.Path.GetFileName(sub)}/: {n}"));
+            }
             return new RunDirectory(path, stream, notes);
         }
         catch (Exception e)

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using System.Text.Unicode;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Lddm.Training.Checkpoints;
 
