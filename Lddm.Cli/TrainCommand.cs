@@ -32,13 +32,10 @@ internal static class TrainCommand
         {
             throw new ArgumentException($"Output directory '{outDir}' is not empty: pass --resume to continue that run, or choose another --out.");
         }
-        // run.json lets a bare --resume continue the run: a fresh run writes it first (a kill at any later moment
-        // leaves it); a resumed one once its checkpoint has accepted the (possibly extended) config.
+        // run.json lets a bare --resume continue the run. It is written once the model is built and the checkpoint
+        // (if any) has accepted the config, just before step 1: a run that fails before that leaves the folder empty,
+        // and a refused --resume (say --steps below the saved step) leaves the saved config as it was.
         Action saveRunConfig = () => store.SaveRunConfig(config.ToJson());
-        if (!request.Resume)
-        {
-            saveRunConfig();
-        }
         using var backend = Devices.Create(request.Device);
         Console.WriteLine($"device: {backend.Name}");
         var data = TrainingRun.Data(config);
@@ -78,7 +75,7 @@ internal static class TrainCommand
     private enum Resuming { No, IfSaved }
 
     private static int TrainOne(Backend backend, TrainConfig config, ITokenData data, RunDirectory run, string outDir, Resuming resume,
-        Action resumed, CancellationToken stop)
+        Action started, CancellationToken stop)
     {
         Console.WriteLine($"config: {config.ToJson().ToJsonString()}");
         using var trainer = new Trainer(backend, config, data, outDir, Console.Out);
@@ -98,8 +95,8 @@ internal static class TrainCommand
             {
                 Console.WriteLine($"resume: no checkpoint was saved in {outDir} yet; starting at step 1");
             }
-            resumed();
         }
+        started();
         trainer.Run(stop);
         if (stop.IsCancellationRequested)
         {

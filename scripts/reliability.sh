@@ -215,7 +215,8 @@ for n in 2 3; do
   dir="shared-$n"
   (cd "$W" && exec dotnet "$DLL" "${TINY[@]}" --steps 300 --set checkpoint_every=100 --out "$dir") >"$W/first-out" 2>"$W/first-err" &
   first=$!
-  for ((t = 0; t < 300 && ! -e "$W/$dir/lddm.pid"; t++)); do sleep 0.05; done
+  t=0
+  while [ $t -lt 300 ] && [ ! -e "$W/$dir/lddm.pid" ]; do sleep 0.05; t=$((t + 1)); done
   for ((j = 1; j < n; j++)); do
     attack concurrent "run $((j + 1)) of $n on one --out" clean lddm "${TINY[@]}" --steps 300 --out "$dir" --resume
   done
