@@ -169,16 +169,20 @@ for ((k = 0; k < 8; k++)); do
   [ $k -eq 0 ] && fault="snapshot-file@1"    # inside the first save
   [ $k -eq 1 ] && fault="snapshot-renamed@1" # after the first snapshot's rename, before its pointer
   [ $k -eq 2 ] && fault="snapshot-file@8"    # inside a later save
+  kills=0
   for ((round = 0; round < 3; round++)); do
     if [ -n "$fault" ] && [ $round -eq 0 ]; then
-      (cd "$W" && LDDM_FAULT=$fault timeout 120 dotnet "$DLL" "${args[@]}"; true) >/dev/null 2>&1
+      (cd "$W" && LDDM_FAULT=$fault timeout 120 dotnet "$DLL" "${args[@]}"; echo $? >"$W/rc") >/dev/null 2>&1
+      r=$(cat "$W/rc")
     else
       (cd "$W" && exec dotnet "$DLL" "${args[@]}") >/dev/null 2>&1 &
       pid=$!
       sleep "0.$((2 + RANDOM % 9))"
       kill -9 $pid 2>/dev/null
       wait $pid 2>/dev/null
+      r=$?
     fi
+    [ "$r" -eq 137 ] && kills=$((kills + 1)) # 128 + SIGKILL: the process died there (else it had already exited)
     # A bare --resume once the run has saved its config; before that (killed during start-up) its flags again.
     if [ -e "$run/run.json" ]; then args=(train --out "killed-$k" --resume); else args=("${TINY[@]}" --steps 30 --out "killed-$k" --resume); fi
   done
@@ -191,7 +195,7 @@ for ((k = 0; k < 8; k++)); do
       cmp -s "$ref/$f" "$snap/$f" || { class=lost; echo "$f differs" >"$W/err"; }
     done
   fi
-  record "kill -9 + resume" "run $k: 3 kills (${fault:-timed}), then --resume; files vs uninterrupted" "$class" $rc "$W/err"
+  record "kill -9 + resume" "run $k: $kills SIGKILLs (first ${fault:-at a random time}), then --resume; files vs uninterrupted" "$class" $rc "$W/err"
 done
 
 echo "reliability: SIGINT, then --resume"

@@ -25,6 +25,9 @@ public sealed class CheckpointStore(string directory)
     private const string RunConfigFile = "run.json";
     private const string TempPrefix = ".tmp-";
 
+    private static readonly System.Text.RegularExpressions.Regex s_tempFolder = new(@"^\.tmp-(step-\d+|old)-[0-9a-f]{32}$");
+    private static readonly System.Text.RegularExpressions.Regex s_tempFile = new(@"\.tmp-[0-9a-f]{32}$");
+
     /// <summary>Config keys holding paths: stored relative to the run folder, read back as absolute paths.</summary>
     private static readonly string[] s_pathKeys = ["init", "encoder_checkpoint"];
 
@@ -123,21 +126,20 @@ public sealed class CheckpointStore(string directory)
         {
             return actions;
         }
-        foreach (string entry in System.IO.Directory.EnumerateFileSystemEntries(Directory, "*", SearchOption.AllDirectories)
-                     .Where(e => Path.GetFileName(e).StartsWith(TempPrefix, StringComparison.Ordinal) || Path.GetFileName(e).Contains(".tmp-", StringComparison.Ordinal))
-                     .OrderByDescending(e => e.Length).ToList())
+        // Only what this class and AtomicFile/SafeTensors create: temporary snapshot folders at the top, and
+        // "<file>.tmp-<32 hex>" files at the top or inside a snapshot (nothing else in a user's folder is touched).
+        var orphans = System.IO.Directory.GetDirectories(Directory, TempPrefix + "*").Where(d => s_tempFolder.IsMatch(Path.GetFileName(d)))
+            .Concat(System.IO.Directory.GetDirectories(Directory, "step-*").Prepend(Directory)
+                .SelectMany(d => System.IO.Directory.GetFiles(d, "*.tmp-*")).Where(f => s_tempFile.IsMatch(Path.GetFileName(f))));
+        foreach (string entry in orphans.ToList())
         {
             if (System.IO.Directory.Exists(entry))
             {
                 System.IO.Directory.Delete(entry, recursive: true);
             }
-            else if (File.Exists(entry))
-            {
-                File.Delete(entry);
-            }
             else
             {
-                continue; // inside a folder deleted just before
+                File.Delete(entry);
             }
             actions.Add($"removed the orphaned temporary '{Path.GetRelativePath(Directory, entry)}' of an interrupted save");
         }

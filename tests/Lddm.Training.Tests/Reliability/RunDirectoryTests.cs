@@ -59,12 +59,23 @@ public sealed class RunDirectoryTests : IDisposable
     public void Orphans_of_an_interrupted_first_save_are_removed_and_the_folder_counts_as_empty()
     {
         string run = Directory.CreateDirectory(Path.Combine(_dir, "run")).FullName;
-        // A kill during the first save: a temporary snapshot folder, and a temporary file inside it.
-        string temp = Directory.CreateDirectory(Path.Combine(run, ".tmp-step-00000200-0123")).FullName;
-        File.WriteAllText(Path.Combine(temp, "model.safetensors.tmp-abc"), "torn");
+        // A kill during the first save: a temporary snapshot folder with a temporary file inside, and a pointer's
+        // temporary; a user's own file that merely looks similar stays.
+        string guid = Guid.NewGuid().ToString("N");
+        string temp = Directory.CreateDirectory(Path.Combine(run, $".tmp-step-00000200-{guid}")).FullName;
+        File.WriteAllText(Path.Combine(temp, $"model.safetensors.tmp-{guid}"), "torn");
+        File.WriteAllText(Path.Combine(run, $"latest.tmp-{guid}"), "step-00000200");
         using var dir = RunDirectory.Open(run);
-        Assert.Contains(dir.Notes, n => n.Contains(".tmp-step-00000200-0123", StringComparison.Ordinal));
+        Assert.Contains(dir.Notes, n => n.Contains($".tmp-step-00000200-{guid}", StringComparison.Ordinal));
+        Assert.Contains(dir.Notes, n => n.Contains($"latest.tmp-{guid}", StringComparison.Ordinal));
         Assert.True(dir.IsEmpty);
+        dir.Dispose();
+        string mine = Path.Combine(run, "notes.tmp-draft");
+        File.WriteAllText(mine, "a user's file");
+        using (RunDirectory.Open(run))
+        {
+        }
+        Assert.True(File.Exists(mine));
     }
 
     [Fact]
