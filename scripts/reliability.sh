@@ -199,20 +199,28 @@ for ((k = 0; k < 8; k++)); do
 done
 
 echo "reliability: SIGINT, then --resume"
+LONG=("${TINY[@]}" --steps 400 --set checkpoint_every=100)
+(cd "$W" && dotnet "$DLL" "${LONG[@]}" --out straight-long >/dev/null 2>&1)
 set -m # a job-controlled background process does not ignore SIGINT
-(cd "$W" && exec dotnet "$DLL" "${TINY[@]}" --steps 30 --out interrupted) >"$W/out" 2>"$W/err" &
+(cd "$W" && exec dotnet "$DLL" "${LONG[@]}" --out interrupted) >"$W/int-out" 2>"$W/int-err" &
 pid=$!
 set +m
-sleep 1.2; kill -INT $pid 2>/dev/null; wait $pid; rc=$?
+t=0
+while [ $t -lt 1200 ] && ! grep -q '^step ' "$W/int-out"; do sleep 0.05; t=$((t + 1)); done # training has begun
+sleep "0.$((RANDOM % 10))"
+kill -INT $pid 2>/dev/null; wait $pid; rc=$?
+stopped=$(grep -o 'stopped at step [0-9]*' "$W/int-out")
 (cd "$W" && timeout 120 dotnet "$DLL" train --out interrupted --resume) >"$W/out" 2>"$W/err"
 rc2=$?
 class=$(outcome $rc2 "$W/err" ok)
+[ $rc -eq 130 ] || class=crash
 snap="$W/interrupted/$(cat "$W/interrupted/latest")"
+ref="$W/straight-long/$(cat "$W/straight-long/latest")"
 for f in model.safetensors ema.safetensors optimizer.safetensors state.json; do
   cmp -s "$ref/$f" "$snap/$f" || class=lost
 done
-echo "first run exit $rc (130 = stopped and saved)" >"$W/err"
-record "SIGINT + resume" "Ctrl+C at 1.2 s, then --resume; files vs uninterrupted" "$class" $rc2 "$W/err"
+echo "first run exit $rc (130 = stopped and saved; ${stopped:-no stop line})" >"$W/err"
+record "SIGINT + resume" "Ctrl+C during training, then --resume; files vs uninterrupted" "$class" $rc2 "$W/err"
 
 echo "reliability: concurrent runs on one --out"
 for n in 2 3; do

@@ -57,7 +57,7 @@ public sealed class RunDirectory : IDisposable
         }
         catch (IOException e) when (File.Exists(lockPath))
         {
-            throw new IOException($"--out '{directory}' is in use by another training run ({Holder(pidPath)} holds {lockPath}): wait for it to finish or choose another --out.", e);
+            throw new IOException($"--out '{directory}' is in use by another training run: {Holder(pidPath)} holds {lockPath}; wait for it to finish or choose another --out.", e);
         }
         catch (IOException e)
         {
@@ -68,7 +68,7 @@ public sealed class RunDirectory : IDisposable
             var notes = new List<string>();
             if (File.Exists(pidPath))
             {
-                notes.Add($"took over the lock of a run that is no longer running ({Holder(pidPath)})");
+                notes.Add($"took over the lock left by {Holder(pidPath)}");
             }
             AtomicFile.WriteAllText(pidPath, Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n");
             notes.AddRange(new CheckpointStore(path).Recover());
@@ -130,7 +130,7 @@ public sealed class RunDirectory : IDisposable
                 {
                     alive = "no longer running";
                 }
-                return $"PID {pid}, {alive}";
+                return $"PID {pid} ({alive})";
             }
             return "an unknown process";
         }

@@ -157,7 +157,7 @@ public sealed class ProcessTests(ITestOutputHelper output) : IDisposable
         foreach (var (code, _, err) in new[] { second, third })
         {
             Assert.Equal(2, code);
-            Assert.Contains($"is in use by another training run (PID {first.Id}", err);
+            Assert.Contains($"is in use by another training run: PID {first.Id} (running)", err);
         }
         output.WriteLine($"first run still running when the others were refused: {firstStillRunning}");
         // The first run's checkpoint is complete and verifies (hashes, names, shapes, finite weights).

@@ -19,7 +19,7 @@ public sealed class RunDirectoryTests : IDisposable
         using (var first = RunDirectory.Open(run))
         {
             var e = Assert.Throws<IOException>(() => RunDirectory.Open(run));
-            Assert.Contains($"in use by another training run (PID {Environment.ProcessId}, running", e.Message);
+            Assert.Contains($"in use by another training run: PID {Environment.ProcessId} (running)", e.Message);
             Assert.True(first.IsEmpty);
         }
         using var again = RunDirectory.Open(run);
@@ -34,7 +34,7 @@ public sealed class RunDirectoryTests : IDisposable
         File.WriteAllText(Path.Combine(run, RunDirectory.LockFile), "");
         File.WriteAllText(Path.Combine(run, RunDirectory.PidFile), $"{int.MaxValue - 7}\n");
         using var taken = RunDirectory.Open(run);
-        Assert.Contains($"took over the lock of a run that is no longer running (PID {int.MaxValue - 7}", Assert.Single(taken.Notes));
+        Assert.Contains($"took over the lock left by PID {int.MaxValue - 7} (no longer running)", Assert.Single(taken.Notes));
     }
 
     [Fact]
