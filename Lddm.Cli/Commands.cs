@@ -66,16 +66,44 @@ internal static class Commands
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"lddm: {e.Message}");
-            Console.Error.WriteLine(Usage);
+            Console.Error.WriteLine($"lddm: {e.Message} (lddm --help lists the verbs and options)");
             return 2;
         }
-        catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or FormatException or NotSupportedException)
+        catch (Exception e) when (IsExpected(e))
         {
-            // Bad input (config, checkpoint, corpus, device, a model kind not built in): one clear line, no stack trace.
-            Console.Error.WriteLine($"lddm: {e.Message}");
+            // Bad input (config, checkpoint, corpus, device, I/O, a diverged run, memory): one clear line, no stack trace.
+            Console.Error.WriteLine($"lddm: {OneLine(e)}");
             return 2;
         }
+        catch (Exception e)
+        {
+            // Anything else is a bug in lddm: say so, with the stack trace a report needs.
+            Console.Error.WriteLine($"lddm: bug: an unexpected {e.GetType().Name} escaped (please report it with this trace):");
+            Console.Error.WriteLine(e);
+            return 70;
+        }
+    }
+
+    /// <summary>
+    /// The failures a user can cause or fix (the error boundary's one-line class): bad config, data, checkpoint or
+    /// flags, I/O (disk full, permissions, a locked --out), a diverged run, a device that cannot start, memory.
+    /// </summary>
+    internal static bool IsExpected(Exception e) => e switch
+    {
+        ArgumentNullException => false, // a null reaching a library call is a bug, not bad input
+        ArgumentException or IOException or InvalidDataException or FormatException or NotSupportedException
+            or UnauthorizedAccessException or System.Text.Json.JsonException or OutOfMemoryException
+            or PlatformNotSupportedException or Lddm.Training.Training.TrainingDivergedException => true,
+        _ => false,
+    };
+
+    /// <summary>The message on one line; out of memory gets the hint of what to lower.</summary>
+    private static string OneLine(Exception e)
+    {
+        string message = e is OutOfMemoryException and not InsufficientMemoryException
+            ? $"out of memory ({e.Message}): lower --batch, --length or --preset"
+            : e.Message;
+        return message.ReplaceLineEndings(" ");
     }
 
     private static int Device(Options options)

@@ -32,7 +32,9 @@ internal static class EvalGenCommand
         int batch = options.Int("batch") ?? 16;
         ulong seed = (ulong)(options.Int("seed") ?? 1);
         string prefix = options.Value("out") ?? "eval-gen";
-        float temperature = float.Parse(options.Value("temperature") ?? "1", CultureInfo.InvariantCulture);
+        string t = options.Value("temperature") ?? "1";
+        float temperature = float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float parsed) && float.IsFinite(parsed)
+            ? parsed : throw new UsageException($"--temperature expects a finite number but got '{t}'");
         string device = options.Value("device") ?? "auto";
         var sampler = SamplerChoice.Parse(options, dirs.Count);
         options.RejectUnused();

@@ -33,7 +33,7 @@ internal sealed class LoadedCheckpoint : IDisposable
 
     public static LoadedCheckpoint From(Backend backend, string dir)
     {
-        var store = new CheckpointStore(dir);
+        var store = new CheckpointStore(dir) { Warn = m => Console.Error.WriteLine($"lddm: warning: {m}") };
         var state = store.ReadState();
         var config = TrainConfig.FromJson(state.Config, Path.Combine(dir, "state.json")).Validate();
         var data = TrainingRun.Data(config);
@@ -41,7 +41,7 @@ internal sealed class LoadedCheckpoint : IDisposable
         try
         {
             using var ema = new Ema(model.TrainableParameters, config.EmaDecay);
-            store.Load(model.Network, null, ema, config.ToJson(), new TrainConfig().ToJson()); // keys newer than the checkpoint: defaults
+            store.Load(model.Network, null, ema, config.ToJson(), defaults: new TrainConfig().ToJson()); // keys newer than the checkpoint: defaults
             ema.SwapInto(); // the network now holds the EMA weights
             model.Network.Eval();
         }

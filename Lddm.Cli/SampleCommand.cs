@@ -18,7 +18,9 @@ internal static class SampleCommand
         int count = options.Int("count") ?? 4;
         ulong seed = (ulong)(options.Int("seed") ?? 1);
         string device = options.Value("device") ?? "auto";
-        float temperature = float.Parse(options.Value("temperature") ?? "1", CultureInfo.InvariantCulture);
+        string t = options.Value("temperature") ?? "1";
+        float temperature = float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float parsed) && float.IsFinite(parsed)
+            ? parsed : throw new UsageException($"--temperature expects a finite number but got '{t}'");
         var sampler = SamplerChoice.Parse(options, 1);
         options.RejectUnused();
         using var backend = Devices.Create(device);
@@ -97,6 +99,26 @@ internal static class SampleCommand
             $"  prior ŷ₀ → nearest real latent: phase χ² {r.PriorPhase.ChiSquare:F1}/{r.PriorPhase.Dof} dof (p {r.PriorPhase.ChiSquareP:G3}), distance {r.PriorDistance:G3} vs held-out real {r.RealDistance:G3}; decoder on real latents: NLL {Get(SawtoothEvaluation.Nll):F2} (SD {Get(SawtoothEvaluation.NllSd):F2}), phase χ² p {Get(SawtoothEvaluation.ShiftChiSquareP):G3}"));
     }
 
+    /// <summary>From this many samples on, <see cref="PrintSamples"/> reports its progress.</summary>
+    private const int LargeCount = 256;
+
+    /// <summary>"sampling: step k/N" on stderr, about every tenth of the chain (synchronous, unlike Progress&lt;T&gt;).</summary>
+    private sealed class StepProgress(int steps, int count) : IProgress<int>
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private int _last;
+
+        public void Report(int value)
+        {
+            if (value == steps || value - _last >= Math.Max(1, steps / 10))
+            {
+                _last = value;
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"sampling {count} sequences: step {value}/{steps} ({_clock.Elapsed.TotalSeconds:F1} s)"));
+            }
+        }
+    }
+
     /// <summary>Prints <paramref name="count"/> samples for each step count, with the EMA weights when given.</summary>
     public static void PrintSamples(ITrainableModel model, Ema? ema, ITokenData data, int count,
         IReadOnlyList<int> steps, ulong seed, float temperature = 1f)
@@ -108,7 +130,9 @@ internal static class SampleCommand
             foreach (int n in steps)
             {
                 var clock = Stopwatch.StartNew();
-                var run = model.Generate(count, data.Length, n, seed, temperature);
+                // Large requests say where they are (on stderr, so the samples on stdout stay clean).
+                var progress = count >= LargeCount ? new StepProgress(n, count) : null;
+                var run = model.Generate(count, data.Length, n, seed, temperature, progress);
                 double seconds = clock.Elapsed.TotalSeconds;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"samples, N = {n} steps ({run.Nfe} network calls, {count * data.Length / seconds:F0} tokens/s):"));

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Lddm.Training.Checkpoints;
 
@@ -26,7 +28,8 @@ public static class SafeTensors
     /// <summary>Test hook: called between writing the header and the data of the temporary file.</summary>
     internal static Action<string>? AfterHeaderWritten { get; set; }
 
-    public static void Write(string path, IReadOnlyDictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <summary>Writes the file atomically and returns the SHA-256 of its bytes (lower-case hex).</summary>
+    public static string Write(string path, IReadOnlyDictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -42,22 +45,28 @@ public static class SafeTensors
         byte[] header = Header(names, tensors, metadata);
         string full = Path.GetFullPath(path);
         string temp = $"{full}.tmp-{Guid.NewGuid():N}";
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                Span<byte> length = stackalloc byte[8];
+                byte[] length = new byte[8];
                 BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-                stream.Write(length);
-                stream.Write(header);
+                foreach (byte[] chunk in new[] { length, header })
+                {
+                    stream.Write(chunk);
+                    sha.AppendData(chunk);
+                }
                 AfterHeaderWritten?.Invoke(temp);
                 foreach (string name in names)
                 {
                     stream.Write(tensors[name].Data);
+                    sha.AppendData(tensors[name].Data);
                 }
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, full, overwrite: true);
+            return Convert.ToHexStringLower(sha.GetHashAndReset());
         }
         catch
         {
@@ -66,12 +75,41 @@ public static class SafeTensors
         }
     }
 
-    /// <summary>Reads and validates a whole file; every inconsistency is an <see cref="InvalidDataException"/> naming the file.</summary>
-    public static SafeTensorsContent Read(string path)
+    /// <summary>
+    /// Reads and validates a whole file; every inconsistency (a missing file, a directory in its place, a SHA-256 other
+    /// than <paramref name="expectedSha256"/> when given, any malformed byte) is an <see cref="InvalidDataException"/>
+    /// naming the file: the one documented exception of the reader.
+    /// </summary>
+    public static SafeTensorsContent Read(string path, string? expectedSha256 = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         RequireLittleEndian();
-        return Parse(File.ReadAllBytes(path), path);
+        if (Directory.Exists(path))
+        {
+            throw Bad(path, "is a directory, not a file");
+        }
+        if (!File.Exists(path))
+        {
+            throw Bad(path, "is missing");
+        }
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw Bad(path, $"cannot be read ({e.Message})");
+        }
+        if (expectedSha256 is not null)
+        {
+            string actual = Convert.ToHexStringLower(SHA256.HashData(bytes));
+            if (!string.Equals(actual, expectedSha256, StringComparison.OrdinalIgnoreCase))
+            {
+                throw Bad(path, $"SHA-256 {actual} differs from the {expectedSha256} recorded when it was saved: the file was changed or corrupted on disk");
+            }
+        }
+        return Parse(bytes, path);
     }
 
     /// <summary>Parses and validates the bytes of a safetensors file; <paramref name="source"/> names it in errors.</summary>
@@ -88,6 +126,10 @@ public static class SafeTensors
         }
         var headerBytes = bytes.Slice(8, (int)headerLength);
         var data = bytes[(8 + (int)headerLength)..];
+        if (!Utf8.IsValid(headerBytes))
+        {
+            throw Bad(source, "header is not valid UTF-8");
+        }
         JsonDocument document;
         try
         {

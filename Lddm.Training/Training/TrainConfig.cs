@@ -136,6 +136,7 @@ public sealed record TrainConfig
         Require(SawtoothSaws >= 1, "sawtooth_saws", SawtoothSaws, "≥ 1");
         Require(SawtoothScale is > 0 and <= 0.5, "sawtooth_scale", SawtoothScale, "in (0, 0.5]");
         Require(Stage is >= 0 and <= 2 || (Stage == -1 && Model == "fuji"), "stage", Stage, "0 (both stages), 1 or 2; FUJI also −1 (one joint stage)");
+        Require(Stage == 0 || Model is "seq" or "fuji", "stage", Stage, "only model = seq or fuji has stages");
         Require(Stage1Fraction is > 0 and < 1, "stage1_fraction", Stage1Fraction, "in (0, 1)");
         Require(Init.Length == 0 || (Model is "seq" or "fuji" && Stage == 2), "init", Init, "only SEQ or FUJI stage 2 starts from a checkpoint");
         Require(!(Model == "fuji" && Stage == 2 && Encoder == "learned" && !AllZeroLatent) || Init.Length > 0, "init", "\"\"",
@@ -172,6 +173,14 @@ public sealed record TrainConfig
 
     public static TrainConfig FromJson(JsonNode node, string source)
     {
+        if (node is not JsonObject obj)
+        {
+            throw new ArgumentException($"Config {source}: expected a JSON object of config keys, got {node?.ToJsonString() ?? "null"}.");
+        }
+        if (obj.FirstOrDefault(kv => kv.Value is null) is { Key: { } nullKey })
+        {
+            throw new ArgumentException($"Config {source}: key '{nullKey}' is null; give a value or leave the key out for its default.");
+        }
         try
         {
             return node.Deserialize<TrainConfig>(s_json) ?? throw new JsonException("empty config");
@@ -182,14 +191,86 @@ public sealed record TrainConfig
         }
     }
 
+    /// <summary>
+    /// Reads a config file strictly: it must be one JSON object (not empty, not <c>null</c>) with no duplicate keys,
+    /// no comments, no NaN/Infinity; every failure is one <see cref="ArgumentException"/> naming the file and the key.
+    /// </summary>
     public static TrainConfig Load(string path)
     {
+        if (System.IO.Directory.Exists(path))
+        {
+            throw new ArgumentException($"Config file '{path}' is a directory, not a JSON file.");
+        }
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"Config file '{path}' does not exist.", path);
         }
-        return FromJson(JsonNode.Parse(File.ReadAllText(path)) ?? new JsonObject(), path);
+        return FromJson(ParseStrict(File.ReadAllText(path), $"Config file '{path}'"), path);
     }
+
+    /// <summary>Parses <paramref name="text"/> as one JSON object with unique keys; errors start with <paramref name="source"/>.</summary>
+    public static JsonObject ParseStrict(string text, string source)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            throw new ArgumentException($"{source} is empty: expected a JSON object such as {{\"steps\": 1000}}.");
+        }
+        JsonNode? node;
+        try
+        {
+            RejectDuplicateKeys(text, source);
+            node = JsonNode.Parse(text);
+        }
+        catch (JsonException e)
+        {
+            // JsonReaderException says where (line, byte); NaN/Infinity are not JSON numbers.
+            throw new ArgumentException($"{source} is not valid JSON: {e.Message}", e);
+        }
+        return node switch
+        {
+            JsonObject o => o,
+            null => throw new ArgumentException($"{source} is null: expected a JSON object of config keys."),
+            _ => throw new ArgumentException($"{source} is a JSON {node.GetValueKind().ToString().ToLowerInvariant()}, not an object of config keys."),
+        };
+    }
+
+    /// <summary>Throws when any object in the document names a key twice (System.Text.Json would keep the last silently).</summary>
+    private static void RejectDuplicateKeys(string text, string source)
+    {
+        var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(text), new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
+        var scopes = new Stack<(HashSet<string>? Keys, string Path)>();
+        string path = "";
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartObject:
+                    scopes.Push((new HashSet<string>(StringComparer.Ordinal), path));
+                    break;
+                case JsonTokenType.StartArray:
+                    scopes.Push((null, path));
+                    break;
+                case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                    path = scopes.Pop().Path;
+                    break;
+                case JsonTokenType.PropertyName:
+                    string key = reader.GetString()!;
+                    var (keys, parent) = scopes.Peek();
+                    path = parent.Length == 0 ? key : $"{parent}.{key}";
+                    if (!keys!.Add(key))
+                    {
+                        throw new ArgumentException($"{source} names the key '{path}' twice.");
+                    }
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The keys a resumed run may change from its checkpoint's config (everything else must match): a finished run is
+    /// extended with a larger <c>steps</c> (with decay = cosine the schedule then stretches to the new end).
+    /// </summary>
+    public static IReadOnlyList<string> ExtendableKeys { get; } = ["steps", "eval_every", "checkpoint_every", "log_every"];
 
     /// <summary>The snake_case keys a config accepts.</summary>
     public static IReadOnlyList<string> Keys { get; } = typeof(TrainConfig)

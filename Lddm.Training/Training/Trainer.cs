@@ -36,6 +36,7 @@ public sealed class Trainer : IDisposable
     private readonly ICollective _collective;
     private readonly GradientAllReduce? _allReduce; // null with one rank
     private bool _stopAgreed;
+    private int _savedStep = -1;
 
     /// <summary>Trains the model kind the config names (<see cref="TrainingRun.CreateModel"/>).</summary>
     public Trainer(Backend backend, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log, ICollective? collective = null)
@@ -115,27 +116,36 @@ public sealed class Trainer : IDisposable
     public GradientAllReduce? AllReduce => _allReduce;
 
     /// <summary>
-    /// Continues from the checkpoint in the output directory; the saved config must match this run's. With several
-    /// ranks every rank calls it: rank 0 loads and broadcasts weights, optimizer, EMA and step to the others.
+    /// Continues from the checkpoint in the output directory. The saved config must match this run's except for the
+    /// <see cref="TrainConfig.ExtendableKeys"/> (so a finished run can be extended with a larger <c>steps</c>). With
+    /// several ranks every rank calls it: rank 0 loads and broadcasts weights, optimizer, EMA and step to the others.
     /// </summary>
     public void Resume()
     {
         if (_collective.Rank == 0)
         {
             var store = _store ?? throw new InvalidOperationException("Resume needs an output directory.");
-            if (store.Exists && store.ReadState().Config["encoder_sha256"]?.GetValue<string>() is { Length: > 0 } saved && saved != _config.EncoderSha256)
+            var loader = new CheckpointStore(store.Directory) { Warn = m => _log.WriteLine($"warning: {m}") };
+            var savedState = loader.ReadState();
+            int saved = savedState.Step;
+            if (saved > _config.Steps)
+            {
+                throw new ArgumentException($"The checkpoint in {store.Directory} is at step {saved} but this run has steps = {_config.Steps}: pass --steps {saved} or more to continue it.");
+            }
+            if (savedState.Config["encoder_sha256"]?.GetValue<string>() is { Length: > 0 } hash && hash != _config.EncoderSha256)
             {
                 var c = _config;
-                throw Latent.FrozenEncoders.Mismatch(Path.GetFullPath(c.EncoderCheckpoint), new CheckpointStore(c.EncoderCheckpoint).InitialWeightsFile(), saved, c.EncoderSha256);
+                throw Latent.FrozenEncoders.Mismatch(Path.GetFullPath(c.EncoderCheckpoint), new CheckpointStore(c.EncoderCheckpoint).InitialWeightsFile(), hash, c.EncoderSha256);
             }
-            var state = store.Load(Model.Network, _optimizer, _ema, _config.ToJson(), new TrainConfig().ToJson());
+            var state = loader.Load(Model.Network, _optimizer, _ema, _config.ToJson(), TrainConfig.ExtendableKeys, new TrainConfig().ToJson());
             Step = state.Step;
-            _log.WriteLine($"resumed from {store.Directory} at step {Step}");
+            _log.WriteLine($"resumed from {store.Directory} at step {Step} of {_config.Steps}");
         }
         if (_collective.Size > 1)
         {
             Step = DataParallel.BroadcastState(_collective, Model.Network, _optimizer, _ema, Step);
         }
+        _savedStep = Step;
     }
 
     /// <summary>Trains until <see cref="TrainConfig.Steps"/>, logging, evaluating and checkpointing on the way.</summary>
@@ -179,6 +189,7 @@ public sealed class Trainer : IDisposable
             {
                 string dir = _store.Save(Model.Network, _optimizer, _ema,
                     new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
+                _savedStep = Step;
                 _log.WriteLine($"checkpoint {dir}");
             }
             if (_allReduce is not null && (evalDue || checkpointDue))
@@ -187,7 +198,7 @@ public sealed class Trainer : IDisposable
             }
             StepCompleted?.Invoke(Step);
         }
-        if ((_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed) && _store is not null && Step > 0)
+        if ((_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed) && _store is not null && Step > 0 && Step != _savedStep)
         {
             // Stopped early (Ctrl+C or a caller's token): keep what was trained.
             _store.Save(Model.Network, _optimizer, _ema, new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
@@ -219,11 +230,37 @@ public sealed class Trainer : IDisposable
             (loss, nelbo, _stopAgreed) = _allReduce.Reduce(loss, nelbo, cancel.IsCancellationRequested);
         }
         _clipper.Clip(Model.TrainableParameters.Select(np => np.Parameter));
+        GuardDivergence(loss);
         _optimizer.Step(_lr.At(Step));
         Model.Network.ZeroGrad(); // frozen parameters too: a gradient that reached them is dropped
         _ema.Update();
         return (loss, nelbo);
     }
+
+    /// <summary>
+    /// The divergence guard, before the optimizer touches the weights: a non-finite loss or gradient norm stops the
+    /// run naming the step, the quantity and the tensors (weights first, then gradients) that hold non-finite values.
+    /// Nothing is saved, so the last good checkpoint stays the latest one.
+    /// </summary>
+    private void GuardDivergence(double loss)
+    {
+        double norm = _clipper.LastNorm;
+        if (double.IsFinite(loss) && double.IsFinite(norm))
+        {
+            return;
+        }
+        static bool Finite(float[] values) => Array.TrueForAll(values, float.IsFinite);
+        var weights = Model.Network.NamedParameters().Where(np => !Finite(np.Parameter.ToArray())).Select(np => np.Name).ToList();
+        var grads = Model.TrainableParameters.Where(np => np.Parameter.Grad is { } g && !Finite(g.ToArray())).Select(np => np.Name).ToList();
+        string culprit = weights.Count > 0 ? $"non-finite weights in {Names(weights)}"
+            : grads.Count > 0 ? $"non-finite gradients of {Names(grads)}" : "no weight or gradient is non-finite (an overflow in the forward pass)";
+        string saved = _store is { Exists: true } ? $"the last good checkpoint, step {_store.ReadState().Step} in {_store.Directory}, is kept" : "no checkpoint was saved yet";
+        throw new TrainingDivergedException(string.Create(CultureInfo.InvariantCulture,
+            $"training diverged at step {Step}: loss {loss}, gradient norm {norm}; {culprit}; {saved}. Lower learning_rate, raise warmup_steps or check the data."));
+    }
+
+    private static string Names(List<string> names) =>
+        string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
 
     /// <summary>
     /// Validation NELBO with the EMA weights, averaged over <see cref="EvalDraws"/> fixed draws of (t, masks) per
