@@ -3,7 +3,7 @@
 # level, L = 64), train the AR judge, a second judge (other seed and size) and two frozen pretrained encoders (a masked
 # LM = MDLM tiny, and an AR tiny — never a judge), then the generators at EQUAL TOKEN-STREAM WIDTH (h = 128, the LM1B
 # protocol; a frozen encoder is outside the budget), all with the same 2,000 steps × 32 × 64 characters:
-#   MDLM small · FUJI small two-stage (stage 1 token loss only, stage 2 encoder frozen) · FUJI small on the frozen
+#   MDLM small · FUJI small with the latent zeroed (control) · FUJI small two-stage (stage 1 token loss only, stage 2 encoder frozen) · FUJI small on the frozen
 #   pretrained MDLM encoder · SEQ small (two stages)
 # FUJI runs with independent times, so each is also sampled latents-first (--sampler sequential, N_lat = 8).
 # Sweep: gen-PPL under the judge ± SE and unigram entropy at N ∈ {2, …, 64}, 256 samples per point; the second judge
@@ -36,9 +36,12 @@ train "$RUNS/fuji-2stage" --model fuji --preset small --stage 0 --set encoder_pr
       --set independent_times=true
 train "$RUNS/fuji-mdlmenc" --model fuji --preset small --set encoder=frozen-mdlm --set encoder_checkpoint="$RUNS/enc-mdlm" \
       "${common[@]}" "${latent[@]}" --set independent_times=true
+# The architecture-matched control: the same MM-DiT small with the latent zeroed.
+train "$RUNS/fuji-zero" --model fuji --preset small --stage -1 --set all_zero_latent=true --set encoder_preset=tiny \
+      "${common[@]}" --set latent_patches=4 --set latent_dim=32 --set latent_normalize=true
 train "$RUNS/seq" --model seq --preset small --set encoder_preset=tiny "${common[@]}" "${latent[@]}"
 : > "$OUT-nelbo.txt"
-for m in judge judge2 enc-mdlm enc-ar mdlm fuji-2stage fuji-mdlmenc seq; do
+for m in judge judge2 enc-mdlm enc-ar mdlm fuji-2stage fuji-mdlmenc seq fuji-zero; do
   echo "== $m" >> "$OUT-nelbo.txt"
   lddm eval --checkpoint "$RUNS/$m" --draws 4 2>&1 | grep -iE "nelbo|nll|bits|term" >> "$OUT-nelbo.txt"
 done
@@ -50,6 +53,8 @@ gen a --checkpoint "$RUNS/mdlm,$RUNS/fuji-2stage,$RUNS/fuji-2stage" --sampler jo
 gen b --checkpoint "$RUNS/fuji-mdlmenc,$RUNS/fuji-mdlmenc" --sampler joint,sequential --latent-steps 8 \
       --label "FUJI frozen-mdlm,FUJI frozen-mdlm seq8"
 gen c --checkpoint "$RUNS/seq" --label "SEQ"
+lddm eval-gen --judge "$RUNS/judge" --steps 2,4,8,16,32,64 --count "$COUNT" --out "$OUT-d" --checkpoint "$RUNS/fuji-zero" \
+      --label "FUJI zero latent (control)"
 # One CSV for every generator (each group's own .md/.png stay beside it).
-{ head -1 "$OUT-a.csv"; for g in a b c; do tail -n +2 "$OUT-$g.csv"; done; } > "$OUT.csv"
+{ head -1 "$OUT-a.csv"; for g in a b c d; do tail -n +2 "$OUT-$g.csv"; done; } > "$OUT.csv"
 { head -1 "$OUT-judge2-a.csv"; for g in a b c; do tail -n +2 "$OUT-judge2-$g.csv"; done; } > "$OUT-judge2.csv"
