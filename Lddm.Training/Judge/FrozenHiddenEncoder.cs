@@ -19,20 +19,7 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
     public FrozenHiddenEncoder(CausalTransformer model, int patches, int patchDim, string pooling = HiddenPooling.ChunkMean)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (patches < 1 || patches > model.Config.MaxLength)
-        {
-            throw new ArgumentOutOfRangeException(nameof(patches), patches,
-                $"FrozenHiddenEncoder: patches P must be in [1, {model.Config.MaxLength}] (the model's maximum length) but was {patches}.");
-        }
-        if (patchDim < 1 || patchDim > model.Config.Hidden)
-        {
-            throw new ArgumentOutOfRangeException(nameof(patchDim), patchDim,
-                $"FrozenHiddenEncoder: patch dimension d must be in [1, {model.Config.Hidden}] (the AR model's hidden size h) but was {patchDim}.");
-        }
-        if (pooling is not (HiddenPooling.ChunkMean or HiddenPooling.PerToken))
-        {
-            throw new ArgumentException($"FrozenHiddenEncoder: unknown pooling '{pooling}' (expected {HiddenPooling.ChunkMean} or {HiddenPooling.PerToken}).", nameof(pooling));
-        }
+        HiddenPooling.CheckSettings("FrozenHiddenEncoder", "AR model", model.Config.MaxLength, model.Config.Hidden, patches, patchDim, pooling);
         Model = model;
         Patches = patches;
         PatchDim = patchDim;

@@ -15,6 +15,29 @@ public static class HiddenPooling
     public const string ChunkMean = "chunk-mean";
     public const string PerToken = "per-token";
 
+    /// <summary>
+    /// The checks every frozen hidden-state encoder makes of its settings: 1 ≤ P ≤ the model's maximum length,
+    /// 1 ≤ d ≤ its hidden size h, and a known pooling; each error names <paramref name="owner"/> and the model
+    /// (<paramref name="modelName"/>).
+    /// </summary>
+    public static void CheckSettings(string owner, string modelName, int maxLength, int hidden, int patches, int patchDim, string pooling)
+    {
+        if (patches < 1 || patches > maxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(patches), patches,
+                $"{owner}: patches P must be in [1, {maxLength}] (the model's maximum length) but was {patches}.");
+        }
+        if (patchDim < 1 || patchDim > hidden)
+        {
+            throw new ArgumentOutOfRangeException(nameof(patchDim), patchDim,
+                $"{owner}: patch dimension d must be in [1, {hidden}] (the {modelName}'s hidden size h) but was {patchDim}.");
+        }
+        if (pooling is not (ChunkMean or PerToken))
+        {
+            throw new ArgumentException($"{owner}: unknown pooling '{pooling}' (expected {ChunkMean} or {PerToken}).", nameof(pooling));
+        }
+    }
+
     /// <summary>hidden (B, L, h) → (B, P, d), unit-norm patches; <paramref name="owner"/> names the encoder in errors.</summary>
     public static Tensor Pool(Tensor hidden, int patches, int patchDim, string pooling, string owner)
     {
