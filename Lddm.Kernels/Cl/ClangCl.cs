@@ -56,34 +56,9 @@ public static class ClangCl
     /// <summary>Runs clang on <paramref name="source"/>; any diagnostic that fails the check is the error.</summary>
     public static ClangReport Check(string clang, string kernel, ClVendor vendor, string source)
     {
-        string dir = Directory.CreateTempSubdirectory("lddm-cl-").FullName;
-        try
-        {
-            string input = Path.Combine(dir, "kernel.cl");
-            File.WriteAllText(input, source);
-            var psi = new ProcessStartInfo(clang)
-            {
-                RedirectStandardError = true,
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-            };
-            foreach (string a in Arguments(vendor))
-            {
-                psi.ArgumentList.Add(a);
-            }
-            psi.ArgumentList.Add(input);
-            using var process = Process.Start(psi)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            string log = process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            log = (log + stdout.Result).Trim();
-            int lines = source.Count(c => c == '\n');
-            return new ClangReport(kernel, vendor, lines, process.ExitCode == 0 ? null : $"clang exit {process.ExitCode}: {FirstLines(log, 6)}");
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        var (exit, log) = Ptx.ToolRun.Run(clang, "kernel.cl", source, (input, _) => [.. Arguments(vendor), input]);
+        int lines = source.Count(c => c == '\n');
+        return new ClangReport(kernel, vendor, lines, exit == 0 ? null : $"clang exit {exit}: {FirstLines(log.Trim(), 6)}");
     }
 
     private static string FirstLines(string text, int n) => string.Join(" | ", text.Split('\n').Take(n).Select(l => l.Trim()));

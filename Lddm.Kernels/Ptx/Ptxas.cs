@@ -42,36 +42,11 @@ public static partial class Ptxas
     /// <summary>Assembles <paramref name="ptx"/> for <paramref name="arch"/> and parses the resource usage.</summary>
     public static PtxasReport Assemble(string ptxas, string kernel, string ptx, string arch)
     {
-        string dir = Directory.CreateTempSubdirectory("lddm-ptx-").FullName;
-        try
-        {
-            string input = Path.Combine(dir, "kernel.ptx");
-            File.WriteAllText(input, ptx);
-            var psi = new ProcessStartInfo(ptxas)
-            {
-                RedirectStandardError = true,
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-            };
-            foreach (var a in new[] { "-v", "--gpu-name", arch, "-o", Path.Combine(dir, "kernel.cubin"), input })
-            {
-                psi.ArgumentList.Add(a);
-            }
-            using var process = Process.Start(psi)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            string log = process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            log += stdout.Result;
-            if (process.ExitCode != 0)
-            {
-                return new PtxasReport(kernel, arch, 0, 0, 0, 0, 0, $"ptxas exit {process.ExitCode}: {log.Trim()}");
-            }
-            return Parse(kernel, arch, log);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        var (exit, log) = ToolRun.Run(ptxas, "kernel.ptx", ptx,
+            (input, dir) => ["-v", "--gpu-name", arch, "-o", Path.Combine(dir, "kernel.cubin"), input]);
+        return exit != 0
+            ? new PtxasReport(kernel, arch, 0, 0, 0, 0, 0, $"ptxas exit {exit}: {log.Trim()}")
+            : Parse(kernel, arch, log);
     }
 
     /// <summary>Sums the resource lines of every function ptxas reports (ILGPU emits one entry per module).</summary>
