@@ -39,9 +39,14 @@ public abstract partial class Backend
     /// Shapes: logits (rows, V); tokens (rows), in x_t, out x_s. Token ids are validated on the host: the call
     /// copies tokens back (rows ints) and throws <see cref="ArgumentOutOfRangeException"/> naming the row and value.
     /// No probability is ever written to memory.
+    /// <para><paramref name="keep"/> (rows ints, optional) is the carry-over mask of conditional generation: a row with
+    /// keep[r] ≠ 0 is left exactly as it is, MASK or not (a template's fixed tokens, and the positions outside the
+    /// current block of semi-autoregressive decoding, which stay MASK). Rows with keep[r] = 0 behave as without it,
+    /// drawing the same uniforms, so an all-zero mask gives the tokens of no mask bit for bit.</para>
     /// </summary>
     public void UnmaskStep(DeviceBuffer<float> logits, DeviceBuffer<int> tokens, int rows, int vocab, double alphaT,
-        double alphaS, float temperature, ulong seed, ulong stream, long offset, UnmaskMode mode = UnmaskMode.Posterior)
+        double alphaS, float temperature, ulong seed, ulong stream, long offset, UnmaskMode mode = UnmaskMode.Posterior,
+        DeviceBuffer<int>? keep = null)
     {
         const string k = nameof(UnmaskStep);
         Check.Positive(rows, k, nameof(rows));
@@ -67,18 +72,24 @@ public abstract partial class Backend
         }
         Check.Buffer(this, logits, Check.Elements(k, rows, vocab), k, nameof(logits), $"(rows {rows}, vocab {vocab})");
         Check.Buffer(this, tokens, rows, k, nameof(tokens), $"(rows {rows})");
+        if (keep is not null)
+        {
+            Check.Buffer(this, keep, rows, k, nameof(keep), $"(rows {rows})");
+        }
         CheckTokenIds(k, tokens, rows, vocab);
         UnmaskStepCore(logits, tokens, rows, vocab, UnmaskRule.UnmaskProbability(alphaT, alphaS, mode),
-            UnmaskRule.InverseTemperature(temperature), seed, stream, offset, mode);
+            UnmaskRule.InverseTemperature(temperature), seed, stream, offset, mode, keep);
     }
 
     /// <summary>
     /// Backend part of <see cref="UnmaskStep"/>: arguments are valid; <paramref name="unmaskProbability"/> is
     /// a = (α_s − α_t)/(1 − α_t) in Posterior mode and 1 otherwise (<see cref="UnmaskRule.UnmaskProbability"/>);
-    /// <paramref name="inverseTemperature"/> is <see cref="UnmaskRule.InverseTemperature"/>(τ).
+    /// <paramref name="inverseTemperature"/> is <see cref="UnmaskRule.InverseTemperature"/>(τ); <paramref name="keep"/>,
+    /// when given, has rows ints (nonzero: leave the row as it is).
     /// </summary>
     protected abstract void UnmaskStepCore(DeviceBuffer<float> logits, DeviceBuffer<int> tokens, int rows, int vocab,
-        double unmaskProbability, double inverseTemperature, ulong seed, ulong stream, long offset, UnmaskMode mode);
+        double unmaskProbability, double inverseTemperature, ulong seed, ulong stream, long offset, UnmaskMode mode,
+        DeviceBuffer<int>? keep);
 
     private static void CheckAlphas(string k, double alphaT, double alphaS, UnmaskMode mode)
     {

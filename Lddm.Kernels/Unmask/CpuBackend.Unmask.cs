@@ -12,10 +12,12 @@ public sealed partial class CpuBackend
     /// tokens bit-identical to the ILGPU kernel.
     /// </summary>
     protected override unsafe void UnmaskStepCore(DeviceBuffer<float> logits, DeviceBuffer<int> tokens, int rows,
-        int vocab, double unmaskProbability, double inverseTemperature, ulong seed, ulong stream, long offset, UnmaskMode mode)
+        int vocab, double unmaskProbability, double inverseTemperature, ulong seed, ulong stream, long offset, UnmaskMode mode,
+        DeviceBuffer<int>? keep)
     {
         float* pl = Raw(logits).Pointer;
         int* pt = Raw(tokens).Pointer;
+        int* pk = keep is null ? null : Raw(keep).Pointer;
         int k = vocab - 1;
         CpuParallel.For(rows, Math.Max(1, RowChunk / vocab / 4), (start, end) =>
         {
@@ -24,6 +26,10 @@ public sealed partial class CpuBackend
             {
                 for (int r = start; r < end; r++)
                 {
+                    if (pk != null && pk[r] != 0)
+                    {
+                        continue; // carry-over mask: a fixed token, or a position outside the current block
+                    }
                     UnmaskRow(pl, pt, r, vocab, unmaskProbability, inverseTemperature, seed, stream, offset, mode, w);
                 }
             }

@@ -2,11 +2,11 @@ using ILGPU;
 
 namespace Lddm.Kernels.Ilgpu;
 
-/// <summary>Everything <see cref="UnmaskIlgpuKernels.Step"/> needs besides the two buffers.</summary>
+/// <summary>Everything <see cref="UnmaskIlgpuKernels.Step"/> needs besides the buffers (HasKeep ≠ 0: the keep view is read).</summary>
 internal readonly struct UnmaskParams(int vocab, int mode, double unmaskProbability, double inverseTemperature, ulong seed,
-    ulong stream, long offset)
+    ulong stream, long offset, int hasKeep)
 {
-    public readonly int Vocab = vocab, Mode = mode;
+    public readonly int Vocab = vocab, Mode = mode, HasKeep = hasKeep;
     public readonly double UnmaskProbability = unmaskProbability, InverseTemperature = inverseTemperature;
     public readonly ulong Seed = seed, Stream = stream;
     public readonly long Offset = offset;
@@ -17,19 +17,24 @@ internal readonly struct UnmaskParams(int vocab, int mode, double unmaskProbabil
 /// chunk l of the canonical layout of <see cref="UnmaskRule"/>. Carry-over rows and rows whose draw lands in the
 /// MASK slab (u ≥ a) leave before reading a logit. Otherwise: chunk max → shared → row max; chunk Σw in float64 →
 /// shared → every thread folds the same prefixes; the one thread whose chunk crosses the threshold rescans its
-/// chunk and writes the token. No barrier sits in a divergent branch (u and the mode are uniform per group).
+/// chunk and writes the token. No barrier sits in a divergent branch (u and the mode are uniform per group). Rows
+/// the carry-over mask keeps (HasKeep and keep[row] ≠ 0) leave first, before any draw.
 /// </summary>
 internal static class UnmaskIlgpuKernels
 {
     private const int ModeFill = (int)UnmaskMode.Fill, ModeArgmax = (int)UnmaskMode.Argmax;
 
     [GpuKernel(Hot = true)]
-    public static void Step(ArrayView<float> logits, ArrayView<int> tokens, UnmaskParams p)
+    public static void Step(ArrayView<float> logits, ArrayView<int> tokens, ArrayView<int> keep, UnmaskParams p)
     {
         var peaks = SharedMemory.Allocate<float>(UnmaskRule.Lanes);
         var partials = SharedMemory.Allocate<double>(UnmaskRule.Lanes);
         var firsts = SharedMemory.Allocate<int>(UnmaskRule.Lanes);
         int row = Grid.IdxX, lane = Group.IdxX, k = p.Vocab - 1;
+        if (p.HasKeep != 0 && keep[row] != 0)
+        {
+            return; // carry-over mask: a fixed token, or a position outside the current block
+        }
         if (tokens[row] != k)
         {
             return; // carry-over

@@ -8,16 +8,19 @@ namespace Lddm.Kernels.Reference;
 /// </summary>
 public static class UnmaskReference
 {
-    /// <summary>x_s for every row (x_t = <paramref name="tokens"/>, which is not modified).</summary>
+    /// <summary>
+    /// x_s for every row (x_t = <paramref name="tokens"/>, which is not modified); a row with keep[r] ≠ 0 is copied as
+    /// it is (<paramref name="keep"/> optional).
+    /// </summary>
     public static int[] Step(float[] logits, int[] tokens, int rows, int vocab, double alphaT, double alphaS,
-        float temperature, ulong seed, ulong stream, long offset, UnmaskMode mode)
+        float temperature, ulong seed, ulong stream, long offset, UnmaskMode mode, int[]? keep = null)
     {
         int k = vocab - 1;
         double a = UnmaskRule.UnmaskProbability(alphaT, alphaS, mode);
         var result = (int[])tokens.Clone();
         for (int r = 0; r < rows; r++)
         {
-            if (tokens[r] != k)
+            if (tokens[r] != k || keep is not null && keep[r] != 0)
             {
                 continue;
             }

@@ -186,6 +186,58 @@ public sealed class UnmaskTests
         using var badLow = backend.Upload<int>([4, 0, -1]);
         Rejects<ArgumentOutOfRangeException>(() => Step(logits, badLow), "tokens[2] = -1");
         Rejects<ArgumentOutOfRangeException>(() => Step(logits, tokens, mode: (UnmaskMode)7), "unknown mode 7");
+        using var shortKeep = backend.Upload<int>([0, 1]);
+        Rejects<ArgumentException>(() => backend.UnmaskStep(logits, tokens, rows, vocab, 0.2, 0.5, 1f, 1, 0, 0, UnmaskMode.Posterior, shortKeep),
+            "'keep' has 2 elements but shape (rows 3) needs 3");
+    }
+
+    [Property(Arbitrary = [typeof(Dims)], MaxTest = 40)]
+    public void A_carry_over_mask_freezes_its_rows_masked_or_not_and_leaves_the_others_draws_unchanged(SmallDim anyRows, int pick, int seed)
+    {
+        uint p = (uint)pick;
+        int vocab = s_vocabs[p % s_vocabs.Length];
+        var (alphaT, alphaS) = s_alphas[p / 10 % s_alphas.Length];
+        var mode = s_modes[(uint)seed % 3];
+        int k = vocab - 1;
+        long offset = (long)(p % 1000) << 20;
+        foreach (var backend in TestBackends.All)
+        {
+            int rows = backend.Kind == BackendKind.IlgpuCpu ? Math.Min(anyRows, 8) : anyRows;
+            var (logits, tokens) = Batch(seed, rows, vocab);
+            var rng = new Random(seed ^ 0x5EED);
+            var keep = Enumerable.Range(0, rows).Select(_ => rng.Next(3) == 0 ? 1 + rng.Next(5) : 0).ToArray(); // any nonzero keeps
+            using var bl = backend.Upload<float>(logits);
+            using var bt = backend.Upload<int>(tokens);
+            using var bk = backend.Upload<int>(keep);
+            backend.UnmaskStep(bl, bt, rows, vocab, alphaT, alphaS, 1f, (ulong)seed, 5, offset, mode, bk);
+            var got = bt.ToArray();
+            var expected = UnmaskReference.Step(logits, tokens, rows, vocab, alphaT, alphaS, 1f, (ulong)seed, 5, offset, mode, keep);
+            var free = UnmaskReference.Step(logits, tokens, rows, vocab, alphaT, alphaS, 1f, (ulong)seed, 5, offset, mode);
+            using var bz = backend.Upload<int>(new int[rows]);
+            using var bt0 = backend.Upload<int>(tokens);
+            backend.UnmaskStep(bl, bt0, rows, vocab, alphaT, alphaS, 1f, (ulong)seed, 5, offset, mode, bz);
+            var zeroKeep = bt0.ToArray();
+            string context = $"UnmaskStep with keep on {backend.Name}, seed {seed}, (rows {rows}, vocab {vocab}), α_t {alphaT}, α_s {alphaS}, {mode}";
+            for (int r = 0; r < rows; r++)
+            {
+                if (keep[r] != 0 && got[r] != tokens[r])
+                {
+                    throw new XunitException($"{context}: kept row {r} (token {tokens[r]}, MASK = {k}) changed to {got[r]}.");
+                }
+                if (got[r] != expected[r])
+                {
+                    throw new XunitException($"{context}: row {r}: token {got[r]}, reference {expected[r]}.");
+                }
+                if (keep[r] == 0 && got[r] != free[r])
+                {
+                    throw new XunitException($"{context}: free row {r} drew {got[r]} but {free[r]} without a mask.");
+                }
+                if (zeroKeep[r] != free[r])
+                {
+                    throw new XunitException($"{context}: an all-zero mask changed row {r}: {zeroKeep[r]} vs {free[r]} without one.");
+                }
+            }
+        }
     }
 
     [Fact]
