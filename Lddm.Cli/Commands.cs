@@ -16,6 +16,9 @@ internal static class Commands
                                        seq/fuji with stage 0 train stage 1 into OUT/stage1, then stage 2 into
                                        OUT (fuji with a frozen encoder: stage 2 alone; fuji -1: joint, one stage)
           sample --checkpoint DIR [--steps N] [--count K] [--seed S] [--temperature T] [--device D]
+                [--prompt TEXT | --infill TEXT] [--length L] [--block B] [--seq-latent prior|encoder]
+                                       conditional: continue a prompt, or fill each '_' of an infill (padded
+                                       with free positions to L); --block B: semi-autoregressive blocks
           eval --checkpoint DIR [--draws N] [--count K] [--steps 2,4,...] [--batch B] [--seed S] [--device D]
                                        validation NELBO (bits/token); sawtooth: exact NLL, unigram KL and
                                        entropy of K samples vs N
@@ -30,6 +33,12 @@ internal static class Commands
                                        sample, eval, sweep, eval-gen also take [--sampler joint|sequential[,...]]
                                        [--latent-steps 8]: FUJI latent-first (N_lat latent steps with all-MASK
                                        tokens, then N token steps; N + N_lat calls), one sampler or one per DIR
+          eval-cond --checkpoint DIR[,DIR...] [--judge DIR] [--task prefix|infill] [--steps 2,4,8,16,32]
+                [--block B[,...]] [--seq-latent prior|encoder[,...]] [--label a,b,...] [--count 128]
+                [--batch B] [--out PREFIX] [--seed S] [--device D]
+                                       conditional generation on validation text (keep L/2, or both ends
+                                       around a gap of L/4) scored by the judge beside the real span;
+                                       sawtooth: first L/4 bits kept, exact conditional NLL (no judge)
           prepare-corpus [--raw DIR] [--out DIR]
                                        normalise and split the SOTU speeches (scripts/fetch-corpus.sh runs it)
           device                       list devices and the one --device auto picks
@@ -56,6 +65,7 @@ internal static class Commands
                 "sample" => SampleCommand.Sample(options),
                 "eval" => SampleCommand.Eval(options),
                 "eval-gen" => EvalGenCommand.Run(options),
+                "eval-cond" => EvalCondCommand.Run(options),
                 "sweep" => SweepCommand.Run(options),
                 "prepare-corpus" => PrepareCorpusCommand.Run(options),
                 "bench" => Bench(options),

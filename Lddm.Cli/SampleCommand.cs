@@ -22,11 +22,19 @@ internal static class SampleCommand
         float temperature = float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float parsed) && float.IsFinite(parsed)
             ? parsed : throw new UsageException($"--temperature expects a finite number but got '{t}'");
         var sampler = SamplerChoice.Parse(options, 1);
+        var conditional = ConditionalOptions.Parse(options);
         options.RejectUnused();
         using var backend = Devices.Create(device);
         using var loaded = LoadedCheckpoint.From(backend, dir);
         sampler.Apply(loaded.Model, 0, dir);
-        PrintSamples(loaded.Model, null, loaded.Data, count, [steps], seed, temperature);
+        if (conditional is null)
+        {
+            PrintSamples(loaded.Model, null, loaded.Data, count, [steps], seed, temperature);
+        }
+        else
+        {
+            conditional.Print(loaded, count, steps, seed, temperature);
+        }
         return 0;
     }
 

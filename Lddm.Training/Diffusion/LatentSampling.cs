@@ -69,13 +69,13 @@ internal static class LatentSampling
         }
     }
 
-    /// <summary>y ~ N(0, I) of shape (count, P, d) from (seed, <see cref="InitialStream"/>), or zeros.</summary>
-    public static Tensor Initial(Backend backend, int count, int patches, int dim, ulong seed, bool zero)
+    /// <summary>y ~ N(0, I) of shape (count, P, d) from (seed, <see cref="InitialStream"/>, <paramref name="offset"/> + i), or zeros.</summary>
+    public static Tensor Initial(Backend backend, int count, int patches, int dim, ulong seed, bool zero, long offset = 0)
     {
         var y = Tensor.Zeros(backend, new Shape(count, patches, dim));
         if (!zero)
         {
-            backend.FillNormal(seed, InitialStream, 0, y.Data);
+            backend.FillNormal(seed, InitialStream, offset, y.Data);
         }
         return y;
     }

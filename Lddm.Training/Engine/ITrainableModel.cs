@@ -1,5 +1,6 @@
 using Lddm.Autograd;
 using Lddm.Models;
+using Lddm.Training.Conditional;
 
 namespace Lddm.Training.Engine;
 
@@ -54,4 +55,15 @@ public interface ITrainableModel : IDisposable
     /// the EMA in first).
     /// </summary>
     GeneratedSamples Generate(int count, int length, int steps, ulong seed, float temperature = 1f, IProgress<int>? progress = null);
+
+    /// <summary>
+    /// Conditional generation: one sequence per template (all of one length L), each template's fixed tokens kept bit
+    /// for bit and visible from the first step, its free positions generated in N = <paramref name="steps"/> token steps,
+    /// in semi-autoregressive blocks of <paramref name="block"/> positions (0 = one block of L, the ordinary sampler).
+    /// All-free templates give <see cref="Generate(int, int, int, ulong, float, IProgress{int})"/>'s samples bit for bit;
+    /// all-fixed ones come back as they are with no network call. Model kinds without it say so.
+    /// </summary>
+    GeneratedSamples Generate(IReadOnlyList<GenerationTemplate> templates, int steps, ulong seed, int block = 0, float temperature = 1f,
+        IProgress<int>? progress = null) =>
+        throw new NotSupportedException($"Conditional generation is not implemented for {Kind} models (mdlm, fuji and seq have it).");
 }

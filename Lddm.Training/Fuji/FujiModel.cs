@@ -1,6 +1,7 @@
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
+using Lddm.Training.Conditional;
 using Lddm.Training.Diffusion;
 using Lddm.Training.Encoders;
 using Lddm.Training.Engine;
@@ -136,6 +137,16 @@ public sealed class FujiModel : ITrainableModel
         var samples = SequentialLatentSteps > 0
             ? Sampler.RunSequential(Denoiser, count, length, steps, SequentialLatentSteps, seed, temperature, progress)
             : Sampler.Run(Denoiser, count, length, steps, seed, temperature, progress);
+        return new GeneratedSamples(samples.Tokens, samples.Nfe);
+    }
+
+    public GeneratedSamples Generate(IReadOnlyList<GenerationTemplate> templates, int steps, ulong seed, int block = 0, float temperature = 1f,
+        IProgress<int>? progress = null)
+    {
+        var (tokens, count, length) = ConditionalBatch.Of(templates, Denoiser.Config.Vocab - 1, Kind);
+        var samples = SequentialLatentSteps > 0
+            ? Sampler.RunSequential(Denoiser, count, length, steps, SequentialLatentSteps, seed, temperature, progress, null, null, tokens, block)
+            : Sampler.Run(Denoiser, count, length, steps, seed, temperature, progress, null, tokens, block);
         return new GeneratedSamples(samples.Tokens, samples.Nfe);
     }
 

@@ -1,6 +1,7 @@
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
+using Lddm.Training.Conditional;
 using Lddm.Training.Engine;
 using Lddm.Training.Runs;
 
@@ -44,6 +45,14 @@ public sealed class MdlmModel : ITrainableModel
     public GeneratedSamples Generate(int count, int length, int steps, ulong seed, float temperature = 1f, IProgress<int>? progress = null)
     {
         var run = Sampler.Run(Dit, count, length, steps, seed, temperature, Objective.Config.TimeConditioning, progress);
+        return new GeneratedSamples(run.Tokens, run.Nfe);
+    }
+
+    public GeneratedSamples Generate(IReadOnlyList<GenerationTemplate> templates, int steps, ulong seed, int block = 0, float temperature = 1f,
+        IProgress<int>? progress = null)
+    {
+        var (tokens, count, length) = ConditionalBatch.Of(templates, Dit.Config.Vocab - 1, Kind);
+        var run = Sampler.Run(Dit, count, length, steps, seed, temperature, Objective.Config.TimeConditioning, progress, null, tokens, block);
         return new GeneratedSamples(run.Tokens, run.Nfe);
     }
 

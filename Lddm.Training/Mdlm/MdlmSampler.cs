@@ -2,6 +2,7 @@ using System.Globalization;
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
+using Lddm.Training.Conditional;
 using Lddm.Training.Diffusion;
 
 namespace Lddm.Training.Mdlm;
@@ -62,48 +63,73 @@ public sealed class MdlmSampler
 
     /// <summary>
     /// <see cref="Sample"/> with its cost. <paramref name="afterStep"/> (tests, visualisation) sees the tokens after each
-    /// step k = 0..N−1 and after the final step (k = N); the array is reused, copy it to keep it.
+    /// step k = 0..N−1 and after the final step (k = N); the array is reused, copy it to keep it. Conditional generation:
+    /// <paramref name="template"/> (count·length ids, MASK = free; null = all free) and semi-autoregressive blocks of
+    /// <paramref name="block"/> positions (0 = one block), as <see cref="RunChain"/>.
     /// </summary>
     public MdlmSamples Run(DiT model, int count, int length, int steps, ulong seed, float temperature = 1f,
-        bool timeConditioning = false, IProgress<int>? progress = null, Action<int, int[]>? afterStep = null)
+        bool timeConditioning = false, IProgress<int>? progress = null, Action<int, int[]>? afterStep = null,
+        int[]? template = null, int block = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
         CheckRequest(nameof(MdlmSampler), model.Config.MaxLength, model.Config.Vocab, count, length, steps, temperature);
         return RunChain(model.Backend, model.Config.Vocab, (tokens, t) => Denoise(model, tokens, count, timeConditioning ? t : 0),
-            count, length, steps, seed, temperature, timeConditioning, progress, afterStep);
+            count, length, steps, seed, temperature, timeConditioning, progress, afterStep, template, block);
     }
 
     /// <summary>
     /// The token chain of <see cref="Run"/> for any denoiser (SEQ's decoder on its fixed latent uses it too):
     /// <paramref name="denoise"/>(x_t, t) gives the logits (count, length, <paramref name="vocab"/>) on the current tape.
     /// <paramref name="timeConditioning"/> says whether the denoiser reads t; only without it are logits reused.
+    /// Conditional: x starts at <paramref name="template"/> (fixed tokens visible from the first step) and the blocks of
+    /// <see cref="BlockPlan"/> run left to right, each with the template and every position outside it as the unmask
+    /// kernel's carry-over mask; step k of the chain is the k-th step over all blocks (callbacks and Philox offsets), so
+    /// an all-free template in one block is the unconditional chain bit for bit, and an all-fixed one costs no call.
     /// </summary>
     public MdlmSamples RunChain(Backend backend, int vocab, Func<IntTensor, double, Tensor> denoise, int count, int length,
         int steps, ulong seed, float temperature, bool timeConditioning, IProgress<int>? progress = null,
-        Action<int, int[]>? afterStep = null)
+        Action<int, int[]>? afterStep = null, int[]? template = null, int block = 0)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(denoise);
         CheckRequest(nameof(MdlmSampler), int.MaxValue, vocab, count, length, steps, temperature);
-        int rows = count * length, mask = vocab - 1;
+        var plan = BlockPlan.Create(nameof(MdlmSampler), count, length, vocab - 1, steps, template, block);
+        var host = plan.Template;
+        using var tokens = IntTensor.FromArray(backend, host, count, length);
+        using var eval = Grad.Off();
+        int nfe = 0, cached = 0;
+        foreach (var b in plan.Blocks)
+        {
+            var keep = plan.Keep(b);
+            using var keepBuffer = keep is null ? null : backend.Upload<int>(keep);
+            var (n, c) = RunBlock(backend, vocab, denoise, tokens, host, keep, keepBuffer, b, seed, temperature, timeConditioning, progress, afterStep);
+            nfe += n;
+            cached += c;
+        }
+        return new MdlmSamples(host, nfe, cached);
+    }
+
+    /// <summary>One block of <see cref="RunChain"/>: its N_b steps on the grid and the final fill; returns (NFE, cached steps).</summary>
+    private (int Nfe, int Cached) RunBlock(Backend backend, int vocab, Func<IntTensor, double, Tensor> denoise, IntTensor tokens,
+        int[] host, int[]? keep, DeviceBuffer<int>? keepBuffer, SamplingBlock block, ulong seed, float temperature, bool timeConditioning,
+        IProgress<int>? progress, Action<int, int[]>? afterStep)
+    {
+        int rows = host.Length, mask = vocab - 1, steps = block.Steps;
         var grid = TimeGrid(steps);
-        var host = new int[rows];
         var previous = new int[rows];
-        Array.Fill(host, mask);
         int nfe = 0, cached = 0;
         Tape? tape = null;
         Tensor? logits = null;
-        using var tokens = IntTensor.FromArray(backend, host, count, length);
-        using var eval = Grad.Off();
         try
         {
             for (int k = 0; k <= steps; k++)
             {
                 bool final = k == steps;
-                if (final && Array.IndexOf(host, mask) < 0)
+                int g = block.FirstStep + k;
+                if (final && !BlockPlan.AnyFreeMask(host, keep, mask))
                 {
-                    afterStep?.Invoke(k, host); // nothing left to fill: the final call would change nothing
-                    progress?.Report(k + 1);
+                    afterStep?.Invoke(g, host); // nothing left to fill: the final call would change nothing
+                    progress?.Report(g + 1);
                     break;
                 }
                 if (logits is null)
@@ -119,10 +145,10 @@ public sealed class MdlmSampler
                 double alphaT = Schedule.Alpha(grid[k]), alphaS = final ? alphaT : Schedule.Alpha(grid[k + 1]);
                 host.CopyTo(previous, 0);
                 backend.UnmaskStep(logits.Data, tokens.Data, rows, vocab, alphaT, alphaS, temperature, seed, Stream,
-                    (long)k * rows, final ? FinalMode : UnmaskMode.Posterior);
+                    (long)g * rows, final ? FinalMode : UnmaskMode.Posterior, keepBuffer);
                 tokens.Data.CopyTo(host);
-                afterStep?.Invoke(k, host);
-                progress?.Report(k + 1);
+                afterStep?.Invoke(g, host);
+                progress?.Report(g + 1);
                 // The cache is valid only while the network's input is unchanged: same tokens, no time input.
                 if (timeConditioning || !host.AsSpan().SequenceEqual(previous))
                 {
@@ -136,7 +162,7 @@ public sealed class MdlmSampler
         {
             tape?.Dispose();
         }
-        return new MdlmSamples(host, nfe, cached);
+        return (nfe, cached);
     }
 
     /// <summary>The network on x_t: logits (count, length, K+1) at time t for every sequence (0 without time input).</summary>

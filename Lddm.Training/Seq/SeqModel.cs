@@ -1,6 +1,7 @@
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
+using Lddm.Training.Conditional;
 using Lddm.Training.Diffusion;
 using Lddm.Training.Encoders;
 using Lddm.Training.Engine;
@@ -107,6 +108,35 @@ public sealed class SeqModel : ITrainableModel
     public GeneratedSamples Generate(int count, int length, int steps, ulong seed, float temperature = 1f, IProgress<int>? progress = null)
     {
         var samples = Sampler.Run(Prior, Decoder, count, length, steps, seed, temperature, progress);
+        return new GeneratedSamples(samples.Tokens, samples.Nfe);
+    }
+
+    /// <summary>
+    /// Whether conditional generation takes its latent from the encoder on the template (free inputs zeroed, see
+    /// <see cref="SeqSampler.Run"/>) instead of the unconditional prior. Off by default.
+    /// </summary>
+    public bool PromptAwareLatent { get; private set; }
+
+    /// <summary>
+    /// Turns the prompt-aware latent on or off. It needs the learned encoder and a model trained with
+    /// encoder_corruption (the decoder then saw encodings of partly hidden sequences); otherwise a clear error.
+    /// </summary>
+    public void UsePromptAwareLatent(bool on)
+    {
+        if (on && (Encoder is null || !Config.EncoderCorruption))
+        {
+            throw new InvalidOperationException(
+                "The prompt-aware SEQ latent encodes the template with its free positions hidden; it needs the model's encoder and a model trained with encoder_corruption = true (the decoder then saw such encodings).");
+        }
+        PromptAwareLatent = on;
+    }
+
+    public GeneratedSamples Generate(IReadOnlyList<GenerationTemplate> templates, int steps, ulong seed, int block = 0, float temperature = 1f,
+        IProgress<int>? progress = null)
+    {
+        var (tokens, count, length) = ConditionalBatch.Of(templates, Decoder.Config.Vocab - 1, Kind);
+        var samples = Sampler.Run(Prior, Decoder, count, length, steps, seed, temperature, progress, null, tokens, block,
+            PromptAwareLatent ? Encoder : null);
         return new GeneratedSamples(samples.Tokens, samples.Nfe);
     }
 

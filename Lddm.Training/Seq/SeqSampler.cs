@@ -1,7 +1,9 @@
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
+using Lddm.Training.Conditional;
 using Lddm.Training.Diffusion;
+using Lddm.Training.Encoders;
 using Lddm.Training.Mdlm;
 
 namespace Lddm.Training.Seq;
@@ -12,7 +14,7 @@ namespace Lddm.Training.Seq;
 /// (<see cref="Backend.UnmaskStep"/>, as <see cref="MdlmSampler"/>) with the decoder on (x, y, t_x = t or 0, t_y = 0);
 /// y is fixed, so without time conditioning the decoder's input changes only when a token does, and its logits are
 /// reused otherwise (MdlmSampler's caching). NFE = prior calls (N_lat + 1) + decoder calls. With all_zero_latent the
-/// prior is skipped and y = 0.
+/// prior is skipped and y = 0. Conditional generation (templates, blocks, the prompt-aware latent): see <see cref="Run"/>.
 /// </summary>
 public sealed class SeqSampler
 {
@@ -51,18 +53,35 @@ public sealed class SeqSampler
     /// <summary>The token chain (MDLM's, with its caching), run with the decoder on the fixed latent.</summary>
     private MdlmSampler Tokens { get; }
 
-    /// <summary>Draws <paramref name="count"/> sequences: the latent, then N = <paramref name="steps"/> token steps.</summary>
+    /// <summary>
+    /// Draws <paramref name="count"/> sequences: the latent, then N = <paramref name="steps"/> token steps. Conditional:
+    /// the token chain starts at <paramref name="template"/> (count·length, MASK = free) in blocks of
+    /// <paramref name="block"/> (<see cref="MdlmSampler.RunChain"/>). The prior is unconditional, so by default the latent
+    /// ignores the template; with <paramref name="promptEncoder"/> (the model's stage-1 encoder) and a template that fixes
+    /// something, the latent is instead y₀ = E(template) with every free position's input zeroed — the corrupted encoding
+    /// the decoder is trained on (encoder corruption p_r: E of the tokens visible in x_t) — at one encoder call and no
+    /// prior call. An all-fixed template costs no call.
+    /// </summary>
     public LatentSamples Run(LatentDiT prior, MmDiT decoder, int count, int length, int steps, ulong seed, float temperature = 1f,
-        IProgress<int>? progress = null, Action<int, int[]>? afterStep = null)
+        IProgress<int>? progress = null, Action<int, int[]>? afterStep = null, int[]? template = null, int block = 0,
+        ILatentEncoder? promptEncoder = null)
     {
         ArgumentNullException.ThrowIfNull(prior);
         Check(decoder, count, length, steps, temperature);
+        int mask = decoder.Config.Vocab - 1;
+        var plan = BlockPlan.Create(nameof(SeqSampler), count, length, mask, steps, template, block);
+        if (plan.Blocks.Count == 0)
+        {
+            return new LatentSamples(plan.Template, 0, new float[count * decoder.Config.Patches * decoder.Config.PatchDim]);
+        }
         using var eval = Grad.Off();
         var y = LatentSampling.Initial(decoder.Backend, count, decoder.Config.Patches, decoder.Config.PatchDim, seed, AllZeroLatent);
         try
         {
-            int nfe = AllZeroLatent ? 0 : SampleLatent(prior, y, count, LatentSteps == 0 ? steps : LatentSteps, seed);
-            nfe += SampleTokens(decoder, y, count, length, steps, seed, temperature, progress, afterStep, out var tokens);
+            int nfe = AllZeroLatent ? 0
+                : promptEncoder is not null && plan.AnyFixed ? EncodeTemplate(promptEncoder, y, plan.Template, count, length, mask)
+                : SampleLatent(prior, y, count, LatentSteps == 0 ? steps : LatentSteps, seed);
+            nfe += SampleTokens(decoder, y, count, length, steps, seed, temperature, progress, afterStep, plan.Template, block, out var tokens);
             return new LatentSamples(tokens, nfe, y.ToArray());
         }
         finally
@@ -103,9 +122,26 @@ public sealed class SeqSampler
         return latentSteps + 1;
     }
 
+    /// <summary>y ← E(template) with the free positions' inputs zeroed (their ids replaced by 0, never seen); one call.</summary>
+    private static int EncodeTemplate(ILatentEncoder encoder, Tensor y, int[] template, int count, int length, int mask)
+    {
+        var ids = new int[template.Length];
+        var keep = new float[template.Length];
+        for (int i = 0; i < template.Length; i++)
+        {
+            bool fixedToken = template[i] != mask;
+            ids[i] = fixedToken ? template[i] : 0;
+            keep[i] = fixedToken ? 1f : 0f;
+        }
+        using var tape = Tape.Begin();
+        var y0 = LatentEncoding.Encode(encoder, y.Backend, ids, count, length, keep, y.Shape[1], y.Shape[2], frozen: true);
+        y.Backend.Axpby(1f, y0.Data, 0f, y.Data);
+        return 1;
+    }
+
     /// <summary>MDLM's token chain with the decoder on the fixed y; returns the decoder calls.</summary>
     private int SampleTokens(MmDiT decoder, Tensor y, int count, int length, int steps, ulong seed, float temperature,
-        IProgress<int>? progress, Action<int, int[]>? afterStep, out int[] host)
+        IProgress<int>? progress, Action<int, int[]>? afterStep, int[] template, int block, out int[] host)
     {
         var tX = new float[count];
         var tY = new float[count];
@@ -113,7 +149,7 @@ public sealed class SeqSampler
         {
             Array.Fill(tX, TimeConditioning ? (float)t : 0f);
             return decoder.Forward(tokens, y, tX, tY).Logits;
-        }, count, length, steps, seed, temperature, TimeConditioning, progress, afterStep);
+        }, count, length, steps, seed, temperature, TimeConditioning, progress, afterStep, template, block);
         host = run.Tokens;
         return run.Nfe;
     }
