@@ -21,6 +21,7 @@ internal static class EvalCondCommand
     {
         var dirs = Split(options.Value("checkpoint") ?? throw new UsageException("eval-cond needs --checkpoint DIR[,DIR...]"));
         string? judgeDir = options.Value("judge");
+        bool labelled = options.Value("label") is not null;
         var labels = options.Value("label") is { } l ? Split(l) : [.. dirs.Select(d => Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(d))))];
         var blocks = PerCheckpoint(options.Value("block") ?? "0", dirs.Count, "--block").Select(b =>
             int.TryParse(b, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= 0 ? n : throw new UsageException($"--block expects integers ≥ 0 (0 = L) but got '{b}'")).ToList();
@@ -57,7 +58,11 @@ internal static class EvalCondCommand
             {
                 var checkpoint = LoadedCheckpoint.From(backend, dirs[i]);
                 loaded.Add(checkpoint);
-                labels[i] += sampler.Apply(checkpoint.Model, i, dirs[i]);
+                string suffix = sampler.Apply(checkpoint.Model, i, dirs[i]);
+                if (!labelled)
+                {
+                    labels[i] += suffix; // a default label says how it was sampled; a given one is kept as given
+                }
                 if (latents[i] == "encoder")
                 {
                     if (checkpoint.Model is not SeqModel seq)
