@@ -51,6 +51,19 @@ internal sealed class ConditionalOptions
         return new ConditionalOptions { Prompt = prompt, Infill = infill, Length = length, Block = block, EncoderLatent = latent == "encoder" };
     }
 
+    /// <summary>Turns the SEQ prompt-aware latent on; a model that cannot take it is bad input naming the checkpoint.</summary>
+    internal static void UsePromptAwareLatent(SeqModel model, string directory)
+    {
+        try
+        {
+            model.UsePromptAwareLatent(true);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ArgumentException($"--seq-latent encoder on '{directory}': {e.Message}", e);
+        }
+    }
+
     /// <summary>Builds the template from the checkpoint's vocabulary, samples <paramref name="count"/> completions and prints them.</summary>
     public void Print(LoadedCheckpoint loaded, int count, int steps, ulong seed, float temperature)
     {
@@ -68,8 +81,8 @@ internal sealed class ConditionalOptions
             : GenerationTemplate.FromInfill(Infill!, length, text.Characters);
         if (EncoderLatent)
         {
-            (loaded.Model as SeqModel ?? throw new ArgumentException($"--seq-latent encoder needs a SEQ checkpoint but '{loaded.Directory}' is {loaded.Model.Kind}."))
-                .UsePromptAwareLatent(true);
+            UsePromptAwareLatent(loaded.Model as SeqModel
+                ?? throw new ArgumentException($"--seq-latent encoder needs a SEQ checkpoint but '{loaded.Directory}' is {loaded.Model.Kind}."), loaded.Directory);
         }
         Console.WriteLine($"template ({template.FixedCount} fixed, {template.FreeCount} to generate, '{GenerationTemplate.Placeholder}' = free): {template.Describe(text.Characters)}");
         var clock = Stopwatch.StartNew();

@@ -69,7 +69,7 @@ internal static class EvalCondCommand
                     {
                         throw new ArgumentException($"--seq-latent encoder applies to SEQ checkpoints but '{dirs[i]}' is {checkpoint.Model.Kind}.");
                     }
-                    seq.UsePromptAwareLatent(true);
+                    ConditionalOptions.UsePromptAwareLatent(seq, dirs[i]);
                 }
                 else if (latents[i] != "prior")
                 {
