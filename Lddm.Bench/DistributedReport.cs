@@ -2,7 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using Lddm.Kernels.Cpu;
 using Lddm.Training.Distributed;
-using Lddm.Training.Training;
+using Lddm.Training.Engine;
+using Lddm.Training.Runs;
 
 namespace Lddm.Bench;
 

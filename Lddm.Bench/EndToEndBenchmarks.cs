@@ -9,8 +9,9 @@ using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Data;
+using Lddm.Training.Engine;
 using Lddm.Training.Optim;
-using Lddm.Training.Training;
+using Lddm.Training.Runs;
 
 namespace Lddm.Bench;
 

@@ -93,7 +93,7 @@ internal static class Commands
         ArgumentNullException => false, // a null reaching a library call is a bug, not bad input
         ArgumentException or IOException or InvalidDataException or FormatException or NotSupportedException
             or UnauthorizedAccessException or System.Text.Json.JsonException or OutOfMemoryException
-            or PlatformNotSupportedException or Lddm.Training.Training.TrainingDivergedException => true,
+            or PlatformNotSupportedException or Lddm.Training.Engine.TrainingDivergedException => true,
         _ => false,
     };
 

@@ -1,9 +1,7 @@
 using System.Globalization;
 using Lddm.Kernels;
+using Lddm.Training.Encoders;
 using Lddm.Training.Evaluation;
-using Lddm.Training.Judge;
-using Lddm.Training.Latent;
-using Lddm.Training.Training;
 
 namespace Lddm.Cli;
 

@@ -1,8 +1,9 @@
 using Lddm.Kernels;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Data;
+using Lddm.Training.Engine;
 using Lddm.Training.Optim;
-using Lddm.Training.Training;
+using Lddm.Training.Runs;
 
 namespace Lddm.Cli;
 

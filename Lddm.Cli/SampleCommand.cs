@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using Lddm.Kernels;
 using Lddm.Training.Data;
+using Lddm.Training.Engine;
 using Lddm.Training.Evaluation;
 using Lddm.Training.Optim;
-using Lddm.Training.Training;
 
 namespace Lddm.Cli;
 
@@ -63,7 +63,7 @@ internal static class SampleCommand
             foreach (int n in steps)
             {
                 SweepCommand.EvaluateSawtooth(evaluation, loaded.Model, loaded.Model.Kind + suffix, n, batch);
-                if (loaded.Model is Lddm.Training.Latent.SeqModel { Stage: 2, Encoder: not null } seq)
+                if (loaded.Model is Lddm.Training.Seq.SeqModel { Stage: 2, Encoder: not null } seq)
                 {
                     PrintPriorDiagnostics(seq, saw, evaluation, n, batch, seed);
                 }
@@ -77,8 +77,8 @@ internal static class SampleCommand
     {
         var encoder = model switch
         {
-            Lddm.Training.Latent.FujiModel f => f.Encoder,
-            Lddm.Training.Latent.SeqModel q => q.Encoder,
+            Lddm.Training.Fuji.FujiModel f => f.Encoder,
+            Lddm.Training.Seq.SeqModel q => q.Encoder,
             _ => null,
         };
         if (encoder is null)
@@ -91,7 +91,7 @@ internal static class SampleCommand
     }
 
     /// <summary>SEQ: does the prior cover the encoder's latents, and does the decoder alone (on real latents) cover the data?</summary>
-    private static void PrintPriorDiagnostics(Lddm.Training.Latent.SeqModel model, SawtoothData data, SawtoothEvaluation evaluation, int steps, int batch, ulong seed)
+    private static void PrintPriorDiagnostics(Lddm.Training.Seq.SeqModel model, SawtoothData data, SawtoothEvaluation evaluation, int steps, int batch, ulong seed)
     {
         var r = SeqPriorDiagnostics.Sawtooth(model, data, evaluation, steps, batch, seed);
         double Get(string metric) => r.Oracle.Single(x => x.Metric == metric).Mean;

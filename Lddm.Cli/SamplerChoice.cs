@@ -1,5 +1,5 @@
-using Lddm.Training.Latent;
-using Lddm.Training.Training;
+using Lddm.Training.Engine;
+using Lddm.Training.Fuji;
 
 namespace Lddm.Cli;
 

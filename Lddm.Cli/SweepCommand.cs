@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using Lddm.Kernels;
 using Lddm.Training.Data;
+using Lddm.Training.Engine;
 using Lddm.Training.Evaluation;
-using Lddm.Training.Training;
 
 namespace Lddm.Cli;
 

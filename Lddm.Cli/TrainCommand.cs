@@ -4,7 +4,8 @@ using Lddm.Kernels;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Data;
 using Lddm.Training.Distributed;
-using Lddm.Training.Training;
+using Lddm.Training.Engine;
+using Lddm.Training.Runs;
 
 namespace Lddm.Cli;
 

@@ -9,7 +9,7 @@ namespace Lddm.Training.Distributed;
 
 /// <summary>
 /// The gradient all-reduce of one data-parallel step. Every trained parameter's gradient is packed into one flat host
-/// buffer (in <see cref="Lddm.Training.Training.ITrainableModel.TrainableParameters"/> order), followed by one
+/// buffer (in <see cref="Lddm.Training.Engine.ITrainableModel.TrainableParameters"/> order), followed by one
 /// presence flag per parameter (did a gradient reach it on this rank) and the step's loss, NELBO and stop request;
 /// the buffer is summed across ranks in buckets of at most <see cref="BucketElements"/> floats (one collective call
 /// per bucket, not one per tensor), scaled by 1/K, and unpacked. A parameter that got a gradient on some rank gets

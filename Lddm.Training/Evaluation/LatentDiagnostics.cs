@@ -1,7 +1,7 @@
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Training.Data;
-using Lddm.Training.Latent;
+using Lddm.Training.Encoders;
 
 namespace Lddm.Training.Evaluation;
 

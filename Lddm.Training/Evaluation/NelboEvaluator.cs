@@ -1,6 +1,6 @@
 using Lddm.Autograd;
-using Lddm.Training.Sampling;
-using Lddm.Training.Training;
+using Lddm.Training.Engine;
+using Lddm.Training.Mdlm;
 
 namespace Lddm.Training.Evaluation;
 

@@ -1,5 +1,5 @@
 using Lddm.Training.Data;
-using Lddm.Training.Training;
+using Lddm.Training.Engine;
 
 namespace Lddm.Training.Evaluation;
 

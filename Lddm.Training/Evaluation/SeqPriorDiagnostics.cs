@@ -1,8 +1,8 @@
 using Lddm.Autograd;
 using Lddm.Training.Data;
-using Lddm.Training.Latent;
-using Lddm.Training.Sampling;
-using Lddm.Training.Training;
+using Lddm.Training.Mdlm;
+using Lddm.Training.Runs;
+using Lddm.Training.Seq;
 
 namespace Lddm.Training.Evaluation;
 

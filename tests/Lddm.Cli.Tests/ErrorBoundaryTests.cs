@@ -1,4 +1,4 @@
-using Lddm.Training.Training;
+using Lddm.Training.Engine;
 using Xunit;
 
 namespace Lddm.Cli.Tests;

@@ -1,7 +1,8 @@
 using Lddm.Kernels.Tests.Support;
 using Lddm.Training.Data;
 using Lddm.Training.Distributed;
-using Lddm.Training.Training;
+using Lddm.Training.Engine;
+using Lddm.Training.Runs;
 using Xunit;
 using Xunit.Abstractions;
 

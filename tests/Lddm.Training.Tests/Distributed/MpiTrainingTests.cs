@@ -4,7 +4,8 @@ using System.Text;
 using Lddm.Kernels.Tests.Support;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Distributed;
-using Lddm.Training.Training;
+using Lddm.Training.Engine;
+using Lddm.Training.Runs;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,6 +1,6 @@
 using Lddm.Training.Data;
 using Lddm.Training.Evaluation;
-using Lddm.Training.Tests.Training;
+using Lddm.Training.Tests.Engine;
 using Xunit;
 
 namespace Lddm.Training.Tests.Evaluation;
@@ -119,7 +119,7 @@ public sealed class EvaluationTests
         Assert.Contains("tokens", estimate.DescribeTerms());
     }
 
-    private sealed class TwoTermLoss(double tokens, double latent) : Lddm.Training.Training.IStepLoss
+    private sealed class TwoTermLoss(double tokens, double latent) : Lddm.Training.Engine.IStepLoss
     {
         public Lddm.Autograd.Tensor Value => throw new NotSupportedException();
 

@@ -1,10 +1,11 @@
 using Lddm.Kernels.Tests.Support;
 using Lddm.Models;
 using Lddm.Training.Data;
+using Lddm.Training.Encoders;
 using Lddm.Training.Evaluation;
-using Lddm.Training.Latent;
-using Lddm.Training.Tests.Latent;
-using Lddm.Training.Training;
+using Lddm.Training.Runs;
+using Lddm.Training.Seq;
+using Lddm.Training.Tests.Fuji;
 using Xunit;
 
 namespace Lddm.Training.Tests.Evaluation;

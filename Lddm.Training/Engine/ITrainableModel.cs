@@ -1,0 +1,57 @@
+using Lddm.Autograd;
+using Lddm.Models;
+
+namespace Lddm.Training.Engine;
+
+/// <summary>One batch's training loss and what is needed to report its NELBO.</summary>
+public interface IStepLoss
+{
+    /// <summary>The scalar loss on the tape (shape (1)); call Backward on it.</summary>
+    Tensor Value { get; }
+
+    /// <summary>
+    /// The batch's negative ELBO in nats per token: every term of the model's bound (tokens, and for LDDM the latent
+    /// chain), whatever the training weights. Read it before the tape is disposed.
+    /// </summary>
+    double NelboPerToken();
+
+    /// <summary>
+    /// The bound's terms in nats per token, summing to <see cref="NelboPerToken"/>: MDLM and AR have one ("tokens");
+    /// LDDM splits it into the token term (given the latent) and the latent chain's term ("latent").
+    /// </summary>
+    IReadOnlyList<(string Term, double NatsPerToken)> Terms() => [("tokens", NelboPerToken())];
+}
+
+/// <summary>What a generator produced: count·length token ids in [0, K) (no MASK) and the network calls it cost.</summary>
+/// <param name="Nfe">Network evaluations run (SEQ: token decoder calls + latent prior calls).</param>
+public sealed record GeneratedSamples(int[] Tokens, int Nfe);
+
+/// <summary>
+/// A model kind the trainer, the evaluators and the CLI drive without knowing which it is (MDLM, FUJI, SEQ, the AR
+/// judge): its networks under one root module (everything a checkpoint holds), the parameters being trained (frozen
+/// ones excluded), its objective, and its sampler.
+/// </summary>
+public interface ITrainableModel : IDisposable
+{
+    /// <summary>"mdlm", "fuji", "seq" or "ar".</summary>
+    string Kind { get; }
+
+    /// <summary>The root module: every parameter saved in and loaded from checkpoints, by dotted name.</summary>
+    Module Network { get; }
+
+    /// <summary>The parameters the optimizer, the EMA and the clipper act on (a frozen encoder is left out).</summary>
+    IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters { get; }
+
+    /// <summary>
+    /// The loss of one batch x₀ (batch·length ids in [0, K)); every random draw is a function of (seed, step) so a run
+    /// replays exactly. Call inside a tape.
+    /// </summary>
+    IStepLoss Loss(int[] x0, int batch, int length, ulong seed, long step, DropoutRng? dropout);
+
+    /// <summary>
+    /// Draws <paramref name="count"/> sequences of <paramref name="length"/> tokens with N = <paramref name="steps"/>
+    /// token steps (a seed gives the same samples on every backend). Uses the weights currently in the network (swap
+    /// the EMA in first).
+    /// </summary>
+    GeneratedSamples Generate(int count, int length, int steps, ulong seed, float temperature = 1f, IProgress<int>? progress = null);
+}

@@ -1,0 +1,330 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lddm.Autograd;
+using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Checkpoints;
+using Lddm.Training.Data;
+using Lddm.Training.Distributed;
+using Lddm.Training.Evaluation;
+using Lddm.Training.Mdlm;
+using Lddm.Training.Optim;
+using Lddm.Training.Runs;
+
+namespace Lddm.Training.Engine;
+
+/// <summary>
+/// Trains any <see cref="ITrainableModel"/> (MDLM, FUJI, SEQ, AR) over its trainable parameters: AdamW with warm-up then constant or cosine LR, global-norm clipping, EMA with warm-up (used for
+/// evaluation), gradient accumulation, periodic validation NELBO, a progress line that reads well in a log file,
+/// and atomic checkpoints. Every random draw is a function of (seed, step), so a resumed run continues exactly
+/// where an uninterrupted one would be. With <see cref="TrainConfig.Init"/> (SEQ/FUJI stage 2) the network starts from
+/// that checkpoint's EMA weights wherever it holds a parameter of the same name.
+/// Data-parallel over K ranks (an <see cref="ICollective"/>): rank r computes micro-batches (step−1)·K·A + r·A + a of
+/// every step (A = grad_accumulation), the gradients are averaged across ranks before clipping, every rank takes the
+/// same optimizer and EMA step, and rank 0 alone logs, evaluates and writes checkpoints. K ranks with batch B therefore
+/// train exactly as one process with batch B and grad_accumulation K·A. With K = 1 nothing of this runs.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly TrainConfig _config;
+    private readonly ITokenData _data;
+    private readonly AdamW _optimizer;
+    private readonly Ema _ema;
+    private readonly GradientClipper _clipper;
+    private readonly LearningRateSchedule _lr;
+    private readonly CheckpointStore? _store;
+    private readonly TextWriter _log;
+    private readonly ICollective _collective;
+    private readonly GradientAllReduce? _allReduce; // null with one rank
+    private bool _stopAgreed;
+    private int _savedStep = -1;
+
+    /// <summary>Trains the model kind the config names (<see cref="TrainingRun.CreateModel"/>).</summary>
+    public Trainer(Backend backend, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log, ICollective? collective = null)
+        : this(TrainingRun.CreateModel(backend, config.Validate(), data.Vocabulary), config, data, outputDirectory, log, collective)
+    {
+    }
+
+    /// <summary>
+    /// Trains <paramref name="model"/>, which the trainer now owns (and disposes), as rank
+    /// <paramref name="collective"/>.Rank of its ranks (default: one process). Every rank constructs its trainer at
+    /// the same point; only rank 0 writes to <paramref name="log"/> and <paramref name="outputDirectory"/>.
+    /// </summary>
+    public Trainer(ITrainableModel model, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log, ICollective? collective = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        _config = config.Validate();
+        try
+        {
+            _config = Encoders.FrozenEncoders.Pin(_config); // checkpoints record the frozen encoder's hash
+        }
+        catch
+        {
+            model.Dispose(); // the trainer owns the model from the call on
+            throw;
+        }
+        if (model.Kind != config.Model)
+        {
+            model.Dispose(); // the trainer owns the model from the call on
+            throw new ArgumentException($"The model is a {model.Kind} but the config says model = {config.Model}; checkpoints rebuild the kind the config names.", nameof(model));
+        }
+        _data = data;
+        _collective = collective ?? SingleProcess.Instance;
+        _log = _collective.Rank == 0 ? log : TextWriter.Null;
+        Model = model;
+        try
+        {
+            if (_collective.Size > 1)
+            {
+                DataParallel.RequireSameRun(_collective, config.ToJson(), data.Description);
+            }
+            if (config.Init.Length > 0 && _collective.Rank == 0)
+            {
+                // Before the optimizer and the EMA copy the weights, so both start from the loaded ones.
+                LoadInitialWeights(config.Init);
+            }
+            DataParallel.BroadcastParameters(_collective, model.Network); // rank 0's weights everywhere (no-op for K = 1)
+        }
+        catch
+        {
+            model.Dispose(); // the trainer owns the model from the call on
+            throw;
+        }
+        _optimizer = new AdamW(model.TrainableParameters, new AdamWConfig(WeightDecay: config.WeightDecay));
+        _ema = new Ema(model.TrainableParameters, config.EmaDecay);
+        _clipper = new GradientClipper(model.Network.Backend, config.GradClip);
+        _lr = new LearningRateSchedule(config.LearningRate, config.WarmupSteps,
+            config.Decay == "cosine" ? DecayKind.Cosine : DecayKind.Constant, config.Steps);
+        _lr.Validate();
+        _store = outputDirectory is null || _collective.Rank != 0 ? null : new CheckpointStore(outputDirectory);
+        _allReduce = _collective.Size > 1 ? new GradientAllReduce(_collective, model.TrainableParameters) : null;
+    }
+
+    public ITrainableModel Model { get; }
+
+    public Ema Ema => _ema;
+
+    /// <summary>Raised after each optimizer step with the step number (after logging, evaluation and checkpointing).</summary>
+    public event Action<int>? StepCompleted;
+
+    /// <summary>Steps completed (restored by <see cref="Resume"/>).</summary>
+    public int Step { get; private set; }
+
+    /// <summary>The last validation NELBO in nats per token (EMA weights), or NaN before the first evaluation.</summary>
+    public double LastValidationNelbo { get; private set; } = double.NaN;
+
+    /// <summary>The data-parallel gradient all-reduce (null with one rank): its time counters feed the benchmark.</summary>
+    public GradientAllReduce? AllReduce => _allReduce;
+
+    /// <summary>
+    /// Continues from the checkpoint in the output directory. The saved config must match this run's except for the
+    /// <see cref="TrainConfig.ExtendableKeys"/> (so a finished run can be extended with a larger <c>steps</c>). With
+    /// several ranks every rank calls it: rank 0 loads and broadcasts weights, optimizer, EMA and step to the others.
+    /// </summary>
+    public void Resume()
+    {
+        if (_collective.Rank == 0)
+        {
+            var store = _store ?? throw new InvalidOperationException("Resume needs an output directory.");
+            var loader = new CheckpointStore(store.Directory) { Warn = m => _log.WriteLine($"warning: {m}") };
+            var savedState = loader.ReadState();
+            int saved = savedState.Step;
+            if (saved > _config.Steps)
+            {
+                throw new ArgumentException($"The checkpoint in {store.Directory} is at step {saved} but this run has steps = {_config.Steps}: pass --steps {saved} or more to continue it.");
+            }
+            if (savedState.Config["encoder_sha256"]?.GetValue<string>() is { Length: > 0 } hash && hash != _config.EncoderSha256)
+            {
+                var c = _config;
+                throw Encoders.FrozenEncoders.Mismatch(Path.GetFullPath(c.EncoderCheckpoint), new CheckpointStore(c.EncoderCheckpoint).InitialWeightsFile(), hash, c.EncoderSha256);
+            }
+            var state = loader.Load(Model.Network, _optimizer, _ema, _config.ToJson(), TrainConfig.ExtendableKeys, new TrainConfig().ToJson());
+            Step = state.Step;
+            _log.WriteLine($"resumed from {store.Directory} at step {Step} of {_config.Steps}");
+        }
+        if (_collective.Size > 1)
+        {
+            Step = DataParallel.BroadcastState(_collective, Model.Network, _optimizer, _ema, Step);
+        }
+        _savedStep = Step;
+    }
+
+    /// <summary>Trains until <see cref="TrainConfig.Steps"/>, logging, evaluating and checkpointing on the way.</summary>
+    public void Run(CancellationToken cancel = default)
+    {
+        var c = _config;
+        long tokensPerStep = (long)c.Batch * c.Length * c.GradAccumulation * _collective.Size; // the whole job's
+        var clock = Stopwatch.StartNew();
+        double reduceMark = _allReduce?.CollectiveSeconds ?? 0, logMark = 0;
+        _stopAgreed = false; // every rank calls Run, so every rank forgets an earlier stop alike
+        int firstStep = Step;
+        double lossSum = 0, nelboSum = 0;
+        int logged = 0;
+        while (Step < c.Steps && !(_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed))
+        {
+            Step++;
+            var (loss, nelbo) = TrainStep(cancel);
+            lossSum += loss;
+            nelboSum += nelbo;
+            logged++;
+            if (Step % c.LogEvery == 0 || Step == c.Steps)
+            {
+                double seconds = clock.Elapsed.TotalSeconds;
+                double rate = (Step - firstStep) * tokensPerStep / Math.Max(seconds, 1e-9);
+                double eta = (c.Steps - Step) * tokensPerStep / Math.Max(rate, 1e-9);
+                _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"step {Step,6}/{c.Steps}  loss {lossSum / logged,7:F4}  nelbo {nelboSum / logged,7:F4} nats/tok ({nelboSum / logged / Math.Log(2),6:F4} bits)  lr {_lr.At(Step):E2}  grad-norm {_clipper.LastNorm,7:F3}  {rate,8:F0} tok/s  eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}{Ranks(seconds, ref reduceMark, ref logMark)}"));
+                lossSum = nelboSum = 0;
+                logged = 0;
+            }
+            bool evalDue = (c.EvalEvery > 0 && Step % c.EvalEvery == 0) || Step == c.Steps;
+            bool checkpointDue = (c.CheckpointEvery > 0 && Step % c.CheckpointEvery == 0) || Step == c.Steps;
+            if (evalDue && _collective.Rank == 0)
+            {
+                var eval = Validate();
+                LastValidationNelbo = eval.NatsPerToken;
+                _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"eval  step {Step,6}  validation nelbo {eval.NatsPerToken:F4} ± {eval.StandardError:F4} nats/tok = {eval.BitsPerToken:F4} bits/tok (EMA weights, {c.EvalSequences} sequences × {EvalDraws} draws){(eval.DescribeTerms() is { Length: > 0 } t ? $"; {t}" : "")}"));
+            }
+            if (_store is not null && checkpointDue)
+            {
+                string dir = _store.Save(Model.Network, _optimizer, _ema,
+                    new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
+                _savedStep = Step;
+                _log.WriteLine($"checkpoint {dir}");
+            }
+            if (_allReduce is not null && (evalDue || checkpointDue))
+            {
+                _collective.Barrier(); // the other ranks wait while rank 0 evaluates and writes
+            }
+            StepCompleted?.Invoke(Step);
+        }
+        if ((_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed) && _store is not null && Step > 0 && Step != _savedStep)
+        {
+            // Stopped early (Ctrl+C or a caller's token): keep what was trained.
+            _store.Save(Model.Network, _optimizer, _ema, new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
+            _log.WriteLine($"stopped at step {Step}; checkpoint saved");
+        }
+    }
+
+    /// <summary>One optimizer step over GradAccumulation micro-batches; returns (loss, NELBO) in nats per token.</summary>
+    private (double Loss, double Nelbo) TrainStep(CancellationToken cancel)
+    {
+        var c = _config;
+        var tokens = new int[c.Batch * c.Length];
+        double loss = 0, nelbo = 0;
+        Model.Network.Train();
+        for (int micro = 0; micro < c.GradAccumulation; micro++)
+        {
+            long index = ((long)(Step - 1) * _collective.Size + _collective.Rank) * c.GradAccumulation + micro; // this rank's shard
+            _data.TrainBatch(c.Seed, index, c.Batch, tokens);
+            using var tape = Tape.Begin();
+            var dropout = new DropoutRng(c.Seed, (ulong)index);
+            var result = Model.Loss(tokens, c.Batch, c.Length, c.Seed, index, dropout);
+            ScaleOp.Apply(result.Value, 1f / c.GradAccumulation).Backward();
+            loss += result.Value.Item() / c.GradAccumulation;
+            nelbo += result.NelboPerToken() / c.GradAccumulation;
+        }
+        if (_allReduce is not null)
+        {
+            // Mean over ranks of the gradients (and of the logged loss), before clipping: every rank then steps alike.
+            (loss, nelbo, _stopAgreed) = _allReduce.Reduce(loss, nelbo, cancel.IsCancellationRequested);
+        }
+        _clipper.Clip(Model.TrainableParameters.Select(np => np.Parameter));
+        GuardDivergence(loss);
+        _optimizer.Step(_lr.At(Step));
+        Model.Network.ZeroGrad(); // frozen parameters too: a gradient that reached them is dropped
+        _ema.Update();
+        return (loss, nelbo);
+    }
+
+    /// <summary>
+    /// The divergence guard, before the optimizer touches the weights: a non-finite loss or gradient norm stops the
+    /// run naming the step, the quantity and the tensors (weights first, then gradients) that hold non-finite values.
+    /// Nothing is saved, so the last good checkpoint stays the latest one.
+    /// </summary>
+    private void GuardDivergence(double loss)
+    {
+        double norm = _clipper.LastNorm;
+        if (double.IsFinite(loss) && double.IsFinite(norm))
+        {
+            return;
+        }
+        static bool Finite(float[] values) => Array.TrueForAll(values, float.IsFinite);
+        var weights = Model.Network.NamedParameters().Where(np => !Finite(np.Parameter.ToArray())).Select(np => np.Name).ToList();
+        var grads = Model.TrainableParameters.Where(np => np.Parameter.Grad is { } g && !Finite(g.ToArray())).Select(np => np.Name).ToList();
+        string culprit = weights.Count > 0 ? $"non-finite weights in {Names(weights)}"
+            : grads.Count > 0 ? $"non-finite gradients of {Names(grads)}" : "no weight or gradient is non-finite (an overflow in the forward pass)";
+        string saved = _store is { Exists: true } ? $"the last good checkpoint, step {_store.ReadState().Step} in {_store.Directory}, is kept" : "no checkpoint was saved yet";
+        throw new TrainingDivergedException(string.Create(CultureInfo.InvariantCulture,
+            $"training diverged at step {Step}: loss {loss}, gradient norm {norm}; {culprit}; {saved}. Lower learning_rate, raise warmup_steps or check the data."));
+    }
+
+    private static string Names(List<string> names) =>
+        string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
+
+    /// <summary>
+    /// Validation NELBO with the EMA weights, averaged over <see cref="EvalDraws"/> fixed draws of (t, masks) per
+    /// sequence: the 1/t-weighted estimator is heavy-tailed, and one draw can sit well off the mean.
+    /// </summary>
+    public NelboEstimate Validate()
+    {
+        var c = _config;
+        _ema.SwapInto();
+        Model.Network.Eval();
+        try
+        {
+            return NelboEvaluator.ValidationNelbo(Model, _data.Validation(c.EvalSequences), c.Batch, c.Seed ^ 0xE7A1UL, EvalDraws);
+        }
+        finally
+        {
+            Model.Network.Train();
+            _ema.SwapInto();
+        }
+    }
+
+    /// <summary>"  ranks K  all-reduce P%" for the progress line (the share of the interval spent in the all-reduce); "" for one rank.</summary>
+    private string Ranks(double seconds, ref double reduceMark, ref double logMark)
+    {
+        if (_allReduce is null)
+        {
+            return "";
+        }
+        double now = _allReduce.CollectiveSeconds;
+        string text = string.Create(CultureInfo.InvariantCulture,
+            $"  ranks {_collective.Size}  all-reduce {100 * (now - reduceMark) / Math.Max(seconds - logMark, 1e-9):F1}%");
+        (reduceMark, logMark) = (now, seconds);
+        return text;
+    }
+
+    /// <summary>Draws per validation sequence.</summary>
+    public const int EvalDraws = 4;
+
+    /// <summary>The validation NELBO in nats per token (see <see cref="Validate"/>).</summary>
+    public double ValidationNelbo() => Validate().NatsPerToken;
+
+    /// <summary>
+    /// Overwrites every network parameter that the checkpoint in <paramref name="directory"/> holds with its EMA
+    /// weights (its weights when it has no EMA) and says in the log what was loaded and what kept its initialisation.
+    /// </summary>
+    private void LoadInitialWeights(string directory)
+    {
+        // FUJI stage 2 takes only the MM-DiT from its stage-1 checkpoint: the encoder there is frozen, not in the network.
+        var init = new CheckpointStore(directory).LoadInitialWeights(Model.Network, Model.Kind == "fuji" ? "denoiser." : null);
+        long loaded = Model.Network.NamedParameters().Where(np => init.Loaded.Contains(np.Name)).Sum(np => (long)np.Parameter.Shape.Elements);
+        _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"init: {init.Loaded.Count} tensors ({loaded:N0} parameters) from {init.Source} (step {init.Step}); kept their initialisation: {Summarise(init.Kept)}"));
+    }
+
+    /// <summary>Names grouped by their top-level module ("prior.* (12)"), so the log line stays short.</summary>
+    private static string Summarise(IReadOnlyList<string> names) => names.Count == 0 ? "none"
+        : string.Join(", ", names.GroupBy(n => n.Split('.')[0]).Select(g => g.Count() == 1 ? g.First() : $"{g.Key}.* ({g.Count()})"));
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _ema.Dispose();
+        _clipper.Dispose();
+        Model.Dispose();
+    }
+}

@@ -1,0 +1,158 @@
+using Lddm.Autograd;
+using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Diffusion;
+using Lddm.Training.Encoders;
+using Lddm.Training.Engine;
+using Lddm.Training.Runs;
+
+namespace Lddm.Training.Fuji;
+
+/// <summary>
+/// FUJI-LDDM (digest §2) as a trainable model: one MM-DiT denoising tokens and latent jointly, and the encoder that
+/// makes y₀. <see cref="Network"/> holds "denoiser" and, for a learned encoder, "encoder"; a frozen encoder is used as
+/// is and is neither in the network (checkpoints) nor in <see cref="TrainableParameters"/>.
+/// Stages (LADD's JOINT training_stage): stage 1 trains the MM-DiT and the learned encoder on the token loss alone (no
+/// latent loss; the latent head "denoiser.final_y" gets no gradient and is left out of the optimizer and the EMA);
+/// stage 2 freezes the encoder (the stage-1 checkpoint's, loaded as a <see cref="FrozenLddmEncoder"/>, or any frozen
+/// encoder) and trains the MM-DiT on both losses; stage −1 (or 0 for a model built directly) trains jointly from step 0.
+/// </summary>
+public sealed class FujiModel : ITrainableModel
+{
+    private readonly Root _root;
+
+    private FujiModel(TrainConfig config, Root root, ILatentEncoder? encoder)
+    {
+        Config = config;
+        _root = root;
+        Encoder = encoder;
+        Stage = config.Stage is 1 or 2 ? config.Stage : -1;
+        TrainableParameters = [.. root.NamedParameters().Where(p => Stage != 1 || !p.Name.StartsWith(LatentHead, StringComparison.Ordinal))];
+        var chain = LatentChain.From(config);
+        var latent = LatentObjectiveConfig.From(config);
+        Objective = new FujiObjective(TrainingRun.Objective(config), chain, latent);
+        Sampler = new FujiSampler(TrainingRun.Schedule(config), chain,
+            new LatentStepConfig(config.LatentSampler == "ddpm", latent.EpsPrediction), config.TimeConditioning, config.AllZeroLatent);
+    }
+
+    /// <summary>The model a config names: the MM-DiT of <c>preset</c>, a learned DiT encoder of <c>encoder_preset</c>
+    /// (or <paramref name="frozenEncoder"/>); initialised from config.Seed.</summary>
+    public static FujiModel Create(Backend backend, TrainConfig config, int vocabulary, ILatentEncoder? frozenEncoder = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        bool learned = frozenEncoder is null && !config.AllZeroLatent && config.Encoder == "learned";
+        return Create(backend, config, LatentPresets.Denoiser(config, vocabulary),
+            learned ? LatentPresets.Encoder(config, vocabulary) : null, frozenEncoder);
+    }
+
+    /// <summary>
+    /// A model with explicit network sizes (tests, small experiments). <paramref name="encoder"/> null: no learned
+    /// encoder (then <paramref name="frozenEncoder"/> gives y₀, or all_zero_latent must be set).
+    /// </summary>
+    public static FujiModel Create(Backend backend, TrainConfig config, MmDiTConfig denoiser, DiTEncoderConfig? encoder,
+        ILatentEncoder? frozenEncoder = null)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(denoiser);
+        config.Validate();
+        if (config.Model != "fuji")
+        {
+            throw new ArgumentException($"FujiModel: model = {config.Model} (expected fuji).", nameof(config));
+        }
+        LatentModels.CheckEncoders("FujiModel", config, denoiser, encoder, frozenEncoder);
+        if (config.Stage == 2 && encoder is not null)
+        {
+            throw new ArgumentException(
+                "FujiModel: stage 2 freezes the encoder, so it cannot be a learned one in the network: pass the stage-1 encoder as a frozen encoder (FrozenLddmEncoder of the init checkpoint).",
+                nameof(encoder));
+        }
+        var learned = encoder is null ? null : new DiTEncoder(backend, encoder);
+        var root = new Root(backend, new MmDiT(backend, denoiser), learned);
+        root.Initialize(config.Seed);
+        ILatentEncoder? e = learned is null ? frozenEncoder : new LearnedEncoder(learned);
+        return new FujiModel(config, root, config.AllZeroLatent ? null : e);
+    }
+
+    /// <summary>The name prefix of the MM-DiT's latent head, which stage 1 does not train.</summary>
+    public const string LatentHead = "denoiser.final_y.";
+
+    /// <summary>Whether a config's stage 2 freezes the learned encoder of its stage-1 checkpoint (init): FUJI, stage 2,
+    /// encoder = learned, a live latent.</summary>
+    public static bool FreezesInitEncoder(TrainConfig c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        return c.Model == "fuji" && c.Stage == 2 && c.Encoder == "learned" && !c.AllZeroLatent;
+    }
+
+    public string Kind => "fuji";
+
+    /// <summary>1: token loss only (encoder + MM-DiT less its latent head); 2: both losses, encoder frozen; −1: joint.</summary>
+    public int Stage { get; }
+
+    public TrainConfig Config { get; }
+
+    public Module Network => _root;
+
+    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters { get; }
+
+    /// <summary>The MM-DiT f_θ(x_t, y_t, t_x, t_y) → (logits, latent head).</summary>
+    public MmDiT Denoiser => _root.Denoiser;
+
+    /// <summary>The learned DiT encoder (null when frozen or absent).</summary>
+    public DiTEncoder? LearnedEncoder => _root.Encoder;
+
+    /// <summary>E_φ as used by the loss (null with all_zero_latent).</summary>
+    public ILatentEncoder? Encoder { get; }
+
+    public FujiObjective Objective { get; }
+
+    public FujiSampler Sampler { get; }
+
+    public IStepLoss Loss(int[] x0, int batch, int length, ulong seed, long step, DropoutRng? dropout) =>
+        Objective.Loss(Denoiser, Encoder, x0, batch, length, seed, step, dropout, latentLoss: Stage != 1);
+
+    /// <summary>N_lat when <see cref="Generate"/> samples sequentially (latent first, then tokens); 0 = jointly (default).</summary>
+    public int SequentialLatentSteps { get; private set; }
+
+    /// <summary>
+    /// Makes <see cref="Generate"/> sample sequentially with N_lat = <paramref name="latentSteps"/> latent steps (≥ 1), or
+    /// jointly again with 0. Sequential sampling needs a model trained with independent_times: with the shared clock it
+    /// never saw a clean latent beside masked tokens, nor a noisy latent beside an all-MASK sequence at another time.
+    /// </summary>
+    public void UseSequentialSampling(int latentSteps)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(latentSteps);
+        if (latentSteps > 0 && !Config.IndependentTimes)
+        {
+            throw new InvalidOperationException(
+                "Sequential sampling of a FUJI model needs one trained with independent_times = true; this one was trained with t_y = t_x, so it never saw a clean latent beside masked tokens. Sample it jointly (--sampler joint).");
+        }
+        SequentialLatentSteps = latentSteps;
+    }
+
+    public GeneratedSamples Generate(int count, int length, int steps, ulong seed, float temperature = 1f, IProgress<int>? progress = null)
+    {
+        var samples = SequentialLatentSteps > 0
+            ? Sampler.RunSequential(Denoiser, count, length, steps, SequentialLatentSteps, seed, temperature, progress)
+            : Sampler.Run(Denoiser, count, length, steps, seed, temperature, progress);
+        return new GeneratedSamples(samples.Tokens, samples.Nfe);
+    }
+
+    public void Dispose() => _root.Dispose();
+
+    /// <summary>The root module: "denoiser" and, when learned, "encoder".</summary>
+    private sealed class Root : Module
+    {
+        public Root(Backend backend, MmDiT denoiser, DiTEncoder? encoder)
+            : base(backend)
+        {
+            Denoiser = AddModule("denoiser", denoiser);
+            Encoder = encoder is null ? null : AddModule("encoder", encoder);
+        }
+
+        public MmDiT Denoiser { get; }
+
+        public DiTEncoder? Encoder { get; }
+    }
+}

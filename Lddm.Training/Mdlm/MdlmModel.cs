@@ -1,0 +1,51 @@
+using Lddm.Autograd;
+using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Engine;
+using Lddm.Training.Runs;
+
+namespace Lddm.Training.Mdlm;
+
+/// <summary>
+/// MDLM as an <see cref="ITrainableModel"/>: a DiT denoiser (every parameter trained), the MDLM objective, and the
+/// ancestral sampler (with the time input when the model was trained with time conditioning).
+/// </summary>
+public sealed class MdlmModel : ITrainableModel
+{
+    private readonly List<(string Name, Parameter Parameter)> _trainable;
+
+    public MdlmModel(DiT network, MdlmObjective objective, MdlmSampler sampler)
+    {
+        Dit = network ?? throw new ArgumentNullException(nameof(network));
+        Objective = objective ?? throw new ArgumentNullException(nameof(objective));
+        Sampler = sampler ?? throw new ArgumentNullException(nameof(sampler));
+        _trainable = network.NamedParameters().ToList();
+    }
+
+    /// <summary>The DiT the config names, initialised from the config's seed, with its objective and sampler.</summary>
+    public static MdlmModel Create(Backend backend, TrainConfig config, int vocabulary) =>
+        new(TrainingRun.Model(backend, config, vocabulary), TrainingRun.Objective(config), new MdlmSampler(TrainingRun.Schedule(config)));
+
+    public string Kind => "mdlm";
+
+    public DiT Dit { get; }
+
+    public MdlmObjective Objective { get; }
+
+    public MdlmSampler Sampler { get; }
+
+    public Module Network => Dit;
+
+    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters => _trainable;
+
+    public IStepLoss Loss(int[] x0, int batch, int length, ulong seed, long step, DropoutRng? dropout) =>
+        Objective.Loss(Dit, x0, batch, length, seed, step, dropout);
+
+    public GeneratedSamples Generate(int count, int length, int steps, ulong seed, float temperature = 1f, IProgress<int>? progress = null)
+    {
+        var run = Sampler.Run(Dit, count, length, steps, seed, temperature, Objective.Config.TimeConditioning, progress);
+        return new GeneratedSamples(run.Tokens, run.Nfe);
+    }
+
+    public void Dispose() => Dit.Dispose();
+}

@@ -1,0 +1,97 @@
+using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Data;
+using Lddm.Training.Data.Text;
+using Lddm.Training.Diffusion;
+using Lddm.Training.Engine;
+using Lddm.Training.Mdlm;
+
+namespace Lddm.Training.Runs;
+
+/// <summary>Builds the pieces a config names: data, model kind, MDLM network and objective.</summary>
+public static class TrainingRun
+{
+    public static ITokenData Data(TrainConfig c) => c.Data switch
+    {
+        "sawtooth" => new SawtoothData(new SawtoothConfig(c.Length, c.SawtoothSaws, c.SawtoothScale)),
+        _ => c.Corpus switch
+        {
+            "sotu" => new TextData(TextCorpus.Load(TextCorpus.SotuDirectory), c.Length, "sotu"),
+            _ => TextData.MobyDick(c.Length),
+        },
+    };
+
+    /// <summary>The DiT preset for K real tokens plus MASK, with the run's dropout.</summary>
+    public static DiTConfig ModelConfig(TrainConfig c, int vocabulary) => Preset(c.Preset, vocabulary, c.Length, (float)c.Dropout);
+
+    /// <summary>A named DiT size (xxs, tiny, small, base) for K real tokens plus MASK.</summary>
+    public static DiTConfig Preset(string name, int vocabulary, int length, float dropout)
+    {
+        var preset = name switch
+        {
+            "xxs" => DiTConfig.Xxs(vocabulary + 1, length),
+            "tiny" => DiTConfig.Tiny(vocabulary + 1, length),
+            "small" => DiTConfig.Small(vocabulary + 1, length),
+            "base" => DiTConfig.Base(vocabulary + 1, length),
+            _ => throw new ArgumentException($"Unknown preset '{name}': expected xxs, tiny, small or base.", nameof(name)),
+        };
+        return preset with { Dropout = dropout };
+    }
+
+    public static MaskingSchedule Schedule(TrainConfig c) =>
+        c.MaskSchedule == "linear" ? MaskingSchedule.Linear() : MaskingSchedule.LogLinear();
+
+    public static MdlmObjective Objective(TrainConfig c) =>
+        new(Schedule(c), new TimeSampler(), new MdlmObjectiveConfig(c.ElboWeighting, c.TimeConditioning));
+
+    /// <summary>
+    /// The model kind <see cref="TrainConfig.Model"/> names, built and initialised from the config (one line per kind).
+    /// </summary>
+    public static ITrainableModel CreateModel(Backend backend, TrainConfig c, int vocabulary) => c.Model switch
+    {
+        "mdlm" => MdlmModel.Create(backend, c, vocabulary),
+        "fuji" => Fuji.FujiModel.Create(backend, c, vocabulary, Encoders.FrozenEncoders.Load(backend, c, vocabulary)),
+        "seq" => Seq.SeqModel.Create(backend, c, vocabulary, Encoders.FrozenEncoders.Load(backend, c, vocabulary)),
+        "ar" => Ar.ArModel.Create(backend, c, vocabulary),
+        _ => throw new ArgumentException($"Unknown model kind '{c.Model}': expected mdlm, fuji, seq or ar.", nameof(c)),
+    };
+
+    /// <summary>
+    /// SEQ or FUJI with stage 0 as two runs: stage 1 for round(steps · stage1_fraction) steps, then stage 2 for the rest,
+    /// starting from the stage-1 checkpoint written to <paramref name="stage1Directory"/>. FUJI with a frozen encoder (or
+    /// all_zero_latent) has no encoder to train first: Stage1 is null and stage 2 runs every step from scratch.
+    /// </summary>
+    public static (TrainConfig? Stage1, TrainConfig Stage2) Stages(TrainConfig c, string stage1Directory)
+    {
+        if (c.Model is not ("seq" or "fuji") || c.Stage != 0)
+        {
+            throw new ArgumentException($"Only model = seq or fuji with stage = 0 splits into two stages; got model = {c.Model}, stage = {c.Stage}.", nameof(c));
+        }
+        if (c.Model == "fuji" && (c.Encoder != "learned" || c.AllZeroLatent))
+        {
+            return (null, (c with { Stage = 2 }).Validate());
+        }
+        int steps1 = (int)Math.Round(c.Steps * c.Stage1Fraction);
+        if (steps1 < 1 || steps1 >= c.Steps)
+        {
+            throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"steps = {c.Steps} with stage1_fraction = {c.Stage1Fraction} leaves {steps1} steps for stage 1 and {c.Steps - steps1} for stage 2; each needs ≥ 1."), nameof(c));
+        }
+        var stage1 = c with { Stage = 1, Steps = steps1 };
+        // Stage 2 counts its steps from 1 again, and every draw is keyed on (seed, step): a derived seed gives it fresh
+        // batches, times and masks instead of replaying stage 1's.
+        var stage2 = c with { Stage = 2, Steps = c.Steps - steps1, Init = Path.GetFullPath(stage1Directory), Seed = Stage2Seed(c.Seed) };
+        return (stage1.Validate(), stage2.Validate());
+    }
+
+    /// <summary>The seed of stage 2 in a two-stage run (distinct from stage 1's for every seed).</summary>
+    public static ulong Stage2Seed(ulong seed) => seed ^ 0x5E0_57A6E2UL;
+
+    /// <summary>The MDLM denoiser the config names, initialised from its seed.</summary>
+    public static DiT Model(Backend backend, TrainConfig c, int vocabulary)
+    {
+        var model = new DiT(backend, ModelConfig(c, vocabulary));
+        model.Initialize(c.Seed);
+        return model;
+    }
+}
