@@ -24,7 +24,7 @@ public sealed record QuantizerOutput(IntTensor Indices, Tensor Quantized, Tensor
 /// (with replacement when the batch is smaller than the number of dead codes): code = x̂, EMA sum = x̂·threshold,
 /// EMA count = threshold. The draws are Philox(seed, <see cref="Updates"/>), so a resumed run draws what an
 /// uninterrupted one would. The codebook is not a parameter (no optimiser touches it): it, the EMA sums and counts and
-/// <see cref="Updates"/> are the state to checkpoint (<see cref="NamedState"/>). Initial codes are unit Gaussian
+/// <see cref="Updates"/> are the state, registered as untrained parameters so checkpoints hold them (<see cref="NamedState"/>). Initial codes are unit Gaussian
 /// directions with EMA counts 0, so the first training call re-seeds every code from the data (the authors' k-means
 /// initialisation is not reproduced).
 /// </summary>
@@ -40,17 +40,35 @@ public sealed class VectorQuantizer : Module
         Config = config;
         Seed = seed;
         int c = config.Codes, d = config.Dim;
-        Codebook = new Parameter(backend, c, d) { RequiresGrad = false };
-        EmbedAvg = new Parameter(backend, c, d) { RequiresGrad = false };
-        ClusterSize = new Parameter(backend, c) { RequiresGrad = false };
+        Codebook = AddParameter("codebook", Init.Zeros, c, d);
+        EmbedAvg = AddParameter("embed_avg", Init.Zeros, c, d);
+        ClusterSize = AddParameter("cluster_size", Init.Zeros, c);
+        UpdateCount = AddParameter("updates", Init.Zeros, 1);
+        foreach (var (_, p) in NamedState())
+        {
+            p.RequiresGrad = false;
+        }
+        ResetState();
+    }
+
+    /// <summary>
+    /// The initial state: unit Gaussian directions from <see cref="Seed"/>, EMA sums equal to them, EMA counts and
+    /// <see cref="Updates"/> 0. A parent's <see cref="Module.Initialize"/> zeroes these tensors (they are registered so
+    /// that checkpoints hold them): call this after it.
+    /// </summary>
+    public void ResetState()
+    {
+        int c = Config.Codes, d = Config.Dim;
         var init = new float[c * d];
         for (int i = 0; i < init.Length; i++)
         {
-            init[i] = Philox.Normal(seed, InitStream, i);
+            init[i] = Philox.Normal(Seed, InitStream, i);
         }
         NormaliseRows(init, c, d);
         Codebook.Load(init);
         EmbedAvg.Load(init);
+        ClusterSize.Data.Fill(0f);
+        UpdateCount.Data.Fill(0f);
     }
 
     public VectorQuantizerConfig Config { get; }
@@ -67,16 +85,17 @@ public sealed class VectorQuantizer : Module
     /// <summary>(C) EMA of the number of vectors assigned to each code.</summary>
     public Parameter ClusterSize { get; }
 
-    /// <summary>Training calls so far (the re-seeding draws are keyed by it); part of the state.</summary>
-    public long Updates { get; set; }
+    /// <summary>(1) the number of training calls so far, stored as a float (exact up to 2²⁴ calls) so checkpoints hold it.</summary>
+    public Parameter UpdateCount { get; }
 
-    /// <summary>The tensors to checkpoint, with stable names.</summary>
-    public IEnumerable<(string Name, Parameter Tensor)> NamedState()
-    {
-        yield return ("codebook", Codebook);
-        yield return ("embed_avg", EmbedAvg);
-        yield return ("cluster_size", ClusterSize);
-    }
+    /// <summary>Training calls so far: the re-seeding draws are keyed by it, so a resumed run draws what an uninterrupted one would.</summary>
+    public long Updates => (long)UpdateCount.Item();
+
+    /// <summary>
+    /// The state, with its names: registered as parameters so that checkpoints save and load them bit for bit, but
+    /// never trained (RequiresGrad false; an owner leaves them out of its trainable parameters, the optimizer and the EMA).
+    /// </summary>
+    public IEnumerable<(string Name, Parameter Tensor)> NamedState() => NamedParameters();
 
     /// <summary>
     /// Quantises z (…, D). In training mode the codebook state moves (EMA, re-seeding) after the assignment, as the
@@ -110,7 +129,7 @@ public sealed class VectorQuantizer : Module
             Backend.CodebookEmaUpdate(flat.Data, ids.Data, rows, c, d, Config.Decay, Config.Epsilon, ClusterSize.Data, EmbedAvg.Data,
                 Codebook.Data);
             dead = RestartDeadCodes(flat.Data, rows);
-            Updates++;
+            UpdateCount.Load([Updates + 1]);
         }
         else
         {
@@ -220,11 +239,4 @@ public sealed class VectorQuantizer : Module
         }
     }
 
-    protected override void Dispose(bool disposing)
-    {
-        Codebook.Dispose();
-        EmbedAvg.Dispose();
-        ClusterSize.Dispose();
-        base.Dispose(disposing);
-    }
 }
