@@ -1,7 +1,7 @@
 using System.Globalization;
 using Lddm.Kernels;
-using Lddm.Training.Encoders;
 using Lddm.Training.Evaluation;
+using Lddm.Training.Runs;
 
 namespace Lddm.Cli;
 
@@ -43,19 +43,19 @@ internal static class EvalGenCommand
 
         using var backend = Devices.Create(device);
         Console.WriteLine($"device: {backend.Name}");
-        var (judge, judgeConfig) = FrozenHiddenEncoder.LoadJudge(backend, judgeDir);
+        var (judge, judgeConfig) = FrozenEncoders.LoadJudge(backend, judgeDir);
         using var judgeModel = judge;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"judge:  {Path.GetFullPath(judgeDir)} (AR {judgeConfig.Preset}, {judge.ParameterCount:N0} parameters, K = {judge.Config.Vocab - 1}, L ≤ {judge.Config.MaxLength})"));
 
-        var loaded = new List<LoadedCheckpoint>();
+        var loaded = new List<LddmModel>();
         try
         {
             var candidates = new List<SweepCandidate>();
             IReadOnlyList<int[]> real = [];
             for (int i = 0; i < dirs.Count; i++)
             {
-                var checkpoint = LoadedCheckpoint.From(backend, dirs[i]); // EMA weights, eval mode
+                var checkpoint = CheckpointLoading.Load(backend, dirs[i]); // EMA weights, eval mode
                 loaded.Add(checkpoint);
                 var (model, config, data) = (checkpoint.Model, checkpoint.Config, checkpoint.Data);
                 if (data.Vocabulary != judge.Config.Vocab - 1)

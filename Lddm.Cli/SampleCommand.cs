@@ -5,6 +5,7 @@ using Lddm.Training.Data;
 using Lddm.Training.Engine;
 using Lddm.Training.Evaluation;
 using Lddm.Training.Optim;
+using Lddm.Training.Runs;
 
 namespace Lddm.Cli;
 
@@ -24,7 +25,7 @@ internal static class SampleCommand
         var sampler = SamplerChoice.Parse(options, 1);
         options.RejectUnused();
         using var backend = Devices.Create(device);
-        using var loaded = LoadedCheckpoint.From(backend, dir);
+        using var loaded = CheckpointLoading.Load(backend, dir);
         sampler.Apply(loaded.Model, 0, dir);
         PrintSamples(loaded.Model, null, loaded.Data, count, [steps], seed, temperature);
         return 0;
@@ -42,7 +43,7 @@ internal static class SampleCommand
         var sampler = SamplerChoice.Parse(options, 1);
         options.RejectUnused();
         using var backend = Devices.Create(device);
-        using var loaded = LoadedCheckpoint.From(backend, dir);
+        using var loaded = CheckpointLoading.Load(backend, dir);
         string suffix = sampler.Apply(loaded.Model, 0, dir);
         var c = loaded.Config;
         var nelbo = NelboEvaluator.ValidationNelbo(loaded.Model, loaded.Data.Validation(c.EvalSequences), c.Batch, c.Seed ^ 0xE7A1UL, draws);
@@ -75,12 +76,7 @@ internal static class SampleCommand
     /// <summary>For FUJI/SEQ: what the encoder's latent carries about the true shift (the "latent collapse?" check).</summary>
     private static void PrintLatentDiagnostics(Backend backend, ITrainableModel model, SawtoothData data, int count, ulong seed)
     {
-        var encoder = model switch
-        {
-            Lddm.Training.Fuji.FujiModel f => f.Encoder,
-            Lddm.Training.Seq.SeqModel q => q.Encoder,
-            _ => null,
-        };
+        var encoder = TrainingRun.LatentEncoder(model);
         if (encoder is null)
         {
             return;

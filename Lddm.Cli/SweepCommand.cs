@@ -38,7 +38,7 @@ internal static class SweepCommand
         string? description = null;
         for (int i = 0; i < dirs.Count; i++)
         {
-            using var loaded = LoadedCheckpoint.From(backend, dirs[i]);
+            using var loaded = CheckpointLoading.Load(backend, dirs[i]);
             if (loaded.Data is not SawtoothData saw)
             {
                 throw new ArgumentException($"sweep evaluates sawtooth checkpoints; {dirs[i]} was trained on {loaded.Data.Description}.");
