@@ -77,7 +77,7 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
                 $"Checkpoint '{store.Directory}' holds a '{config.Model}' model; the judge and the frozen encoder need an autoregressive one (--model ar).",
                 nameof(checkpointDir));
         }
-        var vocabulary = TrainingRun.Data(config).Vocabulary;
+        var vocabulary = TrainingRun.Data(config, store.Directory).Vocabulary;
         var model = new CausalTransformer(backend, ArModel.ModelConfig(config, vocabulary));
         try
         {

@@ -54,7 +54,7 @@ public sealed class FrozenMdlmEncoder : ILatentEncoder, IDisposable
             throw new ArgumentException(
                 $"encoder = frozen-mdlm needs an MDLM checkpoint (--model mdlm), but '{store.Directory}' holds a '{config.Model}' model.", nameof(checkpointDir));
         }
-        var model = new DiT(backend, TrainingRun.ModelConfig(config, TrainingRun.Data(config).Vocabulary));
+        var model = new DiT(backend, TrainingRun.ModelConfig(config, TrainingRun.Data(config, store.Directory).Vocabulary));
         try
         {
             var loaded = store.LoadInitialWeights(model);
