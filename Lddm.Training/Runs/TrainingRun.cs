@@ -24,13 +24,20 @@ public static class TrainingRun
         {
             "sotu" => new TextData(TextCorpus.Load(TextCorpus.SotuDirectory), c.Length, "sotu"),
             "moby-dick" => TextData.MobyDick(c.Length),
-            _ => new TextData(OwnCorpus.Cached(c.Corpus, CorpusCache(runDirectory), c.Length, Started(runDirectory)), c.Length, c.Corpus),
+            _ => OwnText(c, runDirectory),
         },
     };
 
+    private static TextData OwnText(TrainConfig c, string? runDirectory)
+    {
+        string? cache = CorpusCache(runDirectory);
+        bool started = cache is not null && Started(Path.GetDirectoryName(Path.GetFullPath(cache))!); // the run that owns the cache
+        return new TextData(OwnCorpus.Cached(c.Corpus, cache, c.Length, started), c.Length, c.Corpus);
+    }
+
     /// <summary>Whether the run has saved its config or a checkpoint (then its corpus cache is its data, as it is).</summary>
-    private static bool Started(string? runDirectory) => runDirectory is not null
-        && (new Checkpoints.CheckpointStore(runDirectory).Exists || new Checkpoints.CheckpointStore(runDirectory).ReadRunConfig() is not null);
+    private static bool Started(string runDirectory) =>
+        new Checkpoints.CheckpointStore(runDirectory).Exists || new Checkpoints.CheckpointStore(runDirectory).ReadRunConfig() is not null;
 
     /// <summary>Where a run keeps its own-text splits: RUN/corpus, or a two-stage run's (RUN/stage1 reads RUN/corpus).</summary>
     private static string? CorpusCache(string? runDirectory)

@@ -186,13 +186,23 @@ public static class OwnCorpus
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
                 $"Corpus '{source}' is too short: {length:N0} characters after normalisation ({normalized.Report.InputCharacters:N0} read; only letters, digits and word breaks are kept), but {Need()}."));
         }
-        var prepared = TextCorpus.Prepare(normalized.Text, TrainFraction, ValidFraction);
-        var s = prepared.Splits;
+        // Just above the minimum a long word that straddles a cut can still leave a split short: the cuts move to word
+        // breaks (or find none before the end).
+        string Short(string what) => string.Create(CultureInfo.InvariantCulture,
+            $"Corpus '{source}' is too short: after cutting at word breaks {what}; give more text than the minimum of {minimum:N0} characters.");
+        TextSplits s;
+        try
+        {
+            s = TextCorpus.Prepare(normalized.Text, TrainFraction, ValidFraction).Splits;
+        }
+        catch (ArgumentException e) when (e is not ArgumentNullException and not ArgumentOutOfRangeException)
+        {
+            throw new InvalidDataException(Short("no word break is left for the validation or test split"), e);
+        }
         if (s.Train.Length < sequenceLength || s.Valid.Length < sequenceLength)
         {
-            // Possible just above the minimum when a long word straddles a cut: the cuts move to word breaks.
-            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"Corpus '{source}' is too short: after cutting at word breaks its validation split has {s.Valid.Length:N0} characters, fewer than one sequence of {sequenceLength}; give more text than the minimum of {minimum:N0} characters."));
+            throw new InvalidDataException(Short(string.Create(CultureInfo.InvariantCulture,
+                $"its validation split has {s.Valid.Length:N0} characters, fewer than one sequence of {sequenceLength}")));
         }
         return new PreparedCorpus(s, normalized.Report);
     }
