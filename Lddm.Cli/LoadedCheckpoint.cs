@@ -37,7 +37,7 @@ internal sealed class LoadedCheckpoint : IDisposable
         var store = new CheckpointStore(dir) { Warn = m => Console.Error.WriteLine($"lddm: warning: {m}") };
         var state = store.ReadState();
         var config = TrainConfig.FromJson(state.Config, Path.Combine(dir, "state.json")).Validate();
-        var data = TrainingRun.Data(config);
+        var data = TrainingRun.Data(config, dir);
         var model = TrainingRun.CreateModel(backend, config, data.Vocabulary);
         try
         {
