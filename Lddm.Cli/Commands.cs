@@ -76,11 +76,15 @@ internal static class Commands
     };
 
     /// <summary>The message on one line; out of memory gets the hint of what to lower.</summary>
-    private static string OneLine(Exception e)
+    internal static string OneLine(Exception e)
     {
         string message = e is OutOfMemoryException and not InsufficientMemoryException
             ? $"out of memory ({e.Message}): lower --batch, --length or --preset"
             : e.Message;
+        if (e is ArgumentException { ParamName: { } parameter } && message.EndsWith($" (Parameter '{parameter}')", StringComparison.Ordinal))
+        {
+            message = message[..^$" (Parameter '{parameter}')".Length]; // .NET's suffix names a C# parameter, not a flag
+        }
         return message.ReplaceLineEndings(" ");
     }
 

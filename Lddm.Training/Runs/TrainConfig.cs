@@ -206,7 +206,7 @@ public sealed record TrainConfig
         .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), p => p.PropertyType, StringComparer.Ordinal);
 
     /// <summary>Throws one error in the config's terms (the key, what it takes) unless the key exists and the value fits.</summary>
-    private static void CheckValue(string key, JsonNode value, string source)
+    private static void CheckValue(string key, JsonNode value, string source, string? typed = null)
     {
         if (!s_keyTypes.TryGetValue(key, out var type))
         {
@@ -215,7 +215,7 @@ public sealed record TrainConfig
                 $"Config {source}: unknown key '{key}'{(near is null ? "" : $" (did you mean '{near}'?)")}; valid keys: {string.Join(", ", Keys)}.");
         }
         var kind = value.GetValueKind();
-        string shown = value.ToJsonString();
+        string shown = typed is null ? value.ToJsonString() : $"'{typed}'";
         shown = shown.Length > 40 ? shown[..40] + "…" : shown;
         bool ok = type == typeof(string) ? kind == JsonValueKind.String
             : type == typeof(bool) ? kind is JsonValueKind.True or JsonValueKind.False
@@ -230,7 +230,7 @@ public sealed record TrainConfig
                 : type == typeof(double) ? "a number"
                 : type == typeof(int) ? "an integer"
                 : FormattableString.Invariant($"an integer in 0..{ulong.MaxValue}");
-            string quotes = type != typeof(string) && kind == JsonValueKind.String ? " (a string: leave out the quotes)" : "";
+            string quotes = typed is null && type != typeof(string) && kind == JsonValueKind.String ? " (a string: leave out the quotes)" : "";
             throw new ArgumentException($"Config {source}: key '{key}' must be {what}, but is {shown}{quotes}.");
         }
     }
@@ -366,7 +366,7 @@ public sealed record TrainConfig
             json[key] = json[key] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? JsonValue.Create(value) : parsed;
             if (json[key] is { } node)
             {
-                CheckValue(key, node, $"override '{a}'");
+                CheckValue(key, node, $"override '{a}'", value);
             }
         }
         return FromJson(json, "overrides");

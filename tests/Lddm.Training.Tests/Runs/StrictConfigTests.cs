@@ -113,9 +113,10 @@ public sealed class StrictConfigTests : IDisposable
     }
 
     [Theory]
-    [InlineData("steps=abc", "override 'steps=abc': key 'steps' must be an integer")]
-    [InlineData("learning_rate=1,5", "override 'learning_rate=1,5': key 'learning_rate' must be a number")]
-    [InlineData("seed=-1", "key 'seed' must be an integer in 0..18446744073709551615, but is -1")]
+    [InlineData("steps=abc", "override 'steps=abc': key 'steps' must be an integer, but is 'abc'.")]
+    [InlineData("learning_rate=1,5", "override 'learning_rate=1,5': key 'learning_rate' must be a number, but is '1,5'.")]
+    [InlineData("learning_rate=NaN", "key 'learning_rate' must be a number, but is 'NaN'.")]
+    [InlineData("seed=-1", "key 'seed' must be an integer in 0..18446744073709551615, but is '-1'")]
     [InlineData("lerning_rate=1", "unknown key 'lerning_rate' (did you mean 'learning_rate'?)")]
     public void A_bad_override_is_named_with_the_assignment(string assignment, string expected)
     {
