@@ -28,7 +28,7 @@ internal static class EvalGenCommand
                 ? n : throw new UsageException($"--steps expects positive integers but got '{s}'")).ToList();
         int count = options.Int("count") ?? 64;
         int batch = options.Int("batch") ?? 16;
-        ulong seed = (ulong)(options.Int("seed") ?? 1);
+        ulong seed = options.ULong("seed") ?? 1;
         string prefix = options.Value("out") ?? "eval-gen";
         string t = options.Value("temperature") ?? "1";
         float temperature = float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float parsed) && float.IsFinite(parsed)

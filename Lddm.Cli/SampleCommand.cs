@@ -17,7 +17,7 @@ internal static class SampleCommand
         string dir = options.Value("checkpoint") ?? throw new UsageException("sample needs --checkpoint DIR");
         int steps = options.Int("steps") ?? 128;
         int count = options.Int("count") ?? 4;
-        ulong seed = (ulong)(options.Int("seed") ?? 1);
+        ulong seed = options.ULong("seed") ?? 1;
         string device = options.Value("device") ?? "auto";
         string t = options.Value("temperature") ?? "1";
         float temperature = float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float parsed) && float.IsFinite(parsed)
@@ -38,7 +38,7 @@ internal static class SampleCommand
         int count = options.Int("count") ?? options.Int("samples") ?? 512;
         int batch = options.Int("batch") ?? 256;
         string? stepList = options.Value("steps");
-        ulong seed = (ulong)(options.Int("seed") ?? 1);
+        ulong seed = options.ULong("seed") ?? 1;
         string device = options.Value("device") ?? "auto";
         var sampler = SamplerChoice.Parse(options, 1);
         options.RejectUnused();

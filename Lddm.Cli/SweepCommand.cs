@@ -21,7 +21,7 @@ internal static class SweepCommand
         int count = options.Int("count") ?? 2048;
         int batch = options.Int("batch") ?? 256;
         string prefix = options.Value("out") ?? throw new UsageException("sweep needs --out PREFIX");
-        ulong seed = (ulong)(options.Int("seed") ?? 1);
+        ulong seed = options.ULong("seed") ?? 1;
         string device = options.Value("device") ?? "auto";
         string? append = options.Value("append");
         var sampler = SamplerChoice.Parse(options, dirs.Count);

@@ -88,7 +88,7 @@ internal static class TrainCommand
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"ranks:  {collective.Name}: each rank {config.Batch} × {config.GradAccumulation} sequences per step, the job {collective.Size * config.Batch * config.GradAccumulation}"));
         }
-        var data = TrainingRun.Data(config);
+        var data = TrainingRun.Data(config, collective.Rank == 0 ? outDir : null); // own text: cached in OUT/corpus
         output.WriteLine($"data:   {data.Description}");
         output.WriteLine($"output: {Path.GetFullPath(outDir)}");
         if (backend.Kind == BackendKind.Cpu)

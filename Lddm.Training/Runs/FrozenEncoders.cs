@@ -131,7 +131,7 @@ public static class FrozenEncoders
             throw new ArgumentException(
                 $"encoder = frozen-mdlm needs an MDLM checkpoint (--model mdlm), but '{Path.GetFullPath(checkpointDir)}' holds a '{config.Model}' model.", nameof(checkpointDir));
         }
-        return FrozenMdlmEncoder.Load(backend, checkpointDir, TrainingRun.ModelConfig(config, TrainingRun.Data(config).Vocabulary), patches, patchDim, pooling);
+        return FrozenMdlmEncoder.Load(backend, checkpointDir, TrainingRun.ModelConfig(config, TrainingRun.Data(config, checkpointDir).Vocabulary), patches, patchDim, pooling);
     }
 
     /// <summary>The learned encoder of a FUJI/SEQ checkpoint for K = <paramref name="vocabulary"/> tokens, frozen.</summary>
@@ -176,7 +176,7 @@ public static class FrozenEncoders
                 $"Checkpoint '{new CheckpointStore(checkpointDir).Directory}' holds a '{config.Model}' model; the judge and the frozen encoder need an autoregressive one (--model ar).",
                 nameof(checkpointDir));
         }
-        var network = ArModel.ModelConfig(TrainingRun.ModelConfig(config, TrainingRun.Data(config).Vocabulary));
+        var network = ArModel.ModelConfig(TrainingRun.ModelConfig(config, TrainingRun.Data(config, checkpointDir).Vocabulary));
         return (FrozenHiddenEncoder.LoadNetwork(backend, checkpointDir, network), config);
     }
 

@@ -104,7 +104,7 @@ public sealed class LddmModel : IDisposable
         }
         var state = store.ReadState();
         var config = TrainConfig.FromJson(state.Config, Path.Combine(store.Directory, "state.json")).Validate();
-        data ??= TrainingRun.Data(config);
+        data ??= TrainingRun.Data(config, store.Directory);
         if (data.Length != config.Length)
         {
             throw new ArgumentException($"The data gives sequences of {data.Length} tokens but the checkpoint '{store.Directory}' was trained with length = {config.Length}.", nameof(data));

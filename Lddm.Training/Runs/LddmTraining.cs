@@ -53,7 +53,7 @@ public static class LddmTraining
         CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(config);
-        return Train(backend, config, TrainingRun.Data(config.Validate()), outputDirectory, options, cancel);
+        return Train(backend, config, TrainingRun.Data(config.Validate(), outputDirectory), outputDirectory, options, cancel);
     }
 
     /// <summary>Trains on <paramref name="data"/> (for example a corpus of your own text); its length must be the config's.</summary>

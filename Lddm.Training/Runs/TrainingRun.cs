@@ -15,15 +15,48 @@ namespace Lddm.Training.Runs;
 /// <summary>Builds the pieces a config names: data, model kind, MDLM network and objective.</summary>
 public static class TrainingRun
 {
-    public static ITokenData Data(TrainConfig c) => c.Data switch
+    /// <summary>
+    /// The data the config names. <c>corpus</c> is moby-dick, sotu, or the path of the user's own text (a UTF-8 file or
+    /// a folder of .txt files, <see cref="OwnCorpus"/>): its prepared splits are cached in
+    /// <paramref name="runDirectory"/>/corpus (read back when the run resumes or a checkpoint of it is loaded; a
+    /// two-stage run's <c>stage1</c> folder reads its parent's); without a run directory they are prepared in memory.
+    /// </summary>
+    public static ITokenData Data(TrainConfig c, string? runDirectory = null) => c.Data switch
     {
         "sawtooth" => new SawtoothData(new SawtoothConfig(c.Length, c.SawtoothSaws, c.SawtoothScale)),
         _ => c.Corpus switch
         {
             "sotu" => new TextData(TextCorpus.Load(TextCorpus.SotuDirectory), c.Length, "sotu"),
-            _ => TextData.MobyDick(c.Length),
+            "moby-dick" => TextData.MobyDick(c.Length),
+            _ => OwnText(c, runDirectory),
         },
     };
+
+    private static TextData OwnText(TrainConfig c, string? runDirectory)
+    {
+        string? cache = CorpusCache(runDirectory);
+        bool started = cache is not null && Started(Path.GetDirectoryName(Path.GetFullPath(cache))!); // the run that owns the cache
+        return new TextData(OwnCorpus.Cached(c.Corpus, cache, c.Length, started), c.Length, c.Corpus);
+    }
+
+    /// <summary>Whether the run has saved its config or a checkpoint (then its corpus cache is its data, as it is).</summary>
+    private static bool Started(string runDirectory) =>
+        new Checkpoints.CheckpointStore(runDirectory).Exists || new Checkpoints.CheckpointStore(runDirectory).ReadRunConfig() is not null;
+
+    /// <summary>Where a run keeps its own-text splits: RUN/corpus, or a two-stage run's (RUN/stage1 reads RUN/corpus).</summary>
+    private static string? CorpusCache(string? runDirectory)
+    {
+        if (runDirectory is null)
+        {
+            return null;
+        }
+        string own = Path.Combine(runDirectory, OwnCorpus.CacheFolder);
+        string? parent = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDirectory)));
+        string? outer = parent is null ? null : Path.Combine(parent, OwnCorpus.CacheFolder);
+        bool stage1 = Path.GetFileName(Path.TrimEndingDirectorySeparator(runDirectory)) == "stage1";
+        return stage1 && !File.Exists(Path.Combine(own, OwnCorpus.SourceFile)) && outer is not null
+            && File.Exists(Path.Combine(outer, OwnCorpus.SourceFile)) ? outer : own;
+    }
 
     /// <summary>The DiT preset for K real tokens plus MASK, with the run's dropout.</summary>
     public static DiTConfig ModelConfig(TrainConfig c, int vocabulary) => Preset(c.Preset, vocabulary, c.Length, (float)c.Dropout);
