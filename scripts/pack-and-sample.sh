@@ -12,6 +12,16 @@ feed="$work/feed"
 # A fresh version per run: the NuGet cache (~/.nuget/packages) never serves an older build under the same number.
 version="0.1.0-local.$(date -u +%Y%m%d%H%M%S)"
 
+echo "== the README's embedding snippet matches samples/Lddm.Sample/Program.cs (every line of its #regions)"
+missing=0
+while IFS= read -r line; do
+  if ! sed 's/^[[:space:]]*//' README.md | grep -qxF -- "$line"; then
+    echo "pack-and-sample: README.md lacks the sample line: $line" >&2
+    missing=1
+  fi
+done < <(awk '/#region/{on=1; next} /#endregion/{on=0} on' samples/Lddm.Sample/Program.cs | sed 's/^[[:space:]]*//' | grep -v '^$')
+[ "$missing" -eq 0 ]
+
 echo "== pack $version into $feed"
 for p in Lddm.Kernels Lddm.Autograd Lddm.Models Lddm.Training Lddm.Plots; do
   dotnet pack "$p" -c Release -o "$feed" -p:Version="$version" --nologo -v quiet
