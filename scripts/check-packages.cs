@@ -66,7 +66,7 @@ foreach (string id in expected)
     {
         problems.Add($"{id}: depends on {dep} (native graphics belong to Lddm.Plots only)");
     }
-    Console.WriteLine($"{id}: {new FileInfo(file).Length / 1024.0:F0} KiB, {dlls.Count} assemblies with XML docs, dependencies: {string.Join(", ", dependencies)}");
+    Console.WriteLine($"{id}: {new FileInfo(file).Length / 1024.0:F0} KiB, {dlls.Count} assemblies, dependencies: {string.Join(", ", dependencies)}");
 }
 foreach (string p in problems)
 {
