@@ -78,8 +78,9 @@ internal static class EvalGenCommand
             }
             var result = GenerationSweep.Run(judge, candidates, steps, count, batch, seed, temperature, real, Console.Out,
                 Console.IsErrorRedirected ? null : Console.Error);
-            SweepReport.Write(prefix, $"Generation sweep ({count} samples per point, AR judge)",
-                result.Rows, result.ReferenceLines);
+            string title = $"Generation sweep ({count} samples per point, AR judge)";
+            SweepReport.Write(prefix, title, result.Rows, result.ReferenceLines);
+            Lddm.Plots.SweepPlots.Write(prefix, title, result.Rows, result.ReferenceLines);
             Console.WriteLine($"wrote {prefix}.csv, {prefix}.md, {prefix}.png");
         }
         finally

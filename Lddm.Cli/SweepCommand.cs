@@ -9,7 +9,7 @@ namespace Lddm.Cli;
 
 /// <summary>
 /// <c>lddm sweep</c>: the sawtooth sample-quality metrics of every checkpoint at every N, written as one report
-/// (CSV, Markdown tables, PNG plots) by <see cref="SweepReport"/>.
+/// (CSV, Markdown tables) by <see cref="SweepReport"/> and PNG plots by Lddm.Plots.
 /// </summary>
 internal static class SweepCommand
 {
@@ -60,7 +60,9 @@ internal static class SweepCommand
                 rows.AddRange(EvaluateSawtooth(evaluation, loaded.Model, label, n, batch));
             }
         }
-        SweepReport.Write(prefix, $"{description}: sample quality vs sampling steps ({count} samples)", rows, evaluation!.ReferenceLines);
+        string title = $"{description}: sample quality vs sampling steps ({count} samples)";
+        SweepReport.Write(prefix, title, rows, evaluation!.ReferenceLines);
+        Lddm.Plots.SweepPlots.Write(prefix, title, rows, evaluation.ReferenceLines);
         Console.WriteLine($"wrote {prefix}.csv, {prefix}.md, {prefix}.png and one {prefix}-<metric>.png per metric");
         return 0;
     }

@@ -29,7 +29,7 @@ public class Tensor : IDisposable
 
     public Backend Backend => Data.Backend;
 
-    /// <summary>The gradient of the last <see cref="Backward"/> with respect to this tensor, if one reached it.</summary>
+    /// <summary>The gradient of the last <see cref="Backward()"/> with respect to this tensor, if one reached it.</summary>
     public Tensor? Grad { get; private set; }
 
     /// <summary>Whether gradients flow to this tensor. Set it on leaves; ops derive it from their inputs.</summary>

@@ -7,7 +7,7 @@ namespace Lddm.Kernels.Cpu;
 /// Gaussian latent kernels on the CPU. The noising kernels ride the Philox driver of the random family
 /// (<see cref="PhiloxFill"/>: 16 counters per AVX-512 vector, chunked over threads by element index, so each
 /// element's noise is a function of its index alone) and turn each block into a normal with the very
-/// <see cref="Philox.ToNormal"/> that <see cref="FillNormal"/> uses, hence bit-identical noise. The deterministic
+/// <see cref="Philox.ToNormal"/> that <see cref="Backend.FillNormal"/> uses, hence bit-identical noise. The deterministic
 /// kernels are row loops: per-row coefficients folded into two scalars, then one fused SIMD pass per row.
 /// </summary>
 public sealed partial class CpuBackend

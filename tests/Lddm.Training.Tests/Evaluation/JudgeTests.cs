@@ -285,6 +285,7 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
 
         string prefix = Path.Combine(_dir, "sweep");
         Lddm.Training.Evaluation.SweepReport.Write(prefix, "test sweep", result.Rows, result.ReferenceLines);
+        Lddm.Plots.SweepPlots.Write(prefix, "test sweep", result.Rows, result.ReferenceLines);
         Assert.Equal(result.Rows, Lddm.Training.Evaluation.SweepReport.ReadCsv(prefix + ".csv"));
         Assert.True(File.Exists(prefix + ".md") && File.Exists(prefix + ".png"));
 
