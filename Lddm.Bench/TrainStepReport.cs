@@ -88,11 +88,7 @@ public static class TrainStepReport
         output.WriteLine($"load average at the end {LoadAverage()}");
     }
 
-    private static double Peak(int threads)
-    {
-        using var backend = new CpuBackend(threads); // before the pool became per backend, this set the thread count
-        return MachinePeak.Fp32GflopsPerSecond();
-    }
+    private static double Peak(int threads) => MachinePeak.Fp32GflopsPerSecond(threads: threads);
 
     private static double Median(List<double> xs)
     {

@@ -47,9 +47,9 @@ public sealed partial class CpuBackend
         }
     }
 
-    private static unsafe void ActForward<TAct>(float* x, float* b, float* y, int rows, int cols)
+    private unsafe void ActForward<TAct>(float* x, float* b, float* y, int rows, int cols)
         where TAct : IActivationOperator =>
-        CpuParallel.For(rows, Math.Max(1, ActivationChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, ActivationChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -62,14 +62,14 @@ public sealed partial class CpuBackend
     /// dx += dy·act′(u) over row chunks, one chunk per thread; each chunk sums its dbias contribution into its
     /// own zeroed partial row, and the partials are added into dbias after the join (no races, fixed order).
     /// </summary>
-    private static unsafe void ActBackward<TAct>(float* x, float* b, float* dy, float* dx, float* db, int rows, int cols)
+    private unsafe void ActBackward<TAct>(float* x, float* b, float* dy, float* dx, float* db, int rows, int cols)
         where TAct : IActivationOperator
     {
-        int chunks = Math.Clamp((int)((long)rows * cols / ActivationChunk), 1, Math.Min(CpuParallel.Threads, rows));
+        int chunks = Math.Clamp((int)((long)rows * cols / ActivationChunk), 1, Math.Min(Pool.Threads, rows));
         float* partial = db is null ? null : (float*)NativeMemory.AllocZeroed((nuint)chunks * (nuint)cols, sizeof(float));
         try
         {
-            CpuParallel.For(chunks, 1, (c0, c1) =>
+            Pool.For(chunks, 1, (c0, c1) =>
             {
                 for (int ch = c0; ch < c1; ch++)
                 {

@@ -45,12 +45,12 @@ internal static unsafe partial class CpuGemm
     /// columns (or rows, when C is narrow) and runs a whole GEMM on it, packing its own panels: no
     /// synchronisation, and B — the larger operand to pack — is still packed once.
     /// </summary>
-    public static void Run(float* a, float* b, float* c, MatmulShape s, bool parallel)
+    public static void Run(float* a, float* b, float* c, MatmulShape s, CpuParallel? pool)
     {
-        int threads = parallel ? CpuParallel.Threads : 1;
+        int threads = pool?.Threads ?? 1;
         if (threads > 1 && s.N >= threads * 2 * NR)
         {
-            CpuParallel.For(threads, 1, (start, end) =>
+            pool!.For(threads, 1, (start, end) =>
             {
                 for (int t = start; t < end; t++)
                 {
@@ -60,7 +60,7 @@ internal static unsafe partial class CpuGemm
         }
         else if (threads > 1 && s.M >= threads * 2 * MR)
         {
-            CpuParallel.For(threads, 1, (start, end) =>
+            pool!.For(threads, 1, (start, end) =>
             {
                 for (int t = start; t < end; t++)
                 {
