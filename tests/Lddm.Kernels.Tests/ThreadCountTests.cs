@@ -204,6 +204,23 @@ public sealed class ThreadCountTests : IDisposable
         });
     }
 
+    [Property(MaxTest = 5)]
+    public void Large_fills_cover_every_element_on_each_thread_count(int seed)
+    {
+        var rng = new Random(seed);
+        int n = 40_000 + rng.Next(200_000);
+        float value = (float)rng.NextDouble();
+        foreach (var be in _backends)
+        {
+            using var buffer = be.Full(n, float.NaN);
+            buffer.Fill(value);
+            using var ints = be.Full(n, -1);
+            ints.Fill(seed);
+            Numerics.AssertBits(Enumerable.Repeat(value, n).ToArray(), buffer.ToArray(), $"Fill({value}) of {n} on {be.Name}");
+            Assert.All(ints.ToArray(), v => Assert.Equal(seed, v));
+        }
+    }
+
     [Fact]
     public void A_kernel_called_from_several_threads_on_one_backend_still_gives_the_one_thread_bits()
     {
