@@ -141,6 +141,11 @@ internal static unsafe partial class CpuGemm
             for (int col = 0; col < nc; col += NR)
             {
                 int nr = Math.Min(NR, nc - col);
+                if (Vector512.IsHardwareAccelerated && mr == MR && nr == NR)
+                {
+                    Kernel512(kc, ap + ir * kc, bp + col * kc, tile, c + (long)ir * ldc + col, ldc, alpha, cBeta);
+                    continue;
+                }
                 if (Vector512.IsHardwareAccelerated)
                 {
                     Kernel512(kc, ap + ir * kc, bp + col * kc, tile);
