@@ -13,7 +13,9 @@ namespace Lddm.Bench;
 /// One trainer per preset and thread count is built and warmed up (<see cref="Warmup"/> steps, enough for the tiered
 /// JIT to settle); then <c>rounds</c> interleaved rounds time <c>steps</c> steps on 1 thread, then on 2, so machine load
 /// hits both alike. Prints the median ms per step, tokens/s, % of the FMA peak of the same thread count (measured in
-/// this run) and the 2-thread over 1-thread speed-up as the mean ± standard error of the per-round ratios.
+/// this run), the process CPU time per step (all threads: on a loaded machine wall time inflates but CPU time still
+/// measures the work, and on 2 threads the work plus the pool's waiting) and the 2-thread over 1-thread speed-up as
+/// the mean ± standard error of the per-round ratios.
 /// FLOPs per step count the matrix products only: 3 × tokens × (layers·(24h² + 4·L·h) + 2·h·V) (forward + backward).
 /// </summary>
 public static class TrainStepReport
@@ -54,11 +56,13 @@ public static class TrainStepReport
                     trainers[t].Time(Warmup);
                 }
                 var times = threadCounts.ToDictionary(t => t, _ => new List<double>());
+                var cpu = threadCounts.ToDictionary(t => t, _ => new List<double>());
                 for (int r = 0; r < rounds; r++)
                 {
                     foreach (int t in threadCounts)
                     {
                         times[t].Add(trainers[t].Time(steps));
+                        cpu[t].Add(trainers[t].LastCpu);
                     }
                 }
                 var ratios = Enumerable.Range(0, rounds).Select(r => times[1][r] / times[2][r]).ToList();
@@ -68,7 +72,7 @@ public static class TrainStepReport
                 {
                     double perStep = Median(times[t]);
                     output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"train-step {preset} L={config.Length} B={config.Batch} {t}T: {1e3 * perStep:F2} ms/step, {config.Batch * config.Length / perStep:F0} tok/s = {100 * flops / perStep / 1e9 / peaks[t]:F1}% of the {t}-thread peak ({flops / perStep / 1e9:F1} GFLOP/s)"));
+                        $"train-step {preset} L={config.Length} B={config.Batch} {t}T: {1e3 * perStep:F2} ms/step (CPU {1e3 * Median(cpu[t]):F2} ms/step, all threads), {config.Batch * config.Length / perStep:F0} tok/s = {100 * flops / perStep / 1e9 / peaks[t]:F1}% of the {t}-thread peak ({flops / perStep / 1e9:F1} GFLOP/s)"));
                 }
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"train-step {preset} speed-up 2T/1T: {mean:F3} ± {se:F3} (SE over {rounds} interleaved rounds of {steps} steps after {Warmup} warm-up steps; per round {string.Join(" ", ratios.Select(x => x.ToString("F3", CultureInfo.InvariantCulture)))})"));
@@ -149,17 +153,25 @@ public static class TrainStepReport
             _thread.Start();
         }
 
+        /// <summary>Process CPU seconds (all threads) per step of the last <see cref="Time"/>.</summary>
+        public double LastCpu { get; private set; }
+
         public double Time(int steps)
         {
             _remaining = steps;
+            using var process = Process.GetCurrentProcess();
+            var cpu0 = process.TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             _go.Release();
             _done.Wait();
+            double wall = sw.Elapsed.TotalSeconds / steps;
+            process.Refresh();
+            LastCpu = (process.TotalProcessorTime - cpu0).TotalSeconds / steps;
             if (_error is { } e)
             {
                 throw new InvalidOperationException("training step failed", e);
             }
-            return sw.Elapsed.TotalSeconds / steps;
+            return wall;
         }
 
         public void Dispose()
