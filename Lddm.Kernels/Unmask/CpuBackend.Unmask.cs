@@ -17,7 +17,7 @@ public sealed partial class CpuBackend
         float* pl = Raw(logits).Pointer;
         int* pt = Raw(tokens).Pointer;
         int k = vocab - 1;
-        CpuParallel.For(rows, Math.Max(1, RowChunk / vocab / 4), (start, end) =>
+        Pool.For(rows, Math.Max(1, RowChunk / vocab / 4), (start, end) =>
         {
             double[] weights = mode == UnmaskMode.Argmax ? [] : ArrayPool<double>.Shared.Rent(k);
             fixed (double* w = weights)
