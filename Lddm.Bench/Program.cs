@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Running;
 using Lddm.Bench;
+using Lddm.Training.Runs;
 
 // One BenchmarkDotNet class per kernel family (naive version as the baseline), plus end-to-end benchmarks.
 // Run all:   dotnet run -c Release --project Lddm.Bench -- --filter '*'

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Lddm.Kernels;
 using Lddm.Kernels.Diagnostics;
+using Lddm.Training.Runs;
 
 namespace Lddm.Cli;
 
@@ -129,6 +130,11 @@ internal static class Commands
             double g = headline.Work / headline.Seconds / 1e9;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"matmul 1024x1024x1024 fp32 {headline.Backend}: {g:F1} GFLOP/s = {100 * g / peak:F1}% of peak {peak:F1} GFLOP/s"));
+        }
+        if (backend.Kind == BackendKind.Cpu)
+        {
+            // The whole training step on 1 and 2 threads (30 warm-up steps per trainer, then interleaved rounds).
+            TrainStepReport.Run(quick ? ["small", "2", "6"] : ["tiny,small", "4", "12"], Console.Out);
         }
         return 0;
     }

@@ -16,7 +16,7 @@ public sealed partial class CpuBackend
         float* ps = maxSimilarity is null ? null : Raw(maxSimilarity).Pointer;
         var transposed = new double[(long)dim * codes];
         var inverse = new double[codes];
-        CpuParallel.For(codes, Math.Max(1, RowChunk / dim), (start, end) =>
+        Pool.For(codes, Math.Max(1, RowChunk / dim), (start, end) =>
         {
             for (int c = start; c < end; c++)
             {
@@ -27,7 +27,7 @@ public sealed partial class CpuBackend
                 }
             }
         });
-        CpuParallel.For(rows, Math.Max(1, RowChunk / Math.Max(1, codes * dim / 64)), (start, end) =>
+        Pool.For(rows, Math.Max(1, RowChunk / Math.Max(1, codes * dim / 64)), (start, end) =>
         {
             var dots = new double[codes];
             fixed (double* pt = transposed, pd = dots)
@@ -100,14 +100,14 @@ public sealed partial class CpuBackend
         float* px = Raw(x).Pointer, pcs = Raw(clusterSize).Pointer, pea = Raw(embedAvg).Pointer, pcb = Raw(codebook).Pointer;
         int* po = Raw(order).Pointer, poff = Raw(offsets).Pointer;
         var inverse = new double[rows];
-        CpuParallel.For(rows, Math.Max(1, RowChunk / dim), (start, end) =>
+        Pool.For(rows, Math.Max(1, RowChunk / dim), (start, end) =>
         {
             for (int n = start; n < end; n++)
             {
                 inverse[n] = QuantizeRule.InverseNorm(Math.Sqrt(SumSquares(px + (long)n * dim, dim)));
             }
         });
-        CpuParallel.For(codes, Math.Max(1, RowChunk / dim), (start, end) =>
+        Pool.For(codes, Math.Max(1, RowChunk / dim), (start, end) =>
         {
             var sum = new double[dim];
             for (int c = start; c < end; c++)
@@ -137,7 +137,7 @@ public sealed partial class CpuBackend
             total += pcs[c];
         }
         double denominator = total + codes * epsilon;
-        CpuParallel.For(codes, Math.Max(1, RowChunk / dim), (start, end) =>
+        Pool.For(codes, Math.Max(1, RowChunk / dim), (start, end) =>
         {
             for (int c = start; c < end; c++)
             {

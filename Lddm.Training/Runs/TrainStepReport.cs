@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using Lddm.Kernels.Cpu;
 using Lddm.Kernels.Diagnostics;
-using Lddm.Training.Training;
 
-namespace Lddm.Bench;
+
+namespace Lddm.Training.Runs;
 
 /// <summary>
 /// The whole CPU training step (the trainer's step: forward, backward, clipping, AdamW, EMA) of the MDLM DiT on the
