@@ -39,6 +39,9 @@ public class EndToEndBenchmarks
     /// <summary>Tokens one operation handles: batch·length for TrainStep, count·length for Sample (both 8192).</summary>
     public const int TokensPerOp = Batch * Length;
 
+    /// <summary>Warm-up train steps before <see cref="Report"/> times any: enough for the tiered JIT to settle.</summary>
+    public const int TrainWarmup = 20;
+
     private Backend _backend = BenchBackends.Cpu;
     private ITrainableModel? _model;
     private AdamW? _optimizer;
@@ -124,7 +127,8 @@ public class EndToEndBenchmarks
 
     /// <summary>
     /// The Stopwatch table: for each kind, the best of <paramref name="repeats"/> timed TrainStep and Sample calls
-    /// after one warm-up of each, as tokens/s and as a ratio to MDLM, with the network's parameter count and the
+    /// after <see cref="TrainWarmup"/> warm-up train steps (the tiered JIT needs about 20 to settle) and one warm-up
+    /// Sample, as tokens/s and as a ratio to MDLM, with the network's parameter count and the
     /// trained count (SEQ stage 2 leaves its encoder frozen). Sample NFE counts SEQ's latent prior calls too.
     /// </summary>
     public static void Report(Backend backend, TextWriter output, int repeats = 3)
@@ -139,9 +143,12 @@ public class EndToEndBenchmarks
                 var model = bench.Model;
                 long parameters = model.Network.ParameterCount;
                 long trained = model.TrainableParameters.Sum(np => (long)np.Parameter.Shape.Elements);
-                double Best(Action op)
+                double Best(Action op, int warmup)
                 {
-                    op();
+                    for (int i = 0; i < warmup; i++)
+                    {
+                        op();
+                    }
                     double best = double.MaxValue;
                     for (int i = 0; i < repeats; i++)
                     {
@@ -151,9 +158,9 @@ public class EndToEndBenchmarks
                     }
                     return best;
                 }
-                double train = Best(() => bench.TrainStep());
+                double train = Best(() => bench.TrainStep(), TrainWarmup);
                 int nfe = 0;
-                double sample = Best(() => nfe = bench.Sample().Nfe);
+                double sample = Best(() => nfe = bench.Sample().Nfe, 1);
                 rows.Add((kind, bench._config.Preset, parameters, trained, train, sample, nfe));
             }
             finally
@@ -163,7 +170,7 @@ public class EndToEndBenchmarks
         }
         var mdlm = rows[0];
         static string Line(FormattableString s) => FormattableString.Invariant(s);
-        output.WriteLine(Line($"End to end on {backend.Name}, sawtooth L = {Length}: TrainStep = batch {Batch} (fwd + bwd + AdamW), Sample = {SampleCount} sequences, {SampleSteps} steps; best of {repeats} after a warm-up"));
+        output.WriteLine(Line($"End to end on {backend.Name}, sawtooth L = {Length}: TrainStep = batch {Batch} (fwd + bwd + AdamW), Sample = {SampleCount} sequences, {SampleSteps} steps; best of {repeats} after {TrainWarmup} warm-up train steps and 1 warm-up sample"));
         output.WriteLine(Line($"{"kind",-5} {"preset",-6} {"parameters",12} {"trained",12} {"train ms",10} {"train tok/s",12} {"×MDLM",6} {"sample ms",10} {"sample tok/s",13} {"×MDLM",6} {"NFE",5}"));
         foreach (var r in rows)
         {

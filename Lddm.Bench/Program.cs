@@ -1,10 +1,11 @@
 using BenchmarkDotNet.Running;
 using Lddm.Bench;
+using Lddm.Training.Runs;
 
 // One BenchmarkDotNet class per kernel family (naive version as the baseline), plus end-to-end benchmarks.
 // Run all:   dotnet run -c Release --project Lddm.Bench -- --filter '*'
 // Run one:   dotnet run -c Release --project Lddm.Bench -- --filter '*Matmul*'
-// Reports:   dotnet run -c Release --project Lddm.Bench -- report attention|ditblock|endtoend
+// Reports:   dotnet run -c Release --project Lddm.Bench -- report attention|ditblock|endtoend|kernelcpu|trainstep [presets] [rounds] [steps]
 // Data-parallel: [mpirun --oversubscribe -np K] dotnet Lddm.Bench/bin/Release/net10.0/Lddm.Bench.dll report distributed [steps] [preset] [batch]
 if (args is ["report", "attention"])
 {
@@ -19,6 +20,16 @@ if (args is ["report", "ditblock"])
 if (args is ["report", "endtoend"])
 {
     EndToEndBenchmarks.Report(BenchBackends.Cpu, Console.Out);
+    return;
+}
+if (args is ["report", "kernelcpu"])
+{
+    KernelCpuTimeReport.Run(Console.Out);
+    return;
+}
+if (args is ["report", "trainstep", .. var trainArgs])
+{
+    TrainStepReport.Run(trainArgs, Console.Out);
     return;
 }
 if (args is ["report", "distributed", .. var rest])

@@ -1,82 +1,51 @@
 using System.Globalization;
 using Lddm.Kernels;
 using Lddm.Kernels.Diagnostics;
+using Lddm.Training.Runs;
 
 namespace Lddm.Cli;
 
-/// <summary>The <c>lddm</c> verbs. Each stays thin: parse, call the library, print.</summary>
+/// <summary>
+/// The <c>lddm</c> entry: parse (<see cref="LddmCommandLine"/>), run the verb, and the error boundary (exit 2 for what
+/// the user can fix, 70 for a bug). Each verb stays thin: read its options, call the library, print.
+/// </summary>
 internal static class Commands
 {
-    private const string Usage = """
-        usage: lddm <verb> [options]
-          train [--model mdlm|fuji|seq|ar] [--stage 0|1|2|-1] [--init DIR] [--data text|sawtooth]
-                [--corpus moby-dick|sotu] [--preset xxs|tiny|small|base] [--steps N] [--batch B] [--length L]
-                [--seed S] [--config file.json] [--set key=value ...] [--out DIR] [--resume] [--device D]
-                                       train a model (defaults: small MDLM on the bundled Moby-Dick text);
-                                       seq/fuji with stage 0 train stage 1 into OUT/stage1, then stage 2 into
-                                       OUT (fuji with a frozen encoder: stage 2 alone; fuji -1: joint, one stage)
-          sample --checkpoint DIR [--steps N] [--count K] [--seed S] [--temperature T] [--device D]
-                [--prompt TEXT | --infill TEXT] [--length L] [--block B] [--seq-latent prior|encoder]
-                                       conditional: continue a prompt, or fill each '_' of an infill (padded
-                                       with free positions to L); --block B: semi-autoregressive blocks
-          eval --checkpoint DIR [--draws N] [--count K] [--steps 2,4,...] [--batch B] [--seed S] [--device D]
-                                       validation NELBO (bits/token); sawtooth: exact NLL, unigram KL and
-                                       entropy of K samples vs N
-          sweep --checkpoint DIR[,DIR...] [--label a,b,...] [--steps 2,4,8,16,32,64,128] [--count 2048]
-                --out PREFIX [--batch B] [--seed S] [--append EARLIER.csv] [--device D]
-                                       the sawtooth eval for every checkpoint and N: PREFIX.csv, .md, .png
-                                       (--append: an earlier sweep's rows join the report)
-          eval-gen --judge DIR --checkpoint DIR[,DIR...] [--label a,b,...] [--steps 2,4,...,128] [--count K]
-                [--out PREFIX] [--batch B] [--seed S] [--temperature T] [--device D]
-                                       text: generative perplexity under an AR judge (--model ar) and
-                                       per-sequence unigram entropy vs N, beside real validation text
-                                       sample, eval, sweep, eval-gen also take [--sampler joint|sequential[,...]]
-                                       [--latent-steps 8]: FUJI latent-first (N_lat latent steps with all-MASK
-                                       tokens, then N token steps; N + N_lat calls), one sampler or one per DIR
-          eval-cond --checkpoint DIR[,DIR...] [--judge DIR] [--task prefix|infill] [--steps 2,4,8,16,32]
-                [--block B[,...]] [--seq-latent prior|encoder[,...]] [--label a,b,...] [--count 128]
-                [--batch B] [--out PREFIX] [--seed S] [--device D]
-                                       conditional generation on validation text (keep L/2, or both ends
-                                       around a gap of L/4) scored by the judge beside the real span;
-                                       sawtooth: first L/4 bits kept, exact conditional NLL (no judge)
-          prepare-corpus [--raw DIR] [--out DIR]
-                                       normalise and split the SOTU speeches (scripts/fetch-corpus.sh runs it)
-          device                       list devices and the one --device auto picks
-          bench [--quick] [--device D] time every kernel against this machine's measured peak
-          ptx [--arch sm_80|sm_90]     compile every ILGPU kernel to PTX and assemble it with ptxas (LDDM_PTXAS)
-          cl [--vendor generic|intel]  generate OpenCL C for every kernel an OpenCL device loads; check it with clang
-        devices: 
-        """ + Devices.Help;
-
     public static int Run(string[] args)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        // "lddm help [verb]" reads as "lddm [verb] --help".
+        if (args is ["help", .. var rest])
         {
-            Console.WriteLine(Usage);
-            return args.Length == 0 ? 2 : 0;
+            args = [.. rest.Take(1), "--help"];
+        }
+        var root = LddmCommandLine.Build();
+        if (args.Length == 0)
+        {
+            root.Parse(["--help"]).Invoke();
+            return 2;
         }
         try
         {
-            var options = Options.Parse(args.AsSpan(1));
-            return args[0] switch
+            var parsed = root.Parse(args);
+            if (LddmCommandLine.Errors(parsed) is { } errors)
             {
-                "device" => Device(options),
-                "train" => TrainCommand.Run(options),
-                "sample" => SampleCommand.Sample(options),
-                "eval" => SampleCommand.Eval(options),
-                "eval-gen" => EvalGenCommand.Run(options),
-                "eval-cond" => EvalCondCommand.Run(options),
-                "sweep" => SweepCommand.Run(options),
-                "prepare-corpus" => PrepareCorpusCommand.Run(options),
-                "bench" => Bench(options),
-                "ptx" => PtxCommand.Run(options),
-                "cl" => ClCommand.Run(options),
-                _ => throw new UsageException($"unknown verb '{args[0]}'"),
-            };
+                foreach (string line in errors)
+                {
+                    Console.Error.WriteLine($"lddm: {line}");
+                }
+                return 2;
+            }
+            // Exceptions reach the boundary below (System.CommandLine's own handler would print a trace and exit 1).
+            return parsed.Invoke(new System.CommandLine.InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false,
+                ProcessTerminationTimeout = null, // train handles Ctrl+C itself (save a checkpoint, then stop)
+            });
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"lddm: {e.Message} (lddm --help lists the verbs and options)");
+            string hint = LddmCommandLine.Verbs.Contains(args[0]) ? $"lddm {args[0]} --help lists its options" : "lddm --help lists the verbs";
+            Console.Error.WriteLine($"lddm: {e.Message} ({hint})");
             return 2;
         }
         catch (Exception e) when (IsExpected(e))
@@ -108,15 +77,19 @@ internal static class Commands
     };
 
     /// <summary>The message on one line; out of memory gets the hint of what to lower.</summary>
-    private static string OneLine(Exception e)
+    internal static string OneLine(Exception e)
     {
         string message = e is OutOfMemoryException and not InsufficientMemoryException
             ? $"out of memory ({e.Message}): lower --batch, --length or --preset"
             : e.Message;
+        if (e is ArgumentException { ParamName: { } parameter } && message.EndsWith($" (Parameter '{parameter}')", StringComparison.Ordinal))
+        {
+            message = message[..^$" (Parameter '{parameter}')".Length]; // .NET's suffix names a C# parameter, not a flag
+        }
         return message.ReplaceLineEndings(" ");
     }
 
-    private static int Device(Options options)
+    internal static int Device(Options options)
     {
         options.RejectUnused();
         var devices = Devices.List();
@@ -128,7 +101,7 @@ internal static class Commands
         return 0;
     }
 
-    private static int Bench(Options options)
+    internal static int Bench(Options options)
     {
         bool quick = options.Flag("quick");
         string spec = options.Value("device") ?? "auto";
@@ -157,6 +130,11 @@ internal static class Commands
             double g = headline.Work / headline.Seconds / 1e9;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"matmul 1024x1024x1024 fp32 {headline.Backend}: {g:F1} GFLOP/s = {100 * g / peak:F1}% of peak {peak:F1} GFLOP/s"));
+        }
+        if (backend.Kind == BackendKind.Cpu)
+        {
+            // The whole training step on 1 and 2 threads (30 warm-up steps per trainer, then interleaved rounds).
+            TrainStepReport.Run(quick ? ["small", "2", "6"] : ["tiny,small", "4", "12"], Console.Out);
         }
         return 0;
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Lddm.Training.Conditional;
 using Lddm.Training.Data;
+using Lddm.Training.Runs;
 using Lddm.Training.Seq;
 
 namespace Lddm.Cli;
@@ -65,7 +66,7 @@ internal sealed class ConditionalOptions
     }
 
     /// <summary>Builds the template from the checkpoint's vocabulary, samples <paramref name="count"/> completions and prints them.</summary>
-    public void Print(LoadedCheckpoint loaded, int count, int steps, ulong seed, float temperature)
+    public void Print(LddmModel loaded, int count, int steps, ulong seed, float temperature)
     {
         if (loaded.Data is not TextData text)
         {

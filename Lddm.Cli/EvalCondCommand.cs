@@ -2,7 +2,8 @@ using System.Globalization;
 using Lddm.Kernels;
 using Lddm.Training.Conditional;
 using Lddm.Training.Data;
-using Lddm.Training.Encoders;
+
+using Lddm.Training.Runs;
 using Lddm.Training.Seq;
 
 namespace Lddm.Cli;
@@ -36,7 +37,7 @@ internal static class EvalCondCommand
         };
         int count = options.Int("count") ?? 128;
         int batch = options.Int("batch") ?? 32;
-        ulong seed = (ulong)(options.Int("seed") ?? 1);
+        ulong seed = options.ULong("seed") ?? 1;
         string prefix = options.Value("out") ?? "eval-cond";
         string device = options.Value("device") ?? "auto";
         var sampler = SamplerChoice.Parse(options, dirs.Count);
@@ -50,13 +51,13 @@ internal static class EvalCondCommand
             throw new UsageException($"--count and --batch must be ≥ 1 but are {count} and {batch}");
         }
         using var backend = Devices.Create(device);
-        var loaded = new List<LoadedCheckpoint>();
+        var loaded = new List<LddmModel>();
         try
         {
             var candidates = new List<ConditionalCandidate>();
             for (int i = 0; i < dirs.Count; i++)
             {
-                var checkpoint = LoadedCheckpoint.From(backend, dirs[i]);
+                var checkpoint = CheckpointLoading.Load(backend, dirs[i]);
                 loaded.Add(checkpoint);
                 string suffix = sampler.Apply(checkpoint.Model, i, dirs[i]);
                 if (!labelled)
@@ -95,7 +96,7 @@ internal static class EvalCondCommand
                 {
                     throw new UsageException("eval-cond on text needs --judge DIR (an --model ar checkpoint)");
                 }
-                var (judge, _) = FrozenHiddenEncoder.LoadJudge(backend, judgeDir);
+                var (judge, _) = FrozenEncoders.LoadJudge(backend, judgeDir);
                 using var judgeModel = judge;
                 if (judge.Config.Vocab - 1 != data.Vocabulary)
                 {

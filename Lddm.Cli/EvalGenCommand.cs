@@ -1,7 +1,7 @@
 using System.Globalization;
 using Lddm.Kernels;
-using Lddm.Training.Encoders;
 using Lddm.Training.Evaluation;
+using Lddm.Training.Runs;
 
 namespace Lddm.Cli;
 
@@ -28,7 +28,7 @@ internal static class EvalGenCommand
                 ? n : throw new UsageException($"--steps expects positive integers but got '{s}'")).ToList();
         int count = options.Int("count") ?? 64;
         int batch = options.Int("batch") ?? 16;
-        ulong seed = (ulong)(options.Int("seed") ?? 1);
+        ulong seed = options.ULong("seed") ?? 1;
         string prefix = options.Value("out") ?? "eval-gen";
         string t = options.Value("temperature") ?? "1";
         float temperature = float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float parsed) && float.IsFinite(parsed)
@@ -43,19 +43,19 @@ internal static class EvalGenCommand
 
         using var backend = Devices.Create(device);
         Console.WriteLine($"device: {backend.Name}");
-        var (judge, judgeConfig) = FrozenHiddenEncoder.LoadJudge(backend, judgeDir);
+        var (judge, judgeConfig) = FrozenEncoders.LoadJudge(backend, judgeDir);
         using var judgeModel = judge;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"judge:  {Path.GetFullPath(judgeDir)} (AR {judgeConfig.Preset}, {judge.ParameterCount:N0} parameters, K = {judge.Config.Vocab - 1}, L ≤ {judge.Config.MaxLength})"));
 
-        var loaded = new List<LoadedCheckpoint>();
+        var loaded = new List<LddmModel>();
         try
         {
             var candidates = new List<SweepCandidate>();
             IReadOnlyList<int[]> real = [];
             for (int i = 0; i < dirs.Count; i++)
             {
-                var checkpoint = LoadedCheckpoint.From(backend, dirs[i]); // EMA weights, eval mode
+                var checkpoint = CheckpointLoading.Load(backend, dirs[i]); // EMA weights, eval mode
                 loaded.Add(checkpoint);
                 var (model, config, data) = (checkpoint.Model, checkpoint.Config, checkpoint.Data);
                 if (data.Vocabulary != judge.Config.Vocab - 1)
@@ -78,8 +78,9 @@ internal static class EvalGenCommand
             }
             var result = GenerationSweep.Run(judge, candidates, steps, count, batch, seed, temperature, real, Console.Out,
                 Console.IsErrorRedirected ? null : Console.Error);
-            SweepReport.Write(prefix, $"Generation sweep ({count} samples per point, AR judge)",
-                result.Rows, result.ReferenceLines);
+            string title = $"Generation sweep ({count} samples per point, AR judge)";
+            SweepReport.Write(prefix, title, result.Rows, result.ReferenceLines);
+            Lddm.Plots.SweepPlots.Write(prefix, title, result.Rows, result.ReferenceLines);
             Console.WriteLine($"wrote {prefix}.csv, {prefix}.md, {prefix}.png");
         }
         finally

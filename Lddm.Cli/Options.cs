@@ -1,82 +1,40 @@
+using System.Globalization;
+
 namespace Lddm.Cli;
 
 internal sealed class UsageException(string message) : Exception(message);
 
-/// <summary><c>--name value</c> and <c>--flag</c> options; every option must be consumed or it is an error.</summary>
+/// <summary>
+/// The options of one verb as its body reads them: <c>--name value</c> values, flags and repeated values, filled by
+/// <see cref="LddmCommandLine"/> from System.CommandLine's parse after it has checked every value (numbers in the
+/// invariant culture, ranges, choices), with the defaults its help shows. Every value the parser accepted must be read
+/// by the verb; one that is not is a bug (the parser offers an option the verb ignores).
+/// </summary>
 internal sealed class Options
 {
-    private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<string>> _repeated = new(StringComparer.Ordinal);
-
-    /// <summary>Options that may be given several times (e.g. --set key=value).</summary>
-    private static readonly HashSet<string> s_repeatable = new(StringComparer.Ordinal) { "set" };
+    private readonly Dictionary<string, string?> _values;
+    private readonly Dictionary<string, IReadOnlyList<string>> _repeated;
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
 
-    public static Options Parse(ReadOnlySpan<string> args)
+    public Options(Dictionary<string, string?> values, Dictionary<string, IReadOnlyList<string>> repeated)
     {
-        var o = new Options();
-        for (int i = 0; i < args.Length; i++)
-        {
-            string a = args[i];
-            if (!a.StartsWith("--", StringComparison.Ordinal) || a.Length == 2)
-            {
-                throw new UsageException($"unexpected argument '{a}'");
-            }
-            string name = a[2..];
-            string? value = null;
-            int eq = name.IndexOf('=', StringComparison.Ordinal);
-            if (eq >= 0)
-            {
-                value = name[(eq + 1)..];
-                name = name[..eq];
-            }
-            else if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
-            {
-                value = args[++i];
-            }
-            if (s_repeatable.Contains(name))
-            {
-                if (value is null)
-                {
-                    throw new UsageException($"--{name} needs a value");
-                }
-                if (!o._repeated.TryGetValue(name, out var list))
-                {
-                    o._repeated[name] = list = new List<string>();
-                }
-                list.Add(value);
-                continue;
-            }
-            if (!o._values.TryAdd(name, value))
-            {
-                throw new UsageException($"option --{name} given twice");
-            }
-        }
-        return o;
+        _values = values;
+        _repeated = repeated;
     }
+
+    /// <summary>An empty set of options (a verb given nothing).</summary>
+    public static Options None => new([], []);
 
     public bool Flag(string name)
     {
-        if (!_values.TryGetValue(name, out var v))
-        {
-            return false;
-        }
         _used.Add(name);
-        if (v is not null)
-        {
-            throw new UsageException($"--{name} takes no value but got '{v}'");
-        }
-        return true;
+        return _values.ContainsKey(name);
     }
 
     public string? Value(string name)
     {
-        if (!_values.TryGetValue(name, out var v))
-        {
-            return null;
-        }
         _used.Add(name);
-        return v ?? throw new UsageException($"--{name} needs a value");
+        return _values.GetValueOrDefault(name);
     }
 
     /// <summary>Every value of a repeatable option, in order.</summary>
@@ -86,23 +44,24 @@ internal sealed class Options
         return _repeated.TryGetValue(name, out var list) ? list : [];
     }
 
-    public int? Int(string name)
-    {
-        string? v = Value(name);
-        if (v is null)
-        {
-            return null;
-        }
-        return int.TryParse(v, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int n)
-            ? n : throw new UsageException($"--{name} expects an integer but got '{v}'");
-    }
+    public int? Int(string name) => Value(name) is { } v
+        ? int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) ? n
+            : throw new UsageException($"--{name} expects an integer but got '{v}'")
+        : null;
 
+    /// <summary>A seed: an integer in 0..2⁶⁴−1.</summary>
+    public ulong? ULong(string name) => Value(name) is { } v
+        ? ulong.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out ulong n) ? n
+            : throw new UsageException($"--{name} expects an integer in 0..{ulong.MaxValue} but got '{v}'")
+        : null;
+
+    /// <summary>Throws (a bug, exit 70) when the parser accepted an option this verb never read.</summary>
     public void RejectUnused()
     {
-        var unknown = _values.Keys.Concat(_repeated.Keys).Where(k => !_used.Contains(k)).ToList();
-        if (unknown.Count > 0)
+        var unread = _values.Keys.Concat(_repeated.Keys).Where(k => !_used.Contains(k)).ToList();
+        if (unread.Count > 0)
         {
-            throw new UsageException($"unknown option(s): {string.Join(", ", unknown.Select(k => "--" + k))}");
+            throw new InvalidOperationException($"the parser accepted {string.Join(", ", unread.Select(k => "--" + k))} but the verb never read it");
         }
     }
 }

@@ -5,6 +5,7 @@ using Lddm.Training.Data;
 using Lddm.Training.Engine;
 using Lddm.Training.Evaluation;
 using Lddm.Training.Optim;
+using Lddm.Training.Runs;
 
 namespace Lddm.Cli;
 
@@ -16,7 +17,7 @@ internal static class SampleCommand
         string dir = options.Value("checkpoint") ?? throw new UsageException("sample needs --checkpoint DIR");
         int steps = options.Int("steps") ?? 128;
         int count = options.Int("count") ?? 4;
-        ulong seed = (ulong)(options.Int("seed") ?? 1);
+        ulong seed = options.ULong("seed") ?? 1;
         string device = options.Value("device") ?? "auto";
         string t = options.Value("temperature") ?? "1";
         float temperature = float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float parsed) && float.IsFinite(parsed)
@@ -25,7 +26,7 @@ internal static class SampleCommand
         var conditional = ConditionalOptions.Parse(options);
         options.RejectUnused();
         using var backend = Devices.Create(device);
-        using var loaded = LoadedCheckpoint.From(backend, dir);
+        using var loaded = CheckpointLoading.Load(backend, dir);
         sampler.Apply(loaded.Model, 0, dir);
         if (conditional is null)
         {
@@ -45,12 +46,12 @@ internal static class SampleCommand
         int count = options.Int("count") ?? options.Int("samples") ?? 512;
         int batch = options.Int("batch") ?? 256;
         string? stepList = options.Value("steps");
-        ulong seed = (ulong)(options.Int("seed") ?? 1);
+        ulong seed = options.ULong("seed") ?? 1;
         string device = options.Value("device") ?? "auto";
         var sampler = SamplerChoice.Parse(options, 1);
         options.RejectUnused();
         using var backend = Devices.Create(device);
-        using var loaded = LoadedCheckpoint.From(backend, dir);
+        using var loaded = CheckpointLoading.Load(backend, dir);
         string suffix = sampler.Apply(loaded.Model, 0, dir);
         var c = loaded.Config;
         var nelbo = NelboEvaluator.ValidationNelbo(loaded.Model, loaded.Data.Validation(c.EvalSequences), c.Batch, c.Seed ^ 0xE7A1UL, draws);
@@ -83,12 +84,7 @@ internal static class SampleCommand
     /// <summary>For FUJI/SEQ: what the encoder's latent carries about the true shift (the "latent collapse?" check).</summary>
     private static void PrintLatentDiagnostics(Backend backend, ITrainableModel model, SawtoothData data, int count, ulong seed)
     {
-        var encoder = model switch
-        {
-            Lddm.Training.Fuji.FujiModel f => f.Encoder,
-            Lddm.Training.Seq.SeqModel q => q.Encoder,
-            _ => null,
-        };
+        var encoder = TrainingRun.LatentEncoder(model);
         if (encoder is null)
         {
             return;

@@ -1,5 +1,5 @@
 using Lddm.Training.Engine;
-using Lddm.Training.Fuji;
+using Lddm.Training.Runs;
 
 namespace Lddm.Cli;
 
@@ -62,19 +62,7 @@ internal sealed class SamplerChoice
         {
             return "";
         }
-        if (model is not FujiModel fuji)
-        {
-            throw new ArgumentException(
-                $"--sampler sequential samples a jointly trained FUJI model latent-first, but '{directory}' is a {model.Kind} model (SEQ samples sequentially already; use joint for it).");
-        }
-        try
-        {
-            fuji.UseSequentialSampling(LatentSteps);
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new ArgumentException($"'{directory}': {e.Message}", e);
-        }
+        TrainingRun.UseSequentialSampling(model, LatentSteps, directory);
         Console.WriteLine($"sampler: {directory} sequentially: {LatentSteps} latent steps, then N token steps (N + {LatentSteps} calls)");
         return $"-seq{LatentSteps}";
     }

@@ -9,7 +9,7 @@ namespace Lddm.Cli;
 
 /// <summary>
 /// <c>lddm sweep</c>: the sawtooth sample-quality metrics of every checkpoint at every N, written as one report
-/// (CSV, Markdown tables, PNG plots) by <see cref="SweepReport"/>.
+/// (CSV, Markdown tables) by <see cref="SweepReport"/> and PNG plots by Lddm.Plots.
 /// </summary>
 internal static class SweepCommand
 {
@@ -21,7 +21,7 @@ internal static class SweepCommand
         int count = options.Int("count") ?? 2048;
         int batch = options.Int("batch") ?? 256;
         string prefix = options.Value("out") ?? throw new UsageException("sweep needs --out PREFIX");
-        ulong seed = (ulong)(options.Int("seed") ?? 1);
+        ulong seed = options.ULong("seed") ?? 1;
         string device = options.Value("device") ?? "auto";
         string? append = options.Value("append");
         var sampler = SamplerChoice.Parse(options, dirs.Count);
@@ -38,7 +38,7 @@ internal static class SweepCommand
         string? description = null;
         for (int i = 0; i < dirs.Count; i++)
         {
-            using var loaded = LoadedCheckpoint.From(backend, dirs[i]);
+            using var loaded = CheckpointLoading.Load(backend, dirs[i]);
             if (loaded.Data is not SawtoothData saw)
             {
                 throw new ArgumentException($"sweep evaluates sawtooth checkpoints; {dirs[i]} was trained on {loaded.Data.Description}.");
@@ -60,7 +60,9 @@ internal static class SweepCommand
                 rows.AddRange(EvaluateSawtooth(evaluation, loaded.Model, label, n, batch));
             }
         }
-        SweepReport.Write(prefix, $"{description}: sample quality vs sampling steps ({count} samples)", rows, evaluation!.ReferenceLines);
+        string title = $"{description}: sample quality vs sampling steps ({count} samples)";
+        SweepReport.Write(prefix, title, rows, evaluation!.ReferenceLines);
+        Lddm.Plots.SweepPlots.Write(prefix, title, rows, evaluation.ReferenceLines);
         Console.WriteLine($"wrote {prefix}.csv, {prefix}.md, {prefix}.png and one {prefix}-<metric>.png per metric");
         return 0;
     }

@@ -10,9 +10,8 @@ using Lddm.Training.Runs;
 namespace Lddm.Cli;
 
 /// <summary>
-/// <c>lddm train</c>: resolve the config, print it, train with progress, checkpoint, then show parameter counts and
-/// samples. SEQ or FUJI with stage 0 trains stage 1 into OUT/stage1, then stage 2 from it into OUT (FUJI with a frozen
-/// encoder: stage 2 alone).
+/// <c>lddm train</c>: resolve the config, print it, train with progress (<see cref="LddmTraining"/>, which also runs
+/// the two stages of SEQ or FUJI with stage 0), checkpoint, then show parameter counts and samples.
 /// Under <c>mpirun -np K</c> (K &gt; 1) each process is one data-parallel rank over Open MPI; rank 0 alone prints,
 /// locks and writes the output folder, and a rank that fails ends the whole job (MPI_Abort) with its error.
 /// </summary>
@@ -89,7 +88,7 @@ internal static class TrainCommand
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"ranks:  {collective.Name}: each rank {config.Batch} × {config.GradAccumulation} sequences per step, the job {collective.Size * config.Batch * config.GradAccumulation}"));
         }
-        var data = TrainingRun.Data(config);
+        var data = TrainingRun.Data(config, collective.Rank == 0 ? outDir : null); // own text: cached in OUT/corpus
         output.WriteLine($"data:   {data.Description}");
         output.WriteLine($"output: {Path.GetFullPath(outDir)}");
         if (backend.Kind == BackendKind.Cpu)
@@ -107,68 +106,24 @@ internal static class TrainCommand
                 stop.Cancel();
             }
         };
-        var mode = request.Resume ? Resuming.IfSaved : Resuming.No;
-        if (config.Model is not ("seq" or "fuji") || config.Stage != 0)
+        // The library trains (both stages of a two-stage SEQ/FUJI run too) and reports; the CLI prints its reports.
+        var result = LddmTraining.Train(backend, config, data, outDir, new LddmTrainingOptions
         {
-            return TrainOne(backend, config, data, run, outDir, mode, saveRunConfig, stop.Token, collective, output);
-        }
-        var (stage1, stage2) = TrainingRun.Stages(config, Path.Combine(outDir, "stage1"));
-        string name = config.Model.ToUpperInvariant();
-        if (stage1 is null)
-        {
-            output.WriteLine($"{name}: the encoder is frozen ({config.Encoder}), so stage 1 is skipped: stage 2 for all {stage2.Steps} steps");
-            return TrainOne(backend, stage2, data, run, outDir, mode, saveRunConfig, stop.Token, collective, output);
-        }
-        output.WriteLine(config.Model == "seq"
-            ? $"SEQ stage 1 of 2: {stage1.Steps} steps (encoder + decoder) into {Path.Combine(outDir, "stage1")}"
-            : $"FUJI stage 1 of 2: {stage1.Steps} steps (MM-DiT + encoder, token loss only) into {Path.Combine(outDir, "stage1")}");
-        int rc = TrainOne(backend, stage1, data, run, Path.Combine(outDir, "stage1"), mode, saveRunConfig, stop.Token, collective, output);
-        if (rc != 0)
-        {
-            return rc;
-        }
-        output.WriteLine(config.Model == "seq"
-            ? $"SEQ stage 2 of 2: {stage2.Steps} steps (prior + decoder, encoder frozen) into {outDir}"
-            : $"FUJI stage 2 of 2: {stage2.Steps} steps (MM-DiT, both losses, encoder frozen) into {outDir}");
-        return TrainOne(backend, stage2, data, run, outDir, mode, saveRunConfig, stop.Token, collective, output);
-    }
-
-    private enum Resuming { No, IfSaved }
-
-    private static int TrainOne(Backend backend, TrainConfig config, ITokenData data, RunDirectory? run, string outDir, Resuming resume,
-        Action started, CancellationToken stop, ICollective collective, TextWriter output)
-    {
-        output.WriteLine($"config: {config.ToJson().ToJsonString()}");
-        using var trainer = new Trainer(backend, config, data, outDir, output, collective);
-        var network = trainer.Model.Network;
-        long trained = trainer.Model.TrainableParameters.Sum(np => (long)np.Parameter.Shape.Elements);
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"model:  {trainer.Model.Kind} ({config.Preset}): {network.ParameterCount:N0} parameters, {trained:N0} trained"));
-        // A snapshot: weights (all), EMA and two AdamW moments (trained ones), in float32, plus headers.
-        run?.RequireSpace(4 * (network.ParameterCount + 3 * trained) + (1 << 20));
-        if (resume == Resuming.IfSaved)
-        {
-            // Rank 0 alone reads the output directory; the others follow its decision.
-            if (collective.Broadcast(collective.Rank == 0 && new CheckpointStore(outDir).Exists))
+            Progress = new SynchronousProgress<TrainingProgress>(p => output.WriteLine(p.Event == TrainingEvent.Warning ? $"warning: {p.Message}" : p.Message)),
+            Resume = request.Resume,
+            Collective = collective,
+            RunDirectory = run,
+            Started = _ => saveRunConfig(),
+            Finished = trainer =>
             {
-                trainer.Resume();
-            }
-            else
-            {
-                output.WriteLine($"resume: no checkpoint was saved in {outDir} yet; starting at step 1");
-            }
-        }
-        started();
-        trainer.Run(stop);
-        if (stop.IsCancellationRequested || trainer.Step < config.Steps)
+                PrintParameterCounts(trainer.Model);
+                SampleCommand.PrintSamples(trainer.Model, trainer.Ema, data, count: 4, steps: [16, trainer.Config.Length], trainer.Config.Seed);
+            },
+        }, stop.Token);
+        if (!result.Completed)
         {
             output.WriteLine($"resume with: lddm train --out {run?.Path ?? outDir} --resume");
             return 130;
-        }
-        if (collective.Rank == 0)
-        {
-            PrintParameterCounts(trainer.Model);
-            SampleCommand.PrintSamples(trainer.Model, trainer.Ema, data, count: 4, steps: [16, config.Length], config.Seed);
         }
         return 0;
     }

@@ -102,6 +102,14 @@ attack config "--resume without --out" clean lddm train --resume
 attack config "sample --temperature abc" clean lddm sample --checkpoint victim --temperature abc
 attack config "sample --count -1" clean lddm sample --checkpoint victim --count -1
 attack config "sample --checkpoint missing" clean lddm sample --checkpoint missing
+attack config "sample --temperature 1,5 (comma)" clean lddm sample --checkpoint victim --temperature 1,5
+attack config "sample --seed -1" clean lddm sample --checkpoint victim --seed -1
+attack config "train --stepz 5 (typo)" clean lddm train --stepz 5
+attack config "verb typo: trian" clean lddm trian
+printf 'Call me Ishmael.' >"$W/short.txt"; : >"$W/empty.txt"
+attack config "train --corpus short.txt" clean lddm train --corpus short.txt --out short
+attack config "train --corpus empty.txt" clean lddm train --corpus empty.txt --out emptytext
+attack config "train --corpus missing.txt" clean lddm train --corpus missing.txt --out missingtext
 
 echo "reliability: --out folders"
 touch "$W/a-file"

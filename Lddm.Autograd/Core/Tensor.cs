@@ -29,7 +29,7 @@ public class Tensor : IDisposable
 
     public Backend Backend => Data.Backend;
 
-    /// <summary>The gradient of the last <see cref="Backward"/> with respect to this tensor, if one reached it.</summary>
+    /// <summary>The gradient of the last <see cref="Backward()"/> with respect to this tensor, if one reached it.</summary>
     public Tensor? Grad { get; private set; }
 
     /// <summary>Whether gradients flow to this tensor. Set it on leaves; ops derive it from their inputs.</summary>
@@ -106,6 +106,26 @@ public class Tensor : IDisposable
             // Gradients are owned by their tensor, not the tape: a parameter's gradient outlives the step.
             Grad = new Tensor(Shape, Backend.Allocate<float>(Shape.Elements), true);
             Grad.Data.Fill(0f);
+        }
+        return Grad.Data;
+    }
+
+    /// <summary>
+    /// The gradient buffer for a backward that overwrites every element of it when it is the first writer:
+    /// <paramref name="beta"/> = 0 when the buffer was just allocated (not zero-filled: the caller must write all of
+    /// it, e.g. a GEMM or Axpby with β = 0), 1 when an earlier consumer already wrote it (the caller adds, β = 1).
+    /// Saves the zero fill and the read of zeros on the common single-consumer path.
+    /// </summary>
+    internal DeviceBuffer<float> GradForWrite(out float beta)
+    {
+        if (Grad is null)
+        {
+            Grad = new Tensor(Shape, Backend.Allocate<float>(Shape.Elements), true);
+            beta = 0f;
+        }
+        else
+        {
+            beta = 1f;
         }
         return Grad.Data;
     }

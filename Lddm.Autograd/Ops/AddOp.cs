@@ -2,7 +2,8 @@ namespace Lddm.Autograd;
 
 /// <summary>
 /// y = a + b, with b broadcast over a's leading axes when its shape is a trailing part of a's
-/// (a bias (H) over (B, T, H)). ∂a += ∂y; ∂b += ∂y summed over the broadcast axes.
+/// (a bias (H) over (B, T, H)). ∂a += ∂y; ∂b += ∂y summed over the broadcast axes (each written, not added, when
+/// this op is the gradient's first writer).
 /// </summary>
 public sealed class AddOp : Node
 {
@@ -22,18 +23,21 @@ public sealed class AddOp : Node
         var backend = gradOutput.Backend;
         if (_a.RequiresGrad)
         {
-            backend.Axpby(1f, gradOutput.Data, 1f, _a.GradData());
+            var da = _a.GradForWrite(out float betaA);
+            backend.Axpby(1f, gradOutput.Data, betaA, da);
         }
         if (_b.RequiresGrad)
         {
             if (_broadcast)
             {
                 int cols = _b.Shape.Elements;
-                backend.SumRows(gradOutput.Data, gradOutput.Shape.Elements / cols, cols, _b.GradData(), accumulate: true);
+                var db = _b.GradForWrite(out float betaB);
+                backend.SumRows(gradOutput.Data, gradOutput.Shape.Elements / cols, cols, db, accumulate: betaB != 0f);
             }
             else
             {
-                backend.Axpby(1f, gradOutput.Data, 1f, _b.GradData());
+                var db = _b.GradForWrite(out float betaB);
+                backend.Axpby(1f, gradOutput.Data, betaB, db);
             }
         }
     }

@@ -1,6 +1,6 @@
 namespace Lddm.Autograd;
 
-/// <summary>y = x viewed with another shape of the same element count (no copy); ∂x += ∂y.</summary>
+/// <summary>y = x viewed with another shape of the same element count (no copy); ∂x += ∂y (written when first).</summary>
 public sealed class ReshapeOp : Node
 {
     private Tensor _x = null!;
@@ -20,12 +20,13 @@ public sealed class ReshapeOp : Node
     {
         if (_x.RequiresGrad)
         {
-            _x.Backend.Axpby(1f, gradOutput.Data, 1f, _x.GradData());
+            var dx = _x.GradForWrite(out float beta);
+            _x.Backend.Axpby(1f, gradOutput.Data, beta, dx);
         }
     }
 }
 
-/// <summary>Swaps two axes (a copy); the backward swaps them back, adding into ∂x.</summary>
+/// <summary>Swaps two axes (a copy); the backward swaps them back into ∂x (straight in when first, else added).</summary>
 public sealed class TransposeOp : Node
 {
     private Tensor _x = null!;
@@ -62,9 +63,15 @@ public sealed class TransposeOp : Node
             return;
         }
         var backend = _x.Backend;
+        var dx = _x.GradForWrite(out float beta);
+        if (beta == 0f)
+        {
+            backend.SwapAxes(gradOutput.Data, _outer, _b, _middle, _a, _inner, dx);
+            return;
+        }
         using var swapped = backend.Allocate<float>(gradOutput.Shape.Elements);
         backend.SwapAxes(gradOutput.Data, _outer, _b, _middle, _a, _inner, swapped);
-        backend.Axpby(1f, swapped, 1f, _x.GradData());
+        backend.Axpby(1f, swapped, 1f, dx);
     }
 }
 

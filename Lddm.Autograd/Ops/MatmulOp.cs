@@ -4,8 +4,8 @@ namespace Lddm.Autograd;
 /// y = op(a)·op(b) over the last two axes, op = identity or transpose. a is (…, m, k), or (…, k, m) when
 /// <c>transposeA</c>; b is (…, k, n), or (…, n, k) when <c>transposeB</c>, with either the same leading (batch)
 /// dimensions as a or rank 2 (a weight broadcast over a's batch). y is (…, m, n) with a's leading dimensions.
-/// Backward, accumulating straight into the gradients (β = 1): ∂op(a) += ∂y·op(b)ᵀ, ∂op(b) += op(a)ᵀ·∂y,
-/// with ∂b summed over the batch when b is broadcast.
+/// Backward, straight into the gradients: ∂op(a) += ∂y·op(b)ᵀ, ∂op(b) += op(a)ᵀ·∂y, with ∂b summed over the batch
+/// when b is broadcast; β = 0 (a write, no zero fill) when this op is a gradient's first writer, β = 1 after.
 /// </summary>
 public sealed class MatmulOp : Node
 {
@@ -88,23 +88,23 @@ public sealed class MatmulOp : Node
         int batch = _batch, m = _m, n = _n, k = _k;
         if (_a.RequiresGrad)
         {
-            var da = _a.GradData();
+            var da = _a.GradForWrite(out float betaA);
             if (!_transposeA)
             {
                 // ∂a (m, k) += ∂y (m, n) · op(b)ᵀ (n, k).
                 if (_broadcast)
                 {
-                    backend.Matmul(g, _b.Data, da, 1, batch * m, k, n, false, !_transposeB, beta: 1f);
+                    backend.Matmul(g, _b.Data, da, 1, batch * m, k, n, false, !_transposeB, beta: betaA);
                 }
                 else
                 {
-                    backend.Matmul(g, _b.Data, da, batch, m, k, n, false, !_transposeB, beta: 1f);
+                    backend.Matmul(g, _b.Data, da, batch, m, k, n, false, !_transposeB, beta: betaA);
                 }
             }
             else if (!_broadcast)
             {
                 // a stored (k, m): ∂a (k, m) += op(b) (k, n) · ∂yᵀ (n, m).
-                backend.Matmul(_b.Data, g, da, batch, k, m, n, _transposeB, true, beta: 1f);
+                backend.Matmul(_b.Data, g, da, batch, k, m, n, _transposeB, true, beta: betaA);
             }
             else
             {
@@ -113,23 +113,23 @@ public sealed class MatmulOp : Node
                 using var swapped = backend.Allocate<float>(batch * m * k);
                 backend.Matmul(g, _b.Data, t, 1, batch * m, k, n, false, !_transposeB);
                 backend.SwapAxes(t, batch, m, 1, k, 1, swapped);
-                backend.Axpby(1f, swapped, 1f, da);
+                backend.Axpby(1f, swapped, betaA, da);
             }
         }
         if (_b.RequiresGrad)
         {
-            var db = _b.GradData();
+            var db = _b.GradForWrite(out float betaB);
             if (!_broadcast)
             {
                 if (!_transposeB)
                 {
                     // ∂b (k, n) += op(a)ᵀ (k, m) · ∂y (m, n).
-                    backend.Matmul(_a.Data, g, db, batch, k, n, m, !_transposeA, false, beta: 1f);
+                    backend.Matmul(_a.Data, g, db, batch, k, n, m, !_transposeA, false, beta: betaB);
                 }
                 else
                 {
                     // b stored (n, k): ∂b (n, k) += ∂yᵀ (n, m) · op(a) (m, k).
-                    backend.Matmul(g, _a.Data, db, batch, n, k, m, true, _transposeA, beta: 1f);
+                    backend.Matmul(g, _a.Data, db, batch, n, k, m, true, _transposeA, beta: betaB);
                 }
             }
             else if (!_transposeA)
@@ -137,11 +137,11 @@ public sealed class MatmulOp : Node
                 // a is one (batch·m, k) matrix and ∂y one (batch·m, n) matrix: the batch sum is the inner product.
                 if (!_transposeB)
                 {
-                    backend.Matmul(_a.Data, g, db, 1, k, n, batch * m, true, false, beta: 1f);
+                    backend.Matmul(_a.Data, g, db, 1, k, n, batch * m, true, false, beta: betaB);
                 }
                 else
                 {
-                    backend.Matmul(g, _a.Data, db, 1, n, k, batch * m, true, false, beta: 1f);
+                    backend.Matmul(g, _a.Data, db, 1, n, k, batch * m, true, false, beta: betaB);
                 }
             }
             else
@@ -156,7 +156,7 @@ public sealed class MatmulOp : Node
                 {
                     backend.Matmul(g, _a.Data, t, batch, n, k, m, true, true);
                 }
-                backend.SumRows(t, batch, k * n, db, accumulate: true);
+                backend.SumRows(t, batch, k * n, db, accumulate: betaB != 0f);
             }
         }
     }

@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 
 namespace Lddm.Kernels.Cpu;
 
-/// <summary>act(u) and act′(u) in scalar and vector forms; the exponentials use the BCL's vectorised Exp.</summary>
+/// <summary>act(u) and act′(u) in scalar and vector forms; the vector forms take σ from <see cref="SimdMath.Sigmoid(Vector512{float})"/>.</summary>
 internal interface IActivationOperator
 {
     static abstract float Value(float u);
@@ -47,9 +47,9 @@ public sealed partial class CpuBackend
         }
     }
 
-    private static unsafe void ActForward<TAct>(float* x, float* b, float* y, int rows, int cols)
+    private unsafe void ActForward<TAct>(float* x, float* b, float* y, int rows, int cols)
         where TAct : IActivationOperator =>
-        CpuParallel.For(rows, Math.Max(1, ActivationChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, ActivationChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -62,14 +62,14 @@ public sealed partial class CpuBackend
     /// dx += dy·act′(u) over row chunks, one chunk per thread; each chunk sums its dbias contribution into its
     /// own zeroed partial row, and the partials are added into dbias after the join (no races, fixed order).
     /// </summary>
-    private static unsafe void ActBackward<TAct>(float* x, float* b, float* dy, float* dx, float* db, int rows, int cols)
+    private unsafe void ActBackward<TAct>(float* x, float* b, float* dy, float* dx, float* db, int rows, int cols)
         where TAct : IActivationOperator
     {
-        int chunks = Math.Clamp((int)((long)rows * cols / ActivationChunk), 1, Math.Min(CpuParallel.Threads, rows));
+        int chunks = Math.Clamp((int)((long)rows * cols / ActivationChunk), 1, Math.Min(Pool.Threads, rows));
         float* partial = db is null ? null : (float*)NativeMemory.AllocZeroed((nuint)chunks * (nuint)cols, sizeof(float));
         try
         {
-            CpuParallel.For(chunks, 1, (c0, c1) =>
+            Pool.For(chunks, 1, (c0, c1) =>
             {
                 for (int ch = c0; ch < c1; ch++)
                 {
@@ -208,28 +208,27 @@ public sealed partial class CpuBackend
             return s + u * s * (1f - s) * C2 * (1f + A3 * u2);
         }
 
+        // Vector forms: σ through SimdMath (inline exp, reciprocal without a division), no BCL Exp.
         public static Vector512<float> Value(Vector512<float> u) =>
-            u / (Vector512<float>.One + Vector512.Exp(-u * Vector512.FusedMultiplyAdd(Vector512.Create(C2A), u * u, Vector512.Create(C2))));
+            u * SimdMath.Sigmoid(u * Vector512.FusedMultiplyAdd(Vector512.Create(C2A), u * u, Vector512.Create(C2)));
 
         public static Vector512<float> Grad(Vector512<float> u)
         {
-            var one = Vector512<float>.One;
             var u2 = u * u;
-            var s = one / (one + Vector512.Exp(-u * Vector512.FusedMultiplyAdd(Vector512.Create(C2A), u2, Vector512.Create(C2))));
+            var s = SimdMath.Sigmoid(u * Vector512.FusedMultiplyAdd(Vector512.Create(C2A), u2, Vector512.Create(C2)));
             var dk = Vector512.FusedMultiplyAdd(Vector512.Create(C2 * A3), u2, Vector512.Create(C2));
-            return Vector512.FusedMultiplyAdd(u * s * (one - s), dk, s);
+            return Vector512.FusedMultiplyAdd(u * s * (Vector512<float>.One - s), dk, s);
         }
 
         public static Vector256<float> Value(Vector256<float> u) =>
-            u / (Vector256<float>.One + Vector256.Exp(-u * Vector256.FusedMultiplyAdd(Vector256.Create(C2A), u * u, Vector256.Create(C2))));
+            u * SimdMath.Sigmoid(u * Vector256.FusedMultiplyAdd(Vector256.Create(C2A), u * u, Vector256.Create(C2)));
 
         public static Vector256<float> Grad(Vector256<float> u)
         {
-            var one = Vector256<float>.One;
             var u2 = u * u;
-            var s = one / (one + Vector256.Exp(-u * Vector256.FusedMultiplyAdd(Vector256.Create(C2A), u2, Vector256.Create(C2))));
+            var s = SimdMath.Sigmoid(u * Vector256.FusedMultiplyAdd(Vector256.Create(C2A), u2, Vector256.Create(C2)));
             var dk = Vector256.FusedMultiplyAdd(Vector256.Create(C2 * A3), u2, Vector256.Create(C2));
-            return Vector256.FusedMultiplyAdd(u * s * (one - s), dk, s);
+            return Vector256.FusedMultiplyAdd(u * s * (Vector256<float>.One - s), dk, s);
         }
     }
 
@@ -244,22 +243,20 @@ public sealed partial class CpuBackend
             return s * (1f + u * (1f - s));
         }
 
-        public static Vector512<float> Value(Vector512<float> u) => u / (Vector512<float>.One + Vector512.Exp(-u));
+        public static Vector512<float> Value(Vector512<float> u) => u * SimdMath.Sigmoid(u);
 
         public static Vector512<float> Grad(Vector512<float> u)
         {
-            var one = Vector512<float>.One;
-            var s = one / (one + Vector512.Exp(-u));
-            return s * Vector512.FusedMultiplyAdd(u, one - s, one);
+            var s = SimdMath.Sigmoid(u);
+            return s * Vector512.FusedMultiplyAdd(u, Vector512<float>.One - s, Vector512<float>.One);
         }
 
-        public static Vector256<float> Value(Vector256<float> u) => u / (Vector256<float>.One + Vector256.Exp(-u));
+        public static Vector256<float> Value(Vector256<float> u) => u * SimdMath.Sigmoid(u);
 
         public static Vector256<float> Grad(Vector256<float> u)
         {
-            var one = Vector256<float>.One;
-            var s = one / (one + Vector256.Exp(-u));
-            return s * Vector256.FusedMultiplyAdd(u, one - s, one);
+            var s = SimdMath.Sigmoid(u);
+            return s * Vector256.FusedMultiplyAdd(u, Vector256<float>.One - s, Vector256<float>.One);
         }
     }
 }

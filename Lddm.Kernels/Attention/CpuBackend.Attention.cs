@@ -27,7 +27,7 @@ public sealed partial class CpuBackend
         var ptr = new ForwardPointers(pq, pk, pv, po, pl, lengths);
         // A claim is a whole (b, h) pair when there are enough pairs, so K and V are packed once per claim.
         int items = dims.Pairs * tiles;
-        int grain = dims.Pairs >= 2 * CpuParallel.Threads ? tiles : Math.Max(1, items / (4 * CpuParallel.Threads));
+        int grain = dims.Pairs >= 2 * Pool.Threads ? tiles : Math.Max(1, items / (4 * Pool.Threads));
         ParallelClaims(items, grain, (start, end) => ForwardChunk(ptr, g, dims.Scale, tiles, start, end));
     }
 
@@ -36,11 +36,11 @@ public sealed partial class CpuBackend
     /// counter until none are left, so a descheduled thread (a loaded machine) or uneven causal work does not leave
     /// the other cores idle. Every item is computed whole by one claim, so results never depend on the schedule.
     /// </summary>
-    private static void ParallelClaims(int count, int grain, Action<int, int> body)
+    private void ParallelClaims(int count, int grain, Action<int, int> body)
     {
         int next = 0;
-        int workers = Math.Min(CpuParallel.Threads, (count + grain - 1) / grain);
-        CpuParallel.For(workers, 1, (_, _) =>
+        int workers = Math.Min(Pool.Threads, (count + grain - 1) / grain);
+        Pool.For(workers, 1, (_, _) =>
         {
             int start;
             while ((start = Interlocked.Add(ref next, grain) - grain) < count)

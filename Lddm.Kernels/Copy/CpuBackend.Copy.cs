@@ -6,7 +6,7 @@ public sealed partial class CpuBackend
     {
         float* px = Raw(x).Pointer, pd = Raw(dst).Pointer;
         // One work item per (outer, a) source slab: it reads contiguously and scatters rows of `inner`.
-        CpuParallel.For(outer * a, Math.Max(1, (1 << 14) / Math.Max(1, middle * b * inner)), (start, end) =>
+        Pool.For(outer * a, Math.Max(1, (1 << 14) / Math.Max(1, middle * b * inner)), (start, end) =>
         {
             for (int oa = start; oa < end; oa++)
             {
@@ -28,7 +28,7 @@ public sealed partial class CpuBackend
         int dstOffset, int dstStride, int rows, int cols, bool accumulate)
     {
         float* ps = Raw(src).Pointer + srcOffset, pd = Raw(dst).Pointer + dstOffset;
-        CpuParallel.For(rows, Math.Max(1, (1 << 14) / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, (1 << 14) / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {

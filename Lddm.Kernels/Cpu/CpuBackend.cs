@@ -13,14 +13,24 @@ public sealed partial class CpuBackend : Backend
     private readonly Dictionary<Type, IBufferPool> _pools = new();
     private readonly object _gate = new();
 
+    /// <summary>
+    /// A CPU backend whose kernels use <paramref name="threads"/> threads (default: every core). The count belongs to
+    /// this backend: other backends in the process keep theirs, each with its own worker pool.
+    /// </summary>
     public CpuBackend(int? threads = null)
     {
         if (threads is { } t)
         {
             Check.Positive(t, nameof(CpuBackend), nameof(threads));
-            CpuParallel.Threads = t;
         }
+        Pool = new CpuParallel(threads ?? Environment.ProcessorCount);
     }
+
+    /// <summary>The threads each kernel call may use, the calling thread included.</summary>
+    public int Threads => Pool.Threads;
+
+    /// <summary>This backend's worker pool.</summary>
+    internal CpuParallel Pool { get; }
 
     /// <summary>The widest vector ISA the kernels use on this machine.</summary>
     public static string Isa =>
@@ -28,7 +38,7 @@ public sealed partial class CpuBackend : Backend
         Avx2.IsSupported && Fma.IsSupported ? "AVX2+FMA" :
         Vector256.IsHardwareAccelerated ? "AVX" : "scalar/SSE";
 
-    public override string Name => $"cpu ({Isa}, {CpuParallel.Threads} threads)";
+    public override string Name => $"cpu ({Isa}, {Threads} threads)";
 
     public override BackendKind Kind => BackendKind.Cpu;
 
@@ -105,5 +115,6 @@ public sealed partial class CpuBackend : Backend
     protected override void Dispose(bool disposing)
     {
         TrimPool();
+        Pool.Dispose();
     }
 }

@@ -23,7 +23,21 @@ internal sealed unsafe class CpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
 
     protected override void CopyToCore(Span<T> destination) => Span.CopyTo(destination);
 
-    protected override void FillCore(T value) => Span.Fill(value);
+    /// <summary>Below this many bytes a fill stays on the calling thread.</summary>
+    private const int FillChunkBytes = 1 << 16;
+
+    /// <summary>Fills on the backend's worker pool: gradient buffers are zero-filled before every backward.</summary>
+    protected override void FillCore(T value)
+    {
+        int chunk = Math.Max(1, FillChunkBytes / sizeof(T));
+        if (Length < 2 * chunk || Backend is not CpuBackend cpu)
+        {
+            Span.Fill(value);
+            return;
+        }
+        var array = _array;
+        cpu.Pool.For(Length, chunk, (start, end) => array.AsSpan(start, end - start).Fill(value));
+    }
 
     protected override void Release() => _pool.Return(typeof(T), Length, sizeof(T), _array);
 }

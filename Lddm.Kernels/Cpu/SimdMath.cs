@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Lddm.Kernels.Cpu;
 
@@ -48,6 +49,34 @@ internal static class SimdMath
         return Vector256.ConditionalSelect(underflow, Vector256<float>.Zero, scaled);
     }
 
+    /// <summary>
+    /// σ(t) = 1/(1 + exp(−t)) for 16 floats without a division: rcp14 (relative error 2⁻¹⁴) refined by one Newton
+    /// step (2⁻²⁸) where AVX-512F is available, a true division otherwise. σ is 0 where exp(−t) saturates.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Sigmoid(Vector512<float> t)
+    {
+        var d = Vector512<float>.One + Exp(-t);
+        if (!Avx512F.IsSupported)
+        {
+            return Vector512<float>.One / d;
+        }
+        var r = Avx512F.Reciprocal14(d);
+        return Vector512.FusedMultiplyAdd(r, Vector512.FusedMultiplyAdd(-d, r, Vector512<float>.One), r);
+    }
+
+    /// <summary>The Vector256 twin of <see cref="Sigmoid(Vector512{float})"/> (rcp14 needs AVX-512VL).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Sigmoid(Vector256<float> t)
+    {
+        var d = Vector256<float>.One + Exp(-t);
+        if (!Avx512F.VL.IsSupported)
+        {
+            return Vector256<float>.One / d;
+        }
+        var r = Avx512F.VL.Reciprocal14(d);
+        return Vector256.FusedMultiplyAdd(r, Vector256.FusedMultiplyAdd(-d, r, Vector256<float>.One), r);
+    }
 
     /// <summary>Largest of 16 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -11,7 +11,7 @@ public sealed partial class CpuBackend
         float* pl = Raw(logits).Pointer, pw = Raw(weights).Pointer, ploss = Raw(loss).Pointer;
         int* pt = Raw(targets).Pointer, pz = Raw(noisy).Pointer;
         int k = vocab - 1;
-        CpuParallel.For(rows, Math.Max(1, RowChunk / vocab), (start, end) =>
+        Pool.For(rows, Math.Max(1, RowChunk / vocab), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -36,7 +36,7 @@ public sealed partial class CpuBackend
         float* pl = Raw(logits).Pointer, pw = Raw(weights).Pointer, pdl = Raw(dloss).Pointer, pg = Raw(dlogits).Pointer;
         int* pt = Raw(targets).Pointer, pz = Raw(noisy).Pointer;
         int k = vocab - 1;
-        CpuParallel.For(rows, Math.Max(1, RowChunk / vocab), (start, end) =>
+        Pool.For(rows, Math.Max(1, RowChunk / vocab), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {

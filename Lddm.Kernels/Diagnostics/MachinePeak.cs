@@ -11,23 +11,27 @@ namespace Lddm.Kernels.Diagnostics;
 /// </summary>
 public static class MachinePeak
 {
-    /// <summary>Peak fp32 GFLOP/s: independent FMA chains on every core (2 FLOPs per lane per FMA).</summary>
-    public static double Fp32GflopsPerSecond(double seconds = 0.3)
+    /// <summary>
+    /// Peak fp32 GFLOP/s: independent FMA chains on <paramref name="threads"/> threads (default: every core),
+    /// 2 FLOPs per lane per FMA.
+    /// </summary>
+    public static double Fp32GflopsPerSecond(double seconds = 0.3, int? threads = null)
     {
-        int threads = CpuParallel.Threads;
+        int count = threads ?? Environment.ProcessorCount;
+        Check.Positive(count, nameof(MachinePeak), nameof(threads));
         long iterations = 1L << 22;
         double best = 0;
         for (int trial = 0; trial < 3; trial++)
         {
             var sw = Stopwatch.StartNew();
             long flopsPerThread = 0;
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
+            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = count }, _ =>
             {
                 long f = FmaLoop(iterations);
                 Interlocked.Exchange(ref flopsPerThread, f);
             });
             double t = sw.Elapsed.TotalSeconds;
-            best = Math.Max(best, flopsPerThread * (double)threads / t / 1e9);
+            best = Math.Max(best, flopsPerThread * (double)count / t / 1e9);
             if (t < seconds / 3)
             {
                 iterations *= 2;
@@ -36,9 +40,13 @@ public static class MachinePeak
         return best;
     }
 
-    /// <summary>Streaming bandwidth in GB/s (bytes read + written per second) of a large parallel copy.</summary>
-    public static unsafe double BandwidthGBPerSecond()
+    /// <summary>
+    /// Streaming bandwidth in GB/s (bytes read + written per second) of a large copy on <paramref name="threads"/>
+    /// threads (default: every core).
+    /// </summary>
+    public static unsafe double BandwidthGBPerSecond(int? threads = null)
     {
+        using var pool = new CpuParallel(threads ?? Environment.ProcessorCount);
         const int n = 1 << 25; // 128 MiB per array: far beyond the caches.
         var src = GC.AllocateUninitializedArray<float>(n, pinned: true);
         var dst = GC.AllocateUninitializedArray<float>(n, pinned: true);
@@ -51,7 +59,7 @@ public static class MachinePeak
             for (int trial = 0; trial < 4; trial++)
             {
                 var sw = Stopwatch.StartNew();
-                CpuParallel.For(n, 1 << 16, (start, end) =>
+                pool.For(n, 1 << 16, (start, end) =>
                     new ReadOnlySpan<float>(s + start, end - start).CopyTo(new Span<float>(d + start, end - start)));
                 best = Math.Max(best, 2.0 * n * sizeof(float) / sw.Elapsed.TotalSeconds / 1e9);
             }

@@ -7,6 +7,7 @@ namespace Lddm.Kernels.Diagnostics;
 /// <summary>One measured kernel: its work per call in FLOPs or bytes, and the best time per call.</summary>
 /// <param name="Kernel">Kernel name, e.g. "matmul".</param>
 /// <param name="Shape">Shape in words, e.g. "1024x1024x1024".</param>
+/// <param name="Backend">The backend measured (its kind).</param>
 /// <param name="Seconds">Best (least disturbed) time per call.</param>
 /// <param name="Work">FLOPs per call when <paramref name="ComputeBound"/>, else bytes moved per call.</param>
 /// <param name="ComputeBound">True: reported in GFLOP/s against the FMA peak; false: GB/s against bandwidth.</param>

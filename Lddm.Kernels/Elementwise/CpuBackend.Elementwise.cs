@@ -15,7 +15,7 @@ public sealed partial class CpuBackend
     protected override unsafe void AxpbyCore(float alpha, DeviceBuffer<float> x, float beta, DeviceBuffer<float> y)
     {
         float* px = Raw(x).Pointer, py = Raw(y).Pointer;
-        CpuParallel.For(x.Length, ElementwiseChunk, (start, end) =>
+        Pool.For(x.Length, ElementwiseChunk, (start, end) =>
         {
             int i = start;
             if (Vector512.IsHardwareAccelerated)
@@ -41,21 +41,21 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>dst = op(a, b broadcast): whole rows of |b| per work item, or a scalar when |b| = 1.</summary>
-    private static unsafe void Broadcast<TOp>(float* a, float* b, float* dst, int n, int nb) where TOp : IBinaryOperator
+    private unsafe void Broadcast<TOp>(float* a, float* b, float* dst, int n, int nb) where TOp : IBinaryOperator
     {
         if (nb == 1)
         {
             float s = b[0];
-            CpuParallel.For(n, ElementwiseChunk, (start, end) => Simd.BinaryScalar<TOp>(a + start, s, dst + start, end - start));
+            Pool.For(n, ElementwiseChunk, (start, end) => Simd.BinaryScalar<TOp>(a + start, s, dst + start, end - start));
             return;
         }
         if (nb == n)
         {
-            CpuParallel.For(n, ElementwiseChunk, (start, end) => Simd.Binary<TOp>(a + start, b + start, dst + start, end - start));
+            Pool.For(n, ElementwiseChunk, (start, end) => Simd.Binary<TOp>(a + start, b + start, dst + start, end - start));
             return;
         }
         int rows = n / nb;
-        CpuParallel.For(rows, Math.Max(1, ElementwiseChunk / nb), (start, end) =>
+        Pool.For(rows, Math.Max(1, ElementwiseChunk / nb), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {

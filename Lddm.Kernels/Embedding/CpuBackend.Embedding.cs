@@ -11,7 +11,7 @@ public sealed partial class CpuBackend
         int* pid = Raw(ids).Pointer;
         float* pt = Raw(table).Pointer, py = Raw(y).Pointer;
         long bytes = (long)dim * sizeof(float);
-        CpuParallel.For(count, Math.Max(1, RowChunk / dim), (start, end) =>
+        Pool.For(count, Math.Max(1, RowChunk / dim), (start, end) =>
         {
             for (int i = start; i < end; i++)
             {
@@ -30,7 +30,7 @@ public sealed partial class CpuBackend
         int* pid = Raw(ids).Pointer;
         float* pdy = Raw(dy).Pointer, pg = Raw(dtable).Pointer;
         int blocks = (dim + 15) / 16;
-        CpuParallel.For(blocks, Math.Max(1, RowChunk / 16 / count), (start, end) =>
+        Pool.For(blocks, Math.Max(1, RowChunk / 16 / count), (start, end) =>
         {
             int c0 = start * 16, c1 = Math.Min(dim, end * 16), n = c1 - c0;
             for (int i = 0; i < count; i++)

@@ -7,7 +7,7 @@ namespace Lddm.Kernels.Cpu;
 /// Gaussian latent kernels on the CPU. The noising kernels ride the Philox driver of the random family
 /// (<see cref="PhiloxFill"/>: 16 counters per AVX-512 vector, chunked over threads by element index, so each
 /// element's noise is a function of its index alone) and turn each block into a normal with the very
-/// <see cref="Philox.ToNormal"/> that <see cref="FillNormal"/> uses, hence bit-identical noise. The deterministic
+/// <see cref="Philox.ToNormal"/> that <see cref="Backend.FillNormal"/> uses, hence bit-identical noise. The deterministic
 /// kernels are row loops: per-row coefficients folded into two scalars, then one fused SIMD pass per row.
 /// </summary>
 public sealed partial class CpuBackend
@@ -30,7 +30,7 @@ public sealed partial class CpuBackend
     {
         float* pt = Raw(yt).Pointer, p0 = Raw(y0Hat).Pointer, at = Raw(abarT).Pointer, st = Raw(sbarT).Pointer;
         float* aS = Raw(abarS).Pointer, sS = Raw(sbarS).Pointer, py = Raw(ys).Pointer;
-        CpuParallel.For(batch, Math.Max(1, GaussianChunk / dim), (start, end) =>
+        Pool.For(batch, Math.Max(1, GaussianChunk / dim), (start, end) =>
         {
             for (int b = start; b < end; b++)
             {
@@ -45,7 +45,7 @@ public sealed partial class CpuBackend
         DeviceBuffer<float> sbar, int batch, int dim, DeviceBuffer<float> y0Hat)
     {
         float* pt = Raw(yt).Pointer, pe = Raw(epsHat).Pointer, pa = Raw(abar).Pointer, ps = Raw(sbar).Pointer, py = Raw(y0Hat).Pointer;
-        CpuParallel.For(batch, Math.Max(1, GaussianChunk / dim), (start, end) =>
+        Pool.For(batch, Math.Max(1, GaussianChunk / dim), (start, end) =>
         {
             for (int b = start; b < end; b++)
             {
@@ -59,7 +59,7 @@ public sealed partial class CpuBackend
     protected override unsafe void RowScaleCore(DeviceBuffer<float> x, DeviceBuffer<float> scale, int rows, int cols, DeviceBuffer<float> y)
     {
         float* px = Raw(x).Pointer, ps = Raw(scale).Pointer, py = Raw(y).Pointer;
-        CpuParallel.For(rows, Math.Max(1, GaussianChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, GaussianChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -74,7 +74,7 @@ public sealed partial class CpuBackend
     {
         float* pdy = Raw(dy).Pointer, px = Raw(x).Pointer, ps = Raw(scale).Pointer;
         float* pdx = dx is null ? null : Raw(dx).Pointer, pds = dscale is null ? null : Raw(dscale).Pointer;
-        CpuParallel.For(rows, Math.Max(1, GaussianChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, GaussianChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -95,7 +95,7 @@ public sealed partial class CpuBackend
         DeviceBuffer<float> norms)
     {
         float* px = Raw(x).Pointer, py = Raw(y).Pointer, pn = Raw(norms).Pointer;
-        CpuParallel.For(rows, Math.Max(1, GaussianChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, GaussianChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -112,7 +112,7 @@ public sealed partial class CpuBackend
         int rows, int cols, DeviceBuffer<float> dx)
     {
         float* pdy = Raw(dy).Pointer, py = Raw(y).Pointer, pn = Raw(norms).Pointer, pdx = Raw(dx).Pointer;
-        CpuParallel.For(rows, Math.Max(1, GaussianChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, GaussianChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {

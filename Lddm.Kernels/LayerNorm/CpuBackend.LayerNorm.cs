@@ -16,7 +16,7 @@ public sealed partial class CpuBackend
     {
         float* px = Raw(x).Pointer, py = Raw(y).Pointer, pm = Raw(mean).Pointer, pr = Raw(rstd).Pointer;
         float* pg = gamma is null ? null : Raw(gamma).Pointer, pb = beta is null ? null : Raw(beta).Pointer;
-        CpuParallel.For(rows, Math.Max(1, LayerNormChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, LayerNormChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -42,13 +42,13 @@ public sealed partial class CpuBackend
         float* px = Raw(x).Pointer, pm = Raw(mean).Pointer, pr = Raw(rstd).Pointer, pdy = Raw(dy).Pointer;
         float* pdx = Raw(dx).Pointer, pg = gamma is null ? null : Raw(gamma).Pointer;
         float* pdg = dgamma is null ? null : Raw(dgamma).Pointer, pdb = dbeta is null ? null : Raw(dbeta).Pointer;
-        int chunks = Math.Clamp((int)((long)rows * cols / LayerNormChunk), 1, Math.Min(CpuParallel.Threads, rows));
+        int chunks = Math.Clamp((int)((long)rows * cols / LayerNormChunk), 1, Math.Min(Pool.Threads, rows));
         bool partials = pdg is not null || pdb is not null;
         // Per chunk: [dγ partial (cols) | dβ partial (cols)], always both so the row loop has no extra branches.
         float* part = partials ? (float*)NativeMemory.AllocZeroed((nuint)chunks * 2 * (nuint)cols, sizeof(float)) : null;
         try
         {
-            CpuParallel.For(chunks, 1, (c0, c1) =>
+            Pool.For(chunks, 1, (c0, c1) =>
             {
                 for (int ch = c0; ch < c1; ch++)
                 {

@@ -22,23 +22,23 @@ public sealed partial class CpuBackend
             }
             return;
         }
-        int threads = CpuParallel.Threads;
+        int threads = Pool.Threads;
         bool evenBatches = s.Batch % threads == 0 || s.Batch >= 4 * threads || perMatrix < MatmulSerial;
         if (perMatrix * s.Batch < MatmulSerial || (s.Batch >= threads && evenBatches))
         {
             // Enough matrices to keep every core evenly busy: one whole GEMM per work item, no sharing.
-            CpuParallel.For(s.Batch, perMatrix * s.Batch < MatmulSerial ? s.Batch : 1, (start, end) =>
+            Pool.For(s.Batch, perMatrix * s.Batch < MatmulSerial ? s.Batch : 1, (start, end) =>
             {
                 for (int p = start; p < end; p++)
                 {
-                    CpuGemm.Run(pa + p * aStride, pb + p * bStride, pc + p * cStride, s, parallel: false);
+                    CpuGemm.Run(pa + p * aStride, pb + p * bStride, pc + p * cStride, s, pool: null);
                 }
             });
             return;
         }
         for (int p = 0; p < s.Batch; p++)
         {
-            CpuGemm.Run(pa + p * aStride, pb + p * bStride, pc + p * cStride, s, parallel: true);
+            CpuGemm.Run(pa + p * aStride, pb + p * bStride, pc + p * cStride, s, pool: Pool);
         }
     }
 }

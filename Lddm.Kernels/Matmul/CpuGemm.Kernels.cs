@@ -77,9 +77,14 @@ internal static unsafe partial class CpuGemm
         }
     }
 
-    /// <summary>tile (MR × NR) = Σ_p ap[p][r] · bp[p][j]: 16 zmm accumulators, 2 loads + 8 broadcasts per step.</summary>
+    /// <summary>
+    /// tile (MR × NR) = Σ_p ap[p][r] · bp[p][j]: 16 zmm accumulators, 2 loads + 8 broadcasts per step. With
+    /// <paramref name="c"/> not null (a full tile), the epilogue writes C = α·tile + cβ·C straight from the registers
+    /// instead of going through <paramref name="tile"/> and <see cref="Store"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512(int kc, float* ap, float* bp, float* tile)
+    private static void Kernel512(int kc, float* ap, float* bp, float* tile, float* c = null, int ldc = 0,
+        float alpha = 1f, float cBeta = 0f)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
         Vector512<float> c20 = default, c21 = default, c30 = default, c31 = default;
@@ -116,6 +121,21 @@ internal static unsafe partial class CpuGemm
             ap += MR;
             bp += NR;
         }
+        if (c != null)
+        {
+            var va = Vector512.Create(alpha);
+            var vb = Vector512.Create(cBeta);
+            bool read = cBeta != 0f;
+            StoreRow(c, c00, c01, va, vb, read);
+            StoreRow(c + ldc, c10, c11, va, vb, read);
+            StoreRow(c + 2L * ldc, c20, c21, va, vb, read);
+            StoreRow(c + 3L * ldc, c30, c31, va, vb, read);
+            StoreRow(c + 4L * ldc, c40, c41, va, vb, read);
+            StoreRow(c + 5L * ldc, c50, c51, va, vb, read);
+            StoreRow(c + 6L * ldc, c60, c61, va, vb, read);
+            StoreRow(c + 7L * ldc, c70, c71, va, vb, read);
+            return;
+        }
         c00.Store(tile); c01.Store(tile + 16);
         c10.Store(tile + 32); c11.Store(tile + 48);
         c20.Store(tile + 64); c21.Store(tile + 80);
@@ -124,6 +144,22 @@ internal static unsafe partial class CpuGemm
         c50.Store(tile + 160); c51.Store(tile + 176);
         c60.Store(tile + 192); c61.Store(tile + 208);
         c70.Store(tile + 224); c71.Store(tile + 240);
+    }
+
+    /// <summary>row[0..32) = α·(lo, hi) + cβ·row (row read only when <paramref name="read"/>), as <see cref="Store"/> does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(float* row, Vector512<float> lo, Vector512<float> hi, Vector512<float> va,
+        Vector512<float> vb, bool read)
+    {
+        lo = va * lo;
+        hi = va * hi;
+        if (read)
+        {
+            lo = Vector512.FusedMultiplyAdd(vb, Vector512.Load(row), lo);
+            hi = Vector512.FusedMultiplyAdd(vb, Vector512.Load(row + 16), hi);
+        }
+        lo.Store(row);
+        hi.Store(row + 16);
     }
 
     /// <summary>Fallback without AVX-512: the same tile in four 8-column passes of 8 ymm accumulators.</summary>

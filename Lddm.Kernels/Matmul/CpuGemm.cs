@@ -41,37 +41,62 @@ internal static unsafe partial class CpuGemm
     }
 
     /// <summary>
-    /// C = α·op(A)·op(B) + β·C for one matrix. With <paramref name="parallel"/>, each core takes its own band of
-    /// columns (or rows, when C is narrow) and runs a whole GEMM on it, packing its own panels: no
-    /// synchronisation, and B — the larger operand to pack — is still packed once.
+    /// C = α·op(A)·op(B) + β·C for one matrix. With a <paramref name="pool"/>, C is cut into a grid of
+    /// rows × columns rectangles, one per thread, each a whole GEMM through that thread's own packing buffers: no
+    /// synchronisation, and each element is computed exactly as on one thread (bit-identical for any thread count).
+    /// A thread packs the A rows and B columns of its rectangle, so a grid of r × c rectangles packs A c times and B
+    /// r times in all; the grid is the one that minimises that redundant packing (rows when A is the larger operand —
+    /// the activations of a projection — columns when B is, e.g. a weight gradient Xᵀ·dY with a long K).
     /// </summary>
-    public static void Run(float* a, float* b, float* c, MatmulShape s, bool parallel)
+    public static void Run(float* a, float* b, float* c, MatmulShape s, CpuParallel? pool)
     {
-        int threads = parallel ? CpuParallel.Threads : 1;
-        if (threads > 1 && s.N >= threads * 2 * NR)
-        {
-            CpuParallel.For(threads, 1, (start, end) =>
-            {
-                for (int t = start; t < end; t++)
-                {
-                    Rectangle(a, b, c, s, 0, s.M, Split(s.N, NR, t, threads), Split(s.N, NR, t + 1, threads));
-                }
-            });
-        }
-        else if (threads > 1 && s.M >= threads * 2 * MR)
-        {
-            CpuParallel.For(threads, 1, (start, end) =>
-            {
-                for (int t = start; t < end; t++)
-                {
-                    Rectangle(a, b, c, s, Split(s.M, MR, t, threads), Split(s.M, MR, t + 1, threads), 0, s.N);
-                }
-            });
-        }
-        else
+        var (rows, cols) = pool is null ? (1, 1) : Grid(s.M, s.N, pool.Threads);
+        if (rows * cols <= 1)
         {
             Rectangle(a, b, c, s, 0, s.M, 0, s.N);
+            return;
         }
+        pool!.For(rows * cols, 1, (start, end) =>
+        {
+            for (int t = start; t < end; t++)
+            {
+                int r = t / cols, q = t % cols;
+                Rectangle(a, b, c, s, Split(s.M, MR, r, rows), Split(s.M, MR, r + 1, rows),
+                    Split(s.N, NR, q, cols), Split(s.N, NR, q + 1, cols));
+            }
+        });
+    }
+
+    /// <summary>
+    /// The rows × columns grid for <paramref name="threads"/> threads (rows·columns ≤ threads, every rectangle at least
+    /// two micro-tiles tall and wide) that uses the most threads and, among those, packs the least: columns·M + rows·N.
+    /// </summary>
+    internal static (int Rows, int Cols) Grid(int m, int n, int threads)
+    {
+        var best = (Rows: 1, Cols: 1);
+        long bestCost = long.MaxValue;
+        for (int used = threads; used > 1 && best == (1, 1); used--)
+        {
+            for (int rows = 1; rows <= used; rows++)
+            {
+                if (used % rows != 0)
+                {
+                    continue;
+                }
+                int cols = used / rows;
+                if ((rows > 1 && m < rows * 2 * MR) || (cols > 1 && n < cols * 2 * NR))
+                {
+                    continue;
+                }
+                long cost = (long)cols * m + (long)rows * n;
+                if (cost < bestCost)
+                {
+                    bestCost = cost;
+                    best = (rows, cols);
+                }
+            }
+        }
+        return best;
     }
 
     /// <summary>The t-th of <paramref name="parts"/> boundaries of [0, n), on multiples of <paramref name="unit"/>.</summary>
@@ -116,6 +141,11 @@ internal static unsafe partial class CpuGemm
             for (int col = 0; col < nc; col += NR)
             {
                 int nr = Math.Min(NR, nc - col);
+                if (Vector512.IsHardwareAccelerated && mr == MR && nr == NR)
+                {
+                    Kernel512(kc, ap + ir * kc, bp + col * kc, tile, c + (long)ir * ldc + col, ldc, alpha, cBeta);
+                    continue;
+                }
                 if (Vector512.IsHardwareAccelerated)
                 {
                     Kernel512(kc, ap + ir * kc, bp + col * kc, tile);

@@ -9,7 +9,7 @@ public sealed partial class CpuBackend
         DeviceBuffer<float> scale, int batch, int tokens, int hidden, DeviceBuffer<float> y)
     {
         float* px = Raw(x).Pointer, ps = Raw(shift).Pointer, pc = Raw(scale).Pointer, py = Raw(y).Pointer;
-        CpuParallel.For(batch * tokens, Math.Max(1, ElementwiseChunk / hidden), (start, end) =>
+        Pool.For(batch * tokens, Math.Max(1, ElementwiseChunk / hidden), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -23,7 +23,7 @@ public sealed partial class CpuBackend
         DeviceBuffer<float> x, int batch, int tokens, int hidden, DeviceBuffer<float> y)
     {
         float* pr = Raw(residual).Pointer, pg = Raw(gate).Pointer, px = Raw(x).Pointer, py = Raw(y).Pointer;
-        CpuParallel.For(batch * tokens, Math.Max(1, ElementwiseChunk / hidden), (start, end) =>
+        Pool.For(batch * tokens, Math.Max(1, ElementwiseChunk / hidden), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -70,12 +70,12 @@ public sealed partial class CpuBackend
     /// reductions are race-free (one owner per (b, h)). Blocks are as wide as possible (whole rows when
     /// batch ≥ threads) so the row segments are long contiguous streams; accumulators stay in L1.
     /// </summary>
-    private static unsafe void ModulationBackwardBlocks(ModulationPointers p, int batch, int tokens, int hidden)
+    private unsafe void ModulationBackwardBlocks(ModulationPointers p, int batch, int tokens, int hidden)
     {
-        int perBatch = Math.Clamp((CpuParallel.Threads + batch - 1) / batch, 1, (hidden + 15) / 16);
+        int perBatch = Math.Clamp((Pool.Threads + batch - 1) / batch, 1, (hidden + 15) / 16);
         int width = ((hidden + perBatch - 1) / perBatch + 15) / 16 * 16;
         int blocks = (hidden + width - 1) / width;
-        CpuParallel.For(batch * blocks, Math.Max(1, ElementwiseChunk / (tokens * Math.Min(width, hidden))), (start, end) =>
+        Pool.For(batch * blocks, Math.Max(1, ElementwiseChunk / (tokens * Math.Min(width, hidden))), (start, end) =>
         {
             var rented = ArrayPool<float>.Shared.Rent(2 * width);
             fixed (float* sums = rented)

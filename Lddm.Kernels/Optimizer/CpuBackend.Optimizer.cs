@@ -11,13 +11,13 @@ public sealed partial class CpuBackend
         DeviceBuffer<float> m, DeviceBuffer<float> v, AdamWCoefficients c)
     {
         float* pp = Raw(param).Pointer, pg = Raw(grad).Pointer, pm = Raw(m).Pointer, pv = Raw(v).Pointer;
-        CpuParallel.For(param.Length, OptimizerChunk, (start, end) => AdamWRange(pp, pg, pm, pv, start, end, c));
+        Pool.For(param.Length, OptimizerChunk, (start, end) => AdamWRange(pp, pg, pm, pv, start, end, c));
     }
 
     protected override unsafe void EmaUpdateCore(DeviceBuffer<float> ema, DeviceBuffer<float> param, float decay)
     {
         float* pe = Raw(ema).Pointer, pp = Raw(param).Pointer;
-        CpuParallel.For(ema.Length, OptimizerChunk, (start, end) => EmaRange(pe, pp, start, end, decay));
+        Pool.For(ema.Length, OptimizerChunk, (start, end) => EmaRange(pe, pp, start, end, decay));
     }
 
     protected override unsafe void GradNormSquaredCore(IReadOnlyList<DeviceBuffer<float>> grads, DeviceBuffer<float> result)
@@ -41,7 +41,7 @@ public sealed partial class CpuBackend
         foreach (var g in grads)
         {
             float* p = Raw(g).Pointer;
-            CpuParallel.For(g.Length, ElementwiseChunk, (start, end) =>
+            Pool.For(g.Length, ElementwiseChunk, (start, end) =>
                 Simd.BinaryScalar<MulOperator>(p + start, scale, p + start, end - start));
         }
     }

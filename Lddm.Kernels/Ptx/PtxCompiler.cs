@@ -11,6 +11,8 @@ namespace Lddm.Kernels.Ptx;
 
 /// <summary>One ILGPU kernel entry point found by reflection.</summary>
 /// <param name="Name">Declaring type and method, e.g. "MatmulIlgpuKernels.Tiled".</param>
+/// <param name="Method">The kernel method.</param>
+/// <param name="Hot">A kernel on the training hot path.</param>
 /// <param name="WarpShuffles">See <see cref="GpuKernelAttribute.WarpShuffles"/>.</param>
 public sealed record GpuKernelInfo(string Name, MethodInfo Method, bool Hot, bool WarpShuffles = false)
 {

@@ -4,7 +4,7 @@ namespace Lddm.Kernels.Ptx;
 
 /// <summary>
 /// Runs an external compiler (ptxas, clang) on one generated source: writes it into a fresh temporary folder, runs the
-/// tool with the arguments <paramref name="arguments"/> builds from the input path and the folder, and returns the
+/// tool with the arguments its argument builder makes from the input path and the folder, and returns the
 /// exit code with stderr + stdout. The folder is deleted afterwards.
 /// </summary>
 internal static class ToolRun

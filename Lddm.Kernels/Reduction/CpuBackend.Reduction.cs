@@ -25,7 +25,7 @@ public sealed partial class CpuBackend
     protected override unsafe void SumColsCore(DeviceBuffer<float> x, int rows, int cols, DeviceBuffer<float> result, bool accumulate)
     {
         float* px = Raw(x).Pointer, pr = Raw(result).Pointer;
-        CpuParallel.For(rows, Math.Max(1, 4 * ReduceBlock / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, 4 * ReduceBlock / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -40,7 +40,7 @@ public sealed partial class CpuBackend
         float* px = Raw(x).Pointer, pr = Raw(result).Pointer;
         int strips = (cols + ColumnStrip - 1) / ColumnStrip;
         // Each column belongs to one strip and one thread, summed in a fixed order: deterministic.
-        CpuParallel.For(strips, Math.Max(1, 4 * ReduceBlock / (rows * ColumnStrip)), (s0, s1) =>
+        Pool.For(strips, Math.Max(1, 4 * ReduceBlock / (rows * ColumnStrip)), (s0, s1) =>
         {
             double* acc = stackalloc double[ColumnStrip];
             for (int s = s0; s < s1; s++)
@@ -57,7 +57,7 @@ public sealed partial class CpuBackend
 
     /// <summary>Σ map(p[i]) over any n, as float partials of <see cref="ReduceBlock"/> elements combined in float64,
     /// the blocks spread over the cores. Same input, same bits.</summary>
-    private static unsafe double DeterministicSum<TMap>(float* p, int n) where TMap : IReduceMap
+    private unsafe double DeterministicSum<TMap>(float* p, int n) where TMap : IReduceMap
     {
         int blocks = (n + ReduceBlock - 1) / ReduceBlock;
         if (blocks <= 4)
@@ -67,7 +67,7 @@ public sealed partial class CpuBackend
         double[] partials = ArrayPool<double>.Shared.Rent(blocks);
         try
         {
-            CpuParallel.For(blocks, 4, (b0, b1) =>
+            Pool.For(blocks, 4, (b0, b1) =>
             {
                 for (int b = b0; b < b1; b++)
                 {

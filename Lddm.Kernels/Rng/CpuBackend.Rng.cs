@@ -36,9 +36,9 @@ public sealed partial class CpuBackend
         void Scalar(int i, Philox.Block b);
     }
 
-    private static void PhiloxFill<TSink>(TSink sink, int n, ulong seed, ulong stream, long offset)
+    private void PhiloxFill<TSink>(TSink sink, int n, ulong seed, ulong stream, long offset)
         where TSink : struct, IPhiloxSink =>
-        CpuParallel.For(n, RngChunk, (start, end) => PhiloxRange(sink, start, end, seed, stream, offset));
+        Pool.For(n, RngChunk, (start, end) => PhiloxRange(sink, start, end, seed, stream, offset));
 
     /// <summary>Element i gets the block of counter (offset + i, stream) under key seed.</summary>
     private static void PhiloxRange<TSink>(TSink sink, int start, int end, ulong seed, ulong stream, long offset)

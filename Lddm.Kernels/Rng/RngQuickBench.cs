@@ -30,5 +30,4 @@ internal sealed class RngQuickBench : IQuickBench
         yield return new BenchRow("rng normal (philox)", $"{n}", kind, t, 4.0 * n, ComputeBound: false);
     }
 
-    /// <summary>Checks the first elements against the reference (uniforms exactly, normals to float rounding).</summary>
 }

@@ -16,13 +16,13 @@ public sealed partial class CpuBackend
     /// Rotates every row (one (b, head, t) vector of headDim) by sign·a; parallel over rows, SIMD over pairs.
     /// The forward rotates by +a and writes; the backward rotates by −a (the transpose) and adds.
     /// </summary>
-    private static unsafe void Rope(float* src, float* dst, int rows, int tokens, int headDim, float theta, float sign,
+    private unsafe void Rope(float* src, float* dst, int rows, int tokens, int headDim, float theta, float sign,
         bool accumulate)
     {
         var table = RopeTable.Get(tokens, headDim, theta);
         float* cos = table.Cos, sin = table.Sin;
         int half = headDim / 2;
-        CpuParallel.For(rows, Math.Max(1, ElementwiseChunk / headDim), (start, end) =>
+        Pool.For(rows, Math.Max(1, ElementwiseChunk / headDim), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {

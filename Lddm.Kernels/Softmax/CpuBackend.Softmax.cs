@@ -11,7 +11,7 @@ public sealed partial class CpuBackend
     protected override unsafe void SoftmaxForwardCore(DeviceBuffer<float> x, int rows, int cols, DeviceBuffer<float> y)
     {
         float* px = Raw(x).Pointer, py = Raw(y).Pointer;
-        CpuParallel.For(rows, Math.Max(1, RowChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, RowChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -23,7 +23,7 @@ public sealed partial class CpuBackend
     protected override unsafe void LogSoftmaxForwardCore(DeviceBuffer<float> x, int rows, int cols, DeviceBuffer<float> y)
     {
         float* px = Raw(x).Pointer, py = Raw(y).Pointer;
-        CpuParallel.For(rows, Math.Max(1, RowChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, RowChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -35,7 +35,7 @@ public sealed partial class CpuBackend
     protected override unsafe void SoftmaxBackwardCore(DeviceBuffer<float> y, DeviceBuffer<float> dy, int rows, int cols, DeviceBuffer<float> dx)
     {
         float* py = Raw(y).Pointer, pdy = Raw(dy).Pointer, pdx = Raw(dx).Pointer;
-        CpuParallel.For(rows, Math.Max(1, RowChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, RowChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
@@ -49,7 +49,7 @@ public sealed partial class CpuBackend
     protected override unsafe void LogSoftmaxBackwardCore(DeviceBuffer<float> y, DeviceBuffer<float> dy, int rows, int cols, DeviceBuffer<float> dx)
     {
         float* py = Raw(y).Pointer, pdy = Raw(dy).Pointer, pdx = Raw(dx).Pointer;
-        CpuParallel.For(rows, Math.Max(1, RowChunk / cols), (start, end) =>
+        Pool.For(rows, Math.Max(1, RowChunk / cols), (start, end) =>
         {
             for (int r = start; r < end; r++)
             {

@@ -19,7 +19,7 @@ public sealed partial class CpuBackend
         int* pt = Raw(tokens).Pointer;
         int* pk = keep is null ? null : Raw(keep).Pointer;
         int k = vocab - 1;
-        CpuParallel.For(rows, Math.Max(1, RowChunk / vocab / 4), (start, end) =>
+        Pool.For(rows, Math.Max(1, RowChunk / vocab / 4), (start, end) =>
         {
             double[] weights = mode == UnmaskMode.Argmax ? [] : ArrayPool<double>.Shared.Rent(k);
             fixed (double* w = weights)

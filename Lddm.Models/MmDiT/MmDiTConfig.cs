@@ -7,6 +7,18 @@ namespace Lddm.Models;
 /// </summary>
 public sealed record MmDiTConfig(int Hidden, int Layers, int Heads, int CondDim, int Vocab, int MaxLength, int Patches, int PatchDim, float Dropout = 0f)
 {
+    /// <summary>
+    /// 0 (default): a Gaussian latent of P × d, projected in by an MLP and predicted as d values per patch (FUJI).
+    /// C &gt; 0: a discrete latent of P codes in [0, C] (C real codes of a vector quantiser plus the latent chain's MASK = C),
+    /// embedded by a table of C + 1 rows and predicted as C + 1 logits per patch (Di-LADD); PatchDim is then unused.
+    /// </summary>
+    public int LatentCodes { get => _latentCodes; init => _latentCodes = LatentCodesCheck(value); }
+
+    private readonly int _latentCodes;
+
+    private static int LatentCodesCheck(int codes) => codes >= 0 ? codes
+        : throw new ArgumentOutOfRangeException(nameof(LatentCodes), codes, $"{nameof(MmDiTConfig)}: '{nameof(LatentCodes)}' must be ≥ 0 but was {codes}.");
+
     private bool Validated { get; } = Check(Hidden, Layers, Heads, CondDim, Vocab, MaxLength, Patches, PatchDim, Dropout);
 
     /// <summary>The sizes of a DiT preset with a latent channel of <paramref name="patches"/> × <paramref name="patchDim"/>.</summary>
@@ -24,7 +36,11 @@ public sealed record MmDiTConfig(int Hidden, int Layers, int Heads, int CondDim,
     public DiTBlockConfig Block => new(Hidden, Heads, CondDim, Dropout, MlpRatio, RopeTheta);
 
     /// <summary>Throws if any value is out of range.</summary>
-    public void Validate() => Check(Hidden, Layers, Heads, CondDim, Vocab, MaxLength, Patches, PatchDim, Dropout);
+    public void Validate()
+    {
+        Check(Hidden, Layers, Heads, CondDim, Vocab, MaxLength, Patches, PatchDim, Dropout);
+        LatentCodesCheck(LatentCodes);
+    }
 
     private static bool Check(int hidden, int layers, int heads, int condDim, int vocab, int maxLength, int patches, int patchDim, float dropout)
     {

@@ -3,7 +3,6 @@ using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Engine;
-using Lddm.Training.Runs;
 
 namespace Lddm.Training.Ar;
 
@@ -37,21 +36,20 @@ public sealed class ArModel : ITrainableModel
 
     public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters => _parameters;
 
-    /// <summary>The config's preset (the DiT sizes of <see cref="TrainingRun.Preset"/>) over K real tokens plus BOS.</summary>
-    public static CausalConfig ModelConfig(TrainConfig config, int vocabulary)
+    /// <summary>The causal transformer of a DiT size (hidden, layers, heads, vocabulary K + 1, length, dropout): BOS takes MASK's id.</summary>
+    public static CausalConfig ModelConfig(DiTConfig size)
     {
-        ArgumentNullException.ThrowIfNull(config);
-        var size = TrainingRun.Preset(config.Preset, vocabulary, config.Length, (float)config.Dropout);
+        ArgumentNullException.ThrowIfNull(size);
         return new CausalConfig(size.Hidden, size.Layers, size.Heads, size.Vocab, size.MaxLength, size.Dropout);
     }
 
-    /// <summary>A freshly initialised AR model (seeded by the config's seed) sized by <c>config.Preset</c>.</summary>
-    public static ArModel Create(Backend backend, TrainConfig config, int vocabulary)
+    /// <summary>A freshly initialised AR model of <paramref name="network"/>'s size, seeded by <paramref name="seed"/>.</summary>
+    public static ArModel Create(Backend backend, CausalConfig network, ulong seed)
     {
         ArgumentNullException.ThrowIfNull(backend);
-        var network = new CausalTransformer(backend, ModelConfig(config, vocabulary));
-        network.Initialize(config.Seed);
-        return new ArModel(network);
+        var model = new CausalTransformer(backend, network);
+        model.Initialize(seed);
+        return new ArModel(model);
     }
 
     /// <summary>[BOS, x₀ … x_{L−2}] per sequence: the network input whose position i predicts x_i.</summary>

@@ -90,8 +90,12 @@ public sealed class RunDirectory : IDisposable
         }
     }
 
-    /// <summary>True when the folder holds nothing but this run's lock files.</summary>
-    public bool IsEmpty => !Directory.EnumerateFileSystemEntries(Path).Any(e => System.IO.Path.GetFileName(e) is not (LockFile or PidFile));
+    /// <summary>
+    /// True when the folder holds nothing but this run's lock files and its own-text corpus cache (written before step 1,
+    /// so a run that fails to start leaves it; it is checked against its source whenever it is read).
+    /// </summary>
+    public bool IsEmpty => !Directory.EnumerateFileSystemEntries(Path).Any(e =>
+        System.IO.Path.GetFileName(e) is not (LockFile or PidFile or Data.Text.OwnCorpus.CacheFolder));
 
     /// <summary>Throws unless the folder's file system has room for <paramref name="snapshots"/> snapshots of <paramref name="bytesPerSnapshot"/>.</summary>
     public void RequireSpace(long bytesPerSnapshot, int snapshots = 3)

@@ -1,5 +1,3 @@
-using Lddm.Training.Runs;
-
 namespace Lddm.Training.Diffusion;
 
 /// <summary>DDPM step t → s (§1.3): y_s = CoefYt·y_t + CoefY0·ŷ₀ + Sigma·z, z ~ N(0, I).</summary>
@@ -27,22 +25,6 @@ public sealed class LatentChain
     }
 
     public GaussianSchedule Schedule { get; }
-
-    /// <summary>The chain a config names: latent_schedule sqrt|cosine|linear|poly (latent_power p).</summary>
-    public static LatentChain From(TrainConfig config)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        var kind = config.LatentSchedule switch
-        {
-            "sqrt" => GaussianScheduleKind.Sqrt,
-            "cosine" => GaussianScheduleKind.Cosine,
-            "linear" => GaussianScheduleKind.Linear,
-            "poly" => GaussianScheduleKind.Poly,
-            _ => throw new ArgumentException(
-                $"latent_schedule = {config.LatentSchedule} (expected sqrt, cosine, linear or poly).", nameof(config)),
-        };
-        return new LatentChain(new GaussianSchedule(kind, config.LatentPower));
-    }
 
     public double Abar(double t) => Schedule.Abar(t);
 

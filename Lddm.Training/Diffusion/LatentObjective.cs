@@ -3,7 +3,6 @@ using Lddm.Kernels;
 using Lddm.Training.Encoders;
 using Lddm.Training.Engine;
 using Lddm.Training.Mdlm;
-using Lddm.Training.Runs;
 
 namespace Lddm.Training.Diffusion;
 
@@ -30,15 +29,7 @@ public sealed record LatentObjectiveConfig(
     bool EncoderCorruption = false,
     bool IndependentTimes = false,
     bool AllZeroLatent = false,
-    bool CorruptPositions = false)
-{
-    public static LatentObjectiveConfig From(TrainConfig c)
-    {
-        ArgumentNullException.ThrowIfNull(c);
-        return new(c.TokenWeight, c.LatentWeight, c.LatentPrediction == "eps", c.LatentLoss == "elbo", c.LatentDropout,
-            c.EncoderCorruption, c.IndependentTimes, c.AllZeroLatent, c.EncoderCorruptionMode == "position");
-    }
-}
+    bool CorruptPositions = false);
 
 /// <summary>
 /// The latent half of one batch's draw. <paramref name="Times"/>: t_y per sequence (t_x unless independent times).

@@ -4,7 +4,6 @@ using Lddm.Models;
 using Lddm.Training.Ar;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Engine;
-using Lddm.Training.Runs;
 
 namespace Lddm.Training.Encoders;
 
@@ -43,42 +42,15 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
     public int Vocabulary => Model.Config.Vocab - 1;
 
     /// <summary>
-    /// Builds the AR network a Trainer checkpoint (<c>--model ar</c>) describes and loads its weights — the EMA
-    /// weights when the snapshot has them.
+    /// The causal transformer of <paramref name="network"/>'s size with the weights of the AR checkpoint in
+    /// <paramref name="checkpointDir"/> (EMA weights when the snapshot has them, else the live ones), in eval mode.
     /// </summary>
-    public static FrozenHiddenEncoder Load(Backend backend, string checkpointDir, int patches, int patchDim, string pooling = HiddenPooling.ChunkMean)
-    {
-        ArgumentNullException.ThrowIfNull(backend);
-        var (model, _) = LoadJudge(backend, checkpointDir);
-        try
-        {
-            return new FrozenHiddenEncoder(model, patches, patchDim, pooling);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>
-    /// The AR network of a Trainer checkpoint with its EMA weights (live weights when it has no EMA), in eval mode,
-    /// and the checkpoint's config.
-    /// </summary>
-    public static (CausalTransformer Model, TrainConfig Config) LoadJudge(Backend backend, string checkpointDir)
+    public static CausalTransformer LoadNetwork(Backend backend, string checkpointDir, CausalConfig network)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentException.ThrowIfNullOrEmpty(checkpointDir);
         var store = new CheckpointStore(checkpointDir);
-        var config = TrainConfig.FromJson(store.ReadState().Config, Path.Combine(store.Directory, "state.json")).Validate();
-        if (config.Model != "ar")
-        {
-            throw new ArgumentException(
-                $"Checkpoint '{store.Directory}' holds a '{config.Model}' model; the judge and the frozen encoder need an autoregressive one (--model ar).",
-                nameof(checkpointDir));
-        }
-        var vocabulary = TrainingRun.Data(config).Vocabulary;
-        var model = new CausalTransformer(backend, ArModel.ModelConfig(config, vocabulary));
+        var model = new CausalTransformer(backend, network);
         try
         {
             // The EMA weights when the snapshot has them, else the live weights; every parameter must be there.
@@ -95,7 +67,7 @@ public sealed class FrozenHiddenEncoder : ILatentEncoder, IDisposable
             throw;
         }
         model.Eval();
-        return (model, config);
+        return model;
     }
 
     /// <summary>x₀ (B, L) → y₀ (B, P, d) without gradient; L must be a multiple of P (chunk-mean) or P (per-token).</summary>

@@ -2,7 +2,6 @@ using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Checkpoints;
-using Lddm.Training.Runs;
 
 namespace Lddm.Training.Encoders;
 
@@ -33,18 +32,15 @@ public sealed class FrozenLddmEncoder : ILatentEncoder, IDisposable
 
     public bool Trainable => false;
 
-    /// <summary>Builds the encoder a FUJI/SEQ checkpoint's config describes for K = <paramref name="vocabulary"/> tokens and loads its weights.</summary>
-    public static FrozenLddmEncoder Load(Backend backend, string checkpointDir, int vocabulary)
+    /// <summary>
+    /// Builds a DiT encoder of <paramref name="encoder"/>'s size and loads the <c>encoder.*</c> weights (EMA when saved)
+    /// of the FUJI/SEQ checkpoint in <paramref name="checkpointDir"/>.
+    /// </summary>
+    public static FrozenLddmEncoder Load(Backend backend, string checkpointDir, DiTEncoderConfig encoder)
     {
         ArgumentNullException.ThrowIfNull(backend);
         var store = new CheckpointStore(checkpointDir);
-        var config = TrainConfig.FromJson(store.ReadState().Config, checkpointDir);
-        if (config.Model is not ("fuji" or "seq") || config.Encoder != "learned" || config.AllZeroLatent)
-        {
-            throw new ArgumentException(
-                $"encoder = frozen-lddm needs a FUJI or SEQ checkpoint with a learned encoder, but '{checkpointDir}' is model = {config.Model}, encoder = {config.Encoder}, all_zero_latent = {config.AllZeroLatent}.");
-        }
-        var holder = new Holder(backend, new DiTEncoder(backend, LatentPresets.Encoder(config, vocabulary)));
+        var holder = new Holder(backend, new DiTEncoder(backend, encoder));
         try
         {
             var loaded = store.LoadInitialWeights(holder, prefix: "encoder.");

@@ -3,7 +3,6 @@ using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Engine;
-using Lddm.Training.Runs;
 
 namespace Lddm.Training.Encoders;
 
@@ -42,19 +41,16 @@ public sealed class FrozenMdlmEncoder : ILatentEncoder, IDisposable
     /// <summary>K, the real tokens the MDLM reads (MASK = K).</summary>
     public int Vocabulary => Model.Config.Vocab - 1;
 
-    /// <summary>Builds the DiT a Trainer checkpoint (<c>--model mdlm</c>) describes and loads its EMA weights (live weights without EMA).</summary>
-    public static FrozenMdlmEncoder Load(Backend backend, string checkpointDir, int patches, int patchDim, string pooling = HiddenPooling.ChunkMean)
+    /// <summary>
+    /// Builds a DiT of <paramref name="network"/>'s size and loads the EMA weights (live weights without EMA) of the MDLM
+    /// checkpoint in <paramref name="checkpointDir"/>; every parameter must be there.
+    /// </summary>
+    public static FrozenMdlmEncoder Load(Backend backend, string checkpointDir, DiTConfig network, int patches, int patchDim, string pooling = HiddenPooling.ChunkMean)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentException.ThrowIfNullOrEmpty(checkpointDir);
         var store = new CheckpointStore(checkpointDir);
-        var config = TrainConfig.FromJson(store.ReadState().Config, Path.Combine(store.Directory, "state.json")).Validate();
-        if (config.Model != "mdlm")
-        {
-            throw new ArgumentException(
-                $"encoder = frozen-mdlm needs an MDLM checkpoint (--model mdlm), but '{store.Directory}' holds a '{config.Model}' model.", nameof(checkpointDir));
-        }
-        var model = new DiT(backend, TrainingRun.ModelConfig(config, TrainingRun.Data(config).Vocabulary));
+        var model = new DiT(backend, network);
         try
         {
             var loaded = store.LoadInitialWeights(model);

@@ -1,7 +1,6 @@
 using Lddm.Autograd;
 using Lddm.Training.Data;
 using Lddm.Training.Mdlm;
-using Lddm.Training.Runs;
 using Lddm.Training.Seq;
 
 namespace Lddm.Training.Evaluation;
@@ -56,7 +55,7 @@ public static class SeqPriorDiagnostics
         });
 
         // The decoder alone: the token chain on held-out real latents.
-        var sampler = new MdlmSampler(TrainingRun.Schedule(model.Config));
+        var sampler = new MdlmSampler(model.Options.Tokens.CreateSchedule());
         var tokens = new int[count * length];
         long nfe = 0;
         int batches = 0;
@@ -66,7 +65,7 @@ public static class SeqPriorDiagnostics
             using var y = Tensor.FromArray(model.Decoder.Backend, heldOut.AsSpan(first * dim, size * dim).ToArray(), size, encoder.Patches, encoder.PatchDim);
             var tX = new float[size];
             var tY = new float[size];
-            bool timed = model.Config.TimeConditioning;
+            bool timed = model.Options.Tokens.TimeConditioning;
             var run = sampler.RunChain(model.Decoder.Backend, model.Decoder.Config.Vocab, (x, t) =>
             {
                 Array.Fill(tX, timed ? (float)t : 0f);

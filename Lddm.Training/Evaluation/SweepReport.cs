@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using ScottPlot;
 
 namespace Lddm.Training.Evaluation;
 
@@ -9,9 +8,9 @@ namespace Lddm.Training.Evaluation;
 /// (NaN where undefined).</summary>
 public sealed record SweepRow(string Model, int Steps, int Nfe, string Metric, double Mean, double StandardError);
 
-/// <summary>Writes a sweep as <c>PREFIX.csv</c> (one row per point), <c>PREFIX.md</c> (one table per metric: rows = N,
-/// columns = models, "mean ± se"), <c>PREFIX.png</c> (the first metric vs N on a log2 axis, one line per model with
-/// error bars, dashed reference lines) and <c>PREFIX-&lt;metric&gt;.png</c> for every metric. Headless (SkiaSharp).</summary>
+/// <summary>Writes a sweep as <c>PREFIX.csv</c> (one row per point) and <c>PREFIX.md</c> (one table per metric: rows = N,
+/// columns = models, "mean ± se"). The PNG plots are drawn by the optional Lddm.Plots package (<c>SweepPlots</c>), so
+/// this library carries no native graphics dependency.</summary>
 public static class SweepReport
 {
     public const string CsvHeader = "model,steps,nfe,metric,mean,se";
@@ -26,12 +25,6 @@ public static class SweepReport
         if (dir is not null) Directory.CreateDirectory(dir);
         File.WriteAllText(prefix + ".csv", Csv(rows));
         File.WriteAllText(prefix + ".md", Markdown(title, rows, referenceLines));
-        var metrics = Metrics(rows);
-        Plot(prefix + ".png", title, metrics[0], rows, referenceLines);
-        foreach (string metric in metrics)
-        {
-            Plot($"{prefix}-{FileSafe(metric)}.png", title, metric, rows, referenceLines);
-        }
     }
 
     /// <summary>Reads back a CSV written by <see cref="Write"/> (RFC 4180 quoting, invariant culture).</summary>
@@ -53,7 +46,8 @@ public static class SweepReport
         return rows;
     }
 
-    private static void Validate(IReadOnlyList<SweepRow> rows)
+    /// <summary>Throws one clear error for an empty sweep or a duplicate (model, N, metric) point.</summary>
+    public static void Validate(IReadOnlyList<SweepRow> rows)
     {
         ArgumentNullException.ThrowIfNull(rows);
         if (rows.Count == 0) throw new ArgumentException("A sweep report needs at least one row, got 0.", nameof(rows));
@@ -72,9 +66,11 @@ public static class SweepReport
         }
     }
 
-    private static List<string> Metrics(IReadOnlyList<SweepRow> rows) => rows.Select(r => r.Metric).Distinct().ToList();
+    /// <summary>The metrics of <paramref name="rows"/> in order of first appearance.</summary>
+    public static List<string> Metrics(IReadOnlyList<SweepRow> rows) => rows.Select(r => r.Metric).Distinct().ToList();
 
-    private static List<string> Models(IEnumerable<SweepRow> rows) => rows.Select(r => r.Model).Distinct().ToList();
+    /// <summary>The models of <paramref name="rows"/> in order of first appearance.</summary>
+    public static List<string> Models(IEnumerable<SweepRow> rows) => rows.Select(r => r.Model).Distinct().ToList();
 
     private static string Csv(IReadOnlyList<SweepRow> rows)
     {
@@ -110,46 +106,6 @@ public static class SweepReport
         return sb.ToString();
     }
 
-    private static void Plot(string path, string title, string metric, IReadOnlyList<SweepRow> rows,
-                             IReadOnlyList<(string Metric, double Value)> references)
-    {
-        var plot = new Plot();
-        var ofMetric = rows.Where(r => r.Metric == metric).ToList();
-        var ticks = new ScottPlot.TickGenerators.NumericManual();
-        foreach (int steps in ofMetric.Select(r => r.Steps).Distinct().Order())
-        {
-            ticks.AddMajor(Math.Log2(steps), Num(steps));
-        }
-        var palette = new ScottPlot.Palettes.Category10();
-        int i = 0;
-        foreach (string model in Models(ofMetric))
-        {
-            var points = ofMetric.Where(r => r.Model == model && double.IsFinite(r.Mean)).OrderBy(r => r.Steps).ToList();
-            if (points.Count == 0) continue;
-            double[] xs = [.. points.Select(r => Math.Log2(r.Steps))];
-            double[] ys = [.. points.Select(r => r.Mean)];
-            double[] es = [.. points.Select(r => double.IsFinite(r.StandardError) ? r.StandardError : 0)];
-            var color = palette.GetColor(i++);
-            var line = plot.Add.Scatter(xs, ys, color);
-            line.LegendText = model;
-            var bars = plot.Add.ErrorBar(xs, ys, es);
-            bars.Color = color;
-        }
-        foreach (var (_, value) in references.Where(x => x.Metric == metric && double.IsFinite(x.Value)))
-        {
-            var h = plot.Add.HorizontalLine(value);
-            h.LinePattern = LinePattern.Dashed;
-            h.Color = Colors.Gray;
-            h.LegendText = "reference (real data)";
-        }
-        plot.Axes.Bottom.TickGenerator = ticks;
-        plot.Title(title);
-        plot.XLabel("sampling steps N (log2)");
-        plot.YLabel(metric);
-        plot.ShowLegend();
-        plot.SavePng(path, 900, 560);
-    }
-
     private static string MeanSe(double mean, double se) =>
         double.IsFinite(se) ? $"{Num(mean)} ± {Num(se)}" : Num(mean);
 
@@ -161,7 +117,8 @@ public static class SweepReport
 
     private static string Cell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal);
 
-    private static string FileSafe(string metric) =>
+    /// <summary>A metric name as a file-name part (letters, digits, - _ . kept; anything else becomes _).</summary>
+    public static string FileSafe(string metric) =>
         string.Concat(metric.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
 
     private static string Quote(string s) =>

@@ -5,7 +5,6 @@ using Lddm.Training.Conditional;
 using Lddm.Training.Diffusion;
 using Lddm.Training.Encoders;
 using Lddm.Training.Engine;
-using Lddm.Training.Runs;
 
 namespace Lddm.Training.Fuji;
 
@@ -22,47 +21,35 @@ public sealed class FujiModel : ITrainableModel
 {
     private readonly Root _root;
 
-    private FujiModel(TrainConfig config, Root root, ILatentEncoder? encoder)
+    private FujiModel(FujiOptions options, Root root, ILatentEncoder? encoder)
     {
-        Config = config;
+        Options = options;
         _root = root;
         Encoder = encoder;
-        Stage = config.Stage is 1 or 2 ? config.Stage : -1;
+        Stage = options.Stage is 1 or 2 ? options.Stage : -1;
         TrainableParameters = [.. root.NamedParameters().Where(p => Stage != 1 || !p.Name.StartsWith(LatentHead, StringComparison.Ordinal))];
-        var chain = LatentChain.From(config);
-        var latent = LatentObjectiveConfig.From(config);
-        Objective = new FujiObjective(TrainingRun.Objective(config), chain, latent);
-        Sampler = new FujiSampler(TrainingRun.Schedule(config), chain,
-            new LatentStepConfig(config.LatentSampler == "ddpm", latent.EpsPrediction), config.TimeConditioning, config.AllZeroLatent);
-    }
-
-    /// <summary>The model a config names: the MM-DiT of <c>preset</c>, a learned DiT encoder of <c>encoder_preset</c>
-    /// (or <paramref name="frozenEncoder"/>); initialised from config.Seed.</summary>
-    public static FujiModel Create(Backend backend, TrainConfig config, int vocabulary, ILatentEncoder? frozenEncoder = null)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        bool learned = frozenEncoder is null && !config.AllZeroLatent && config.Encoder == "learned";
-        return Create(backend, config, LatentPresets.Denoiser(config, vocabulary),
-            learned ? LatentPresets.Encoder(config, vocabulary) : null, frozenEncoder);
+        var chain = options.Latent.CreateChain();
+        Objective = new FujiObjective(options.Tokens.CreateObjective(), chain, options.Latent.ObjectiveConfig());
+        Sampler = new FujiSampler(options.Tokens.CreateSchedule(), chain, options.Latent.StepConfig(), options.Tokens.TimeConditioning, options.Latent.AllZeroLatent);
     }
 
     /// <summary>
-    /// A model with explicit network sizes (tests, small experiments). <paramref name="encoder"/> null: no learned
-    /// encoder (then <paramref name="frozenEncoder"/> gives y₀, or all_zero_latent must be set).
+    /// A model with explicit network sizes, initialised from options.Seed. <paramref name="encoder"/> null: no learned
+    /// encoder (then <paramref name="frozenEncoder"/> gives y₀, or the latent must be all zeros). Stage 2 freezes the
+    /// encoder, so it takes a frozen one (the stage-1 checkpoint's encoder).
     /// </summary>
-    public static FujiModel Create(Backend backend, TrainConfig config, MmDiTConfig denoiser, DiTEncoderConfig? encoder,
+    public static FujiModel Create(Backend backend, FujiOptions options, MmDiTConfig denoiser, DiTEncoderConfig? encoder,
         ILatentEncoder? frozenEncoder = null)
     {
         ArgumentNullException.ThrowIfNull(backend);
-        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(denoiser);
-        config.Validate();
-        if (config.Model != "fuji")
+        if (options.Stage is not (-1 or 0 or 1 or 2))
         {
-            throw new ArgumentException($"FujiModel: model = {config.Model} (expected fuji).", nameof(config));
+            throw new ArgumentException($"FujiModel: stage = {options.Stage} (expected 1, 2, or −1/0 for one joint stage).", nameof(options));
         }
-        LatentModels.CheckEncoders("FujiModel", config, denoiser, encoder, frozenEncoder);
-        if (config.Stage == 2 && encoder is not null)
+        EncoderChecks.Check("FujiModel", options.Latent.AllZeroLatent, denoiser, encoder, frozenEncoder);
+        if (options.Stage == 2 && encoder is not null)
         {
             throw new ArgumentException(
                 "FujiModel: stage 2 freezes the encoder, so it cannot be a learned one in the network: pass the stage-1 encoder as a frozen encoder (FrozenLddmEncoder of the init checkpoint).",
@@ -70,28 +57,21 @@ public sealed class FujiModel : ITrainableModel
         }
         var learned = encoder is null ? null : new DiTEncoder(backend, encoder);
         var root = new Root(backend, new MmDiT(backend, denoiser), learned);
-        root.Initialize(config.Seed);
+        root.Initialize(options.Seed);
         ILatentEncoder? e = learned is null ? frozenEncoder : new LearnedEncoder(learned);
-        return new FujiModel(config, root, config.AllZeroLatent ? null : e);
+        return new FujiModel(options, root, options.Latent.AllZeroLatent ? null : e);
     }
 
     /// <summary>The name prefix of the MM-DiT's latent head, which stage 1 does not train.</summary>
     public const string LatentHead = "denoiser.final_y.";
-
-    /// <summary>Whether a config's stage 2 freezes the learned encoder of its stage-1 checkpoint (init): FUJI, stage 2,
-    /// encoder = learned, a live latent.</summary>
-    public static bool FreezesInitEncoder(TrainConfig c)
-    {
-        ArgumentNullException.ThrowIfNull(c);
-        return c.Model == "fuji" && c.Stage == 2 && c.Encoder == "learned" && !c.AllZeroLatent;
-    }
 
     public string Kind => "fuji";
 
     /// <summary>1: token loss only (encoder + MM-DiT less its latent head); 2: both losses, encoder frozen; −1: joint.</summary>
     public int Stage { get; }
 
-    public TrainConfig Config { get; }
+    /// <summary>The options the model was built with.</summary>
+    public FujiOptions Options { get; }
 
     public Module Network => _root;
 
@@ -113,18 +93,18 @@ public sealed class FujiModel : ITrainableModel
     public IStepLoss Loss(int[] x0, int batch, int length, ulong seed, long step, DropoutRng? dropout) =>
         Objective.Loss(Denoiser, Encoder, x0, batch, length, seed, step, dropout, latentLoss: Stage != 1);
 
-    /// <summary>N_lat when <see cref="Generate"/> samples sequentially (latent first, then tokens); 0 = jointly (default).</summary>
+    /// <summary>N_lat when <c>Generate</c> (both overloads) samples sequentially (latent first, then tokens); 0 = jointly (default).</summary>
     public int SequentialLatentSteps { get; private set; }
 
     /// <summary>
-    /// Makes <see cref="Generate"/> sample sequentially with N_lat = <paramref name="latentSteps"/> latent steps (≥ 1), or
+    /// Makes <c>Generate</c> sample sequentially with N_lat = <paramref name="latentSteps"/> latent steps (≥ 1), or
     /// jointly again with 0. Sequential sampling needs a model trained with independent_times: with the shared clock it
     /// never saw a clean latent beside masked tokens, nor a noisy latent beside an all-MASK sequence at another time.
     /// </summary>
     public void UseSequentialSampling(int latentSteps)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(latentSteps);
-        if (latentSteps > 0 && !Config.IndependentTimes)
+        if (latentSteps > 0 && !Options.Latent.IndependentTimes)
         {
             throw new InvalidOperationException(
                 "Sequential sampling of a FUJI model needs one trained with independent_times = true; this one was trained with t_y = t_x, so it never saw a clean latent beside masked tokens. Sample it jointly (--sampler joint).");

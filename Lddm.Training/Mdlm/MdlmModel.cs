@@ -3,7 +3,6 @@ using Lddm.Kernels;
 using Lddm.Models;
 using Lddm.Training.Conditional;
 using Lddm.Training.Engine;
-using Lddm.Training.Runs;
 
 namespace Lddm.Training.Mdlm;
 
@@ -23,9 +22,14 @@ public sealed class MdlmModel : ITrainableModel
         _trainable = network.NamedParameters().ToList();
     }
 
-    /// <summary>The DiT the config names, initialised from the config's seed, with its objective and sampler.</summary>
-    public static MdlmModel Create(Backend backend, TrainConfig config, int vocabulary) =>
-        new(TrainingRun.Model(backend, config, vocabulary), TrainingRun.Objective(config), new MdlmSampler(TrainingRun.Schedule(config)));
+    /// <summary>A fresh DiT of <paramref name="network"/>'s size, initialised from <paramref name="seed"/>, with the objective and sampler of <paramref name="options"/>.</summary>
+    public static MdlmModel Create(Backend backend, DiTConfig network, MdlmOptions options, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var dit = new DiT(backend, network);
+        dit.Initialize(seed);
+        return new(dit, options.CreateObjective(), new MdlmSampler(options.CreateSchedule()));
+    }
 
     public string Kind => "mdlm";
 

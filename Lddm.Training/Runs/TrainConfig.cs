@@ -15,6 +15,8 @@ public sealed record TrainConfig
 {
     public string Model { get; init; } = "mdlm";
     public string Data { get; init; } = "text";
+    /// <summary>moby-dick (bundled), sotu (scripts/fetch-corpus.sh), or the path of the user's own UTF-8 text file or
+    /// folder of .txt files (see <see cref="Data.Text.OwnCorpus"/>).</summary>
     public string Corpus { get; init; } = "moby-dick";
     public string Preset { get; init; } = "small";
     public int Length { get; init; } = 64;
@@ -115,7 +117,7 @@ public sealed record TrainConfig
         }
         Require(Model is "mdlm" or "fuji" or "seq" or "ar", "model", Model, "mdlm, fuji, seq or ar");
         Require(Data is "text" or "sawtooth", "data", Data, "text or sawtooth");
-        Require(Corpus is "moby-dick" or "sotu", "corpus", Corpus, "moby-dick or sotu");
+        Require(Corpus.Trim().Length > 0, "corpus", "\"\"", "moby-dick, sotu, or the path of a .txt file or of a folder of .txt files");
         Require(Preset is "xxs" or "tiny" or "small" or "base", "preset", Preset, "xxs, tiny, small or base");
         Require(Length is >= 2 and <= 4096, "length", Length, "2..4096");
         Require(Batch is >= 1 and <= 4096, "batch", Batch, "1..4096");
@@ -181,13 +183,55 @@ public sealed record TrainConfig
         {
             throw new ArgumentException($"Config {source}: key '{nullKey}' is null; give a value or leave the key out for its default.");
         }
+        foreach (var (key, value) in obj)
+        {
+            CheckValue(key, value!, source);
+        }
         try
         {
             return node.Deserialize<TrainConfig>(s_json) ?? throw new JsonException("empty config");
         }
         catch (JsonException e)
         {
-            throw new ArgumentException($"Config {source}: {e.Message} Valid keys: {string.Join(", ", Keys)}.", e);
+            // Not reached for any value CheckValue accepts; still said in the config's terms, never the serializer's.
+            string key = e.Path is { Length: > 2 } path && path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : "?";
+            throw new ArgumentException($"Config {source}: key '{key}' has a value that cannot be read.", e);
+        }
+    }
+
+    /// <summary>The kind of value each key takes, in the words of the error messages.</summary>
+    private static readonly Dictionary<string, Type> s_keyTypes = typeof(TrainConfig)
+        .GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        .Where(p => p.CanWrite)
+        .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), p => p.PropertyType, StringComparer.Ordinal);
+
+    /// <summary>Throws one error in the config's terms (the key, what it takes) unless the key exists and the value fits.</summary>
+    private static void CheckValue(string key, JsonNode value, string source, string? typed = null)
+    {
+        if (!s_keyTypes.TryGetValue(key, out var type))
+        {
+            string? near = Spelling.Nearest(Keys, key);
+            throw new ArgumentException(
+                $"Config {source}: unknown key '{key}'{(near is null ? "" : $" (did you mean '{near}'?)")}; valid keys: {string.Join(", ", Keys)}.");
+        }
+        var kind = value.GetValueKind();
+        string shown = typed is null ? value.ToJsonString() : $"'{typed}'";
+        shown = shown.Length > 40 ? shown[..40] + "…" : shown;
+        bool ok = type == typeof(string) ? kind == JsonValueKind.String
+            : type == typeof(bool) ? kind is JsonValueKind.True or JsonValueKind.False
+            : type == typeof(double) ? kind == JsonValueKind.Number && value.AsValue().TryGetValue(out double d) && double.IsFinite(d)
+            : type == typeof(int) ? kind == JsonValueKind.Number && value.AsValue().TryGetValue(out int _)
+            : type == typeof(ulong) ? kind == JsonValueKind.Number && value.AsValue().TryGetValue(out ulong _)
+            : throw new InvalidOperationException($"TrainConfig key '{key}' has no JSON check for its type.");
+        if (!ok)
+        {
+            string what = type == typeof(string) ? "a string (in quotes)"
+                : type == typeof(bool) ? "true or false"
+                : type == typeof(double) ? "a number"
+                : type == typeof(int) ? "an integer"
+                : FormattableString.Invariant($"an integer in 0..{ulong.MaxValue}");
+            string quotes = typed is null && type != typeof(string) && kind == JsonValueKind.String ? " (a string: leave out the quotes)" : "";
+            throw new ArgumentException($"Config {source}: key '{key}' must be {what}, but is {shown}{quotes}.");
         }
     }
 
@@ -223,8 +267,8 @@ public sealed record TrainConfig
         }
         catch (JsonException e)
         {
-            // JsonReaderException says where (line, byte); NaN/Infinity are not JSON numbers.
-            throw new ArgumentException($"{source} is not valid JSON: {e.Message}", e);
+            // The reader says where (line, byte); NaN/Infinity are not JSON numbers.
+            throw new ArgumentException($"{source} is not valid JSON: {ReaderMessage(e)}", e);
         }
         return node switch
         {
@@ -232,6 +276,21 @@ public sealed record TrainConfig
             null => throw new ArgumentException($"{source} is null: expected a JSON object of config keys."),
             _ => throw new ArgumentException($"{source} is a JSON {node.GetValueKind().ToString().ToLowerInvariant()}, not an object of config keys."),
         };
+    }
+
+    /// <summary>The reader's complaint with its position as "line L, byte B" (1-based), without the serializer's path syntax.</summary>
+    private static string ReaderMessage(JsonException e)
+    {
+        string message = e.Message;
+        int cut = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        if (cut < 0)
+        {
+            cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        }
+        message = (cut >= 0 ? message[..cut] : message).TrimEnd();
+        return e.LineNumber is { } line && e.BytePositionInLine is { } bytes
+            ? FormattableString.Invariant($"{message.TrimEnd('.')} (line {line + 1}, byte {bytes + 1}).")
+            : message;
     }
 
     /// <summary>Throws when any object in the document names a key twice (System.Text.Json would keep the last silently).</summary>
@@ -291,10 +350,6 @@ public sealed record TrainConfig
                 throw new ArgumentException($"Override '{a}' is not key=value.");
             }
             string key = a[..eq].Trim().Replace('-', '_'), value = a[(eq + 1)..].Trim();
-            if (!Keys.Contains(key))
-            {
-                throw new ArgumentException($"Unknown config key '{key}'. Valid keys: {string.Join(", ", Keys)}.");
-            }
             JsonNode? parsed;
             try
             {
@@ -304,7 +359,15 @@ public sealed record TrainConfig
             {
                 parsed = JsonValue.Create(value);
             }
+            if (!s_keyTypes.ContainsKey(key))
+            {
+                CheckValue(key, JsonValue.Create(value), $"override '{a}'"); // throws: unknown key, with the valid ones
+            }
             json[key] = json[key] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? JsonValue.Create(value) : parsed;
+            if (json[key] is { } node)
+            {
+                CheckValue(key, node, $"override '{a}'", value);
+            }
         }
         return FromJson(json, "overrides");
     }

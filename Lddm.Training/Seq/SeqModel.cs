@@ -5,7 +5,6 @@ using Lddm.Training.Conditional;
 using Lddm.Training.Diffusion;
 using Lddm.Training.Encoders;
 using Lddm.Training.Engine;
-using Lddm.Training.Runs;
 
 namespace Lddm.Training.Seq;
 
@@ -19,50 +18,39 @@ public sealed class SeqModel : ITrainableModel
 {
     private readonly Root _root;
 
-    private SeqModel(TrainConfig config, Root root, ILatentEncoder? encoder)
+    private SeqModel(SeqOptions options, Root root, ILatentEncoder? encoder)
     {
-        Config = config;
-        Stage = config.Stage;
+        Options = options;
+        Stage = options.Stage;
         _root = root;
         Encoder = encoder;
         string[] trained = Stage == 1 ? ["encoder.", "decoder."] : ["decoder.", "prior."];
         TrainableParameters = [.. root.NamedParameters().Where(p => trained.Any(prefix => p.Name.StartsWith(prefix, StringComparison.Ordinal)))];
-        var chain = LatentChain.From(config);
-        var latent = LatentObjectiveConfig.From(config);
-        Objective = new SeqObjective(TrainingRun.Objective(config), chain, latent, config.SeqPriorTarget == "decoder", config.PriorRepeats);
-        Sampler = new SeqSampler(TrainingRun.Schedule(config), chain, new LatentStepConfig(config.LatentSampler == "ddpm", latent.EpsPrediction),
-            config.LatentSteps, config.TimeConditioning, config.AllZeroLatent);
+        var chain = options.Latent.CreateChain();
+        Objective = new SeqObjective(options.Tokens.CreateObjective(), chain, options.Latent.ObjectiveConfig(),
+            options.PriorTarget == SeqPriorTarget.Decoder, options.PriorRepeats);
+        Sampler = new SeqSampler(options.Tokens.CreateSchedule(), chain, options.Latent.StepConfig(),
+            options.LatentSteps, options.Tokens.TimeConditioning, options.Latent.AllZeroLatent);
     }
 
-    /// <summary>The model a config names: decoder from <c>preset</c>, encoder and prior from <c>encoder_preset</c>
-    /// (or <paramref name="frozenEncoder"/>); initialised from config.Seed. config.Stage must be 1 or 2.</summary>
-    public static SeqModel Create(Backend backend, TrainConfig config, int vocabulary, ILatentEncoder? frozenEncoder = null)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        bool learned = frozenEncoder is null && !config.AllZeroLatent && config.Encoder == "learned";
-        return Create(backend, config, LatentPresets.Denoiser(config, vocabulary), learned ? LatentPresets.Encoder(config, vocabulary) : null,
-            LatentPresets.Prior(config, vocabulary), frozenEncoder);
-    }
-
-    /// <summary>A model with explicit network sizes (tests, small experiments).</summary>
-    public static SeqModel Create(Backend backend, TrainConfig config, MmDiTConfig decoder, DiTEncoderConfig? encoder, LatentDiTConfig prior,
+    /// <summary>A model with explicit network sizes, initialised from options.Seed; options.Stage must be 1 or 2.</summary>
+    public static SeqModel Create(Backend backend, SeqOptions options, MmDiTConfig decoder, DiTEncoderConfig? encoder, LatentDiTConfig prior,
         ILatentEncoder? frozenEncoder = null)
     {
         ArgumentNullException.ThrowIfNull(backend);
-        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(decoder);
         ArgumentNullException.ThrowIfNull(prior);
-        config.Validate();
-        if (config.Model != "seq")
-        {
-            throw new ArgumentException($"SeqModel: model = {config.Model} (expected seq).", nameof(config));
-        }
-        if (config.Stage is not (1 or 2))
+        if (options.Stage is not (1 or 2))
         {
             throw new ArgumentException(
-                $"SeqModel: stage = {config.Stage}; a SEQ model trains stage 1 or stage 2 (stage 0 is split into 1 then 2 by the CLI).", nameof(config));
+                $"SeqModel: stage = {options.Stage}; a SEQ model trains stage 1 or stage 2 (a two-stage run trains one, then the other).", nameof(options));
         }
-        LatentModels.CheckEncoders("SeqModel", config, decoder, encoder, frozenEncoder);
+        if (options.PriorRepeats is < 1 or > 256)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.PriorRepeats, "SeqModel: prior_repeats must be 1..256.");
+        }
+        EncoderChecks.Check("SeqModel", options.Latent.AllZeroLatent, decoder, encoder, frozenEncoder);
         if (prior.Patches != decoder.Patches || prior.PatchDim != decoder.PatchDim)
         {
             throw new ArgumentException(
@@ -70,14 +58,15 @@ public sealed class SeqModel : ITrainableModel
         }
         var learned = encoder is null ? null : new DiTEncoder(backend, encoder);
         var root = new Root(backend, learned, new MmDiT(backend, decoder), new LatentDiT(backend, prior));
-        root.Initialize(config.Seed);
+        root.Initialize(options.Seed);
         ILatentEncoder? e = learned is null ? frozenEncoder : new LearnedEncoder(learned);
-        return new SeqModel(config, root, config.AllZeroLatent ? null : e);
+        return new SeqModel(options, root, options.Latent.AllZeroLatent ? null : e);
     }
 
     public string Kind => "seq";
 
-    public TrainConfig Config { get; }
+    /// <summary>The options the model was built with.</summary>
+    public SeqOptions Options { get; }
 
     /// <summary>1: encoder + decoder trained; 2: encoder frozen, decoder + prior trained.</summary>
     public int Stage { get; }
@@ -123,7 +112,7 @@ public sealed class SeqModel : ITrainableModel
     /// </summary>
     public void UsePromptAwareLatent(bool on)
     {
-        if (on && (Encoder is null || !Config.EncoderCorruption))
+        if (on && (Encoder is null || !Options.Latent.EncoderCorruption))
         {
             throw new InvalidOperationException(
                 "The prompt-aware SEQ latent encodes the template with its free positions hidden; it needs the model's encoder and a model trained with encoder_corruption = true (the decoder then saw such encodings).");

@@ -29,6 +29,13 @@ public sealed class ErrorBoundaryTests
         new InvalidCastException(),
     ];
 
+    [Fact]
+    public void The_one_line_drops_the_name_of_a_csharp_parameter()
+    {
+        Assert.Equal("Unknown device 'tpu'.", Commands.OneLine(new ArgumentException("Unknown device 'tpu'.", "spec")));
+        Assert.Equal("a b", Commands.OneLine(new IOException("a\nb")));
+    }
+
     [Theory]
     [MemberData(nameof(Expected))]
     public void User_failures_are_expected(Exception e) => Assert.True(Commands.IsExpected(e), e.GetType().Name);

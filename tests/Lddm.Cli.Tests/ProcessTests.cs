@@ -88,6 +88,76 @@ public sealed class ProcessTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void Train_help_and_version_exit_0_and_a_bad_flag_exits_2_with_one_line()
+    {
+        var help = Run(["train", "--help"]);
+        Assert.True(help.Code == 0, help.Err);
+        Assert.Contains("--corpus", help.Out);
+        Assert.Equal(0, Run(["--version"]).Code);
+        var bad = Run(["sample", "--checkpoint", "x", "--temperature", "1,5"]);
+        Assert.Equal(2, bad.Code);
+        Assert.Equal("lddm: --temperature expects a number > 0 such as 0.8 (with a '.' decimal point) but got '1,5' (lddm sample --help lists its options)",
+            Assert.Single(bad.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
+    /// <summary>
+    /// Every verb whose body fails fast on a missing checkpoint or folder reads every option the parser gave it (an
+    /// unread one would be exit 70, a bug): the body fails on the input, exit 2, after checking its options.
+    /// </summary>
+    [Theory]
+    [InlineData("sample --checkpoint missing --steps 3 --count 2 --seed 5 --temperature 0.5 --sampler joint --latent-steps 2 --device cpu")]
+    [InlineData("eval --checkpoint missing --draws 2 --samples 8 --steps 2,4 --batch 4 --seed 5 --sampler joint --latent-steps 2 --device cpu")]
+    [InlineData("sweep --checkpoint missing --label a --steps 2 --count 8 --out p --batch 4 --seed 5 --append a.csv --sampler joint --latent-steps 2 --device cpu")]
+    [InlineData("eval-gen --judge missing --checkpoint missing --label a --steps 2 --count 8 --out p --batch 4 --seed 5 --temperature 1 --sampler joint --latent-steps 2 --device cpu")]
+    [InlineData("prepare-corpus --raw missing --out prepared")]
+    [InlineData("train --model mdlm --stage 0 --data text --corpus missing.txt --preset xxs --steps 2 --batch 2 --length 8 --seed 5 --set log_every=1 --resume --device cpu")]
+    [InlineData("train --config missing.json")]
+    public void Every_option_reaches_its_verb_and_bad_input_exits_2(string line)
+    {
+        var (code, _, err) = Run(line.Split(' '));
+        Assert.True(code == 2, err);
+        Assert.DoesNotContain("bug:", err);
+    }
+
+    /// <summary>A user's own text file: trained on for a few steps, cached beside the run, sampled from another folder.</summary>
+    [Fact]
+    public void Trains_a_few_steps_on_a_text_file_and_samples_from_it()
+    {
+        var rng = new Random(11);
+        var text = new System.Text.StringBuilder();
+        while (text.Length < 4000)
+        {
+            text.Append(string.Concat(Enumerable.Range(0, rng.Next(1, 8)).Select(_ => (char)('a' + rng.Next(26)))));
+            text.Append(rng.Next(6) == 0 ? ", Éa 7! " : " ");
+        }
+        string file = Path.Combine(_dir, "mine.txt");
+        File.WriteAllText(file, text.ToString());
+        string run = Path.Combine(_dir, "own-run");
+        var trained = Run(["train", "--corpus", "mine.txt", "--preset", "xxs", "--length", "8", "--batch", "4", "--steps", "4", "--device", "cpu",
+            "--set", "warmup_steps=1", "--set", "log_every=2", "--set", "eval_every=0", "--set", "eval_sequences=4", "--out", run]);
+        Assert.True(trained.Code == 0, trained.Out + trained.Err);
+        Assert.Contains($"data:   {file}: ", trained.Out);
+        foreach (string split in new[] { "train.txt", "valid.txt", "test.txt", "source.json", "normalization.txt" })
+        {
+            Assert.True(File.Exists(Path.Combine(run, "corpus", split)), split);
+        }
+        File.Delete(file); // the run keeps its prepared text
+        var sampled = Run(["sample", "--checkpoint", run, "--count", "3", "--steps", "4", "--device", "cpu"]);
+        Assert.True(sampled.Code == 0, sampled.Err);
+        var lines = sampled.Out.Split('\n').SkipWhile(l => !l.StartsWith("samples", StringComparison.Ordinal)).Skip(1)
+            .Where(l => l.StartsWith("  ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, lines.Count);
+        Assert.All(lines, l => Assert.Matches("^  [a-z ]{8}$", l));
+
+        var tooShort = Path.Combine(_dir, "short.txt");
+        File.WriteAllText(tooShort, "Call me Ishmael.");
+        var refused = Run(["train", "--corpus", tooShort, "--length", "8", "--out", Path.Combine(_dir, "short-run")]);
+        Assert.Equal(2, refused.Code);
+        Assert.Contains($"lddm: Corpus '{tooShort}' is too short", Assert.Single(refused.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Contains("at least 160 characters", refused.Err);
+    }
+
+    [Fact]
     public void Killed_at_any_moment_then_resumed_ends_byte_identical_to_an_uninterrupted_run()
     {
         const int steps = 12;

@@ -71,4 +71,18 @@ public static class Numerics
         }
         return worst;
     }
+
+    /// <summary>Asserts the two arrays are equal bit for bit (NaN payloads and signed zeros included).</summary>
+    public static void AssertBits(float[] expected, float[] actual, string context)
+    {
+        Xunit.Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (BitConverter.SingleToUInt32Bits(expected[i]) != BitConverter.SingleToUInt32Bits(actual[i]))
+            {
+                throw new XunitException(string.Format(CultureInfo.InvariantCulture,
+                    "{0}: index {1}: expected {2:R}, got {3:R}.", context, i, expected[i], actual[i]));
+            }
+        }
+    }
 }

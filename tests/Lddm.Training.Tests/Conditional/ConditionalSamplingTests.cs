@@ -40,7 +40,7 @@ public sealed class ConditionalSamplingTests
                 var config = Config("mdlm");
                 return new MdlmModel(TinyMdlm.Create(backend, K, L, seed, 0.3f), TrainingRun.Objective(config), new MdlmSampler(MaskingSchedule.LogLinear()));
             case "fuji" or "fuji-sequential":
-                var fuji = FujiModel.Create(backend, Config("fuji", "independent_times=true"), Denoiser(), Encoder());
+                var fuji = FujiModel.Create(backend, RunOptions.Fuji(Config("fuji", "independent_times=true")), Denoiser(), Encoder());
                 Randomize(fuji.Network, seed);
                 if (kind == "fuji-sequential")
                 {
@@ -48,7 +48,7 @@ public sealed class ConditionalSamplingTests
                 }
                 return fuji;
             default:
-                var seq = SeqModel.Create(backend, Config("seq", "stage=2", "encoder_corruption=true"), Denoiser(), Encoder(), Prior());
+                var seq = SeqModel.Create(backend, RunOptions.Seq(Config("seq", "stage=2", "encoder_corruption=true")), Denoiser(), Encoder(), Prior());
                 Randomize(seq.Network, seed);
                 seq.UsePromptAwareLatent(kind == "seq-prompt");
                 return seq;

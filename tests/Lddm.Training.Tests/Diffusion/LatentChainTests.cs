@@ -13,7 +13,7 @@ public sealed class LatentChainTests
     /// <summary>A chain from the config keys, and (s, t) with 0 ≤ s &lt; t &lt; 1 from two bytes-worth of randomness.</summary>
     private static (LatentChain Chain, double S, double T) Case(byte kind, ushort a, ushort b, double power = 2)
     {
-        var chain = LatentChain.From(new TrainConfig { LatentSchedule = s_schedules[kind % 4], LatentPower = power });
+        var chain = RunOptions.Latent(new TrainConfig { LatentSchedule = s_schedules[kind % 4], LatentPower = power }).CreateChain();
         double u = (a + 0.5) / 65536.0, v = (b + 0.5) / 65536.0;
         double t = 0.001 + 0.998 * Math.Max(u, v), s = t * Math.Min(u, v) / Math.Max(u, v) * (u == v ? 0.5 : 1);
         return (chain, s, t);
@@ -108,10 +108,10 @@ public sealed class LatentChainTests
     [Fact]
     public void ConfigNamesTheScheduleAndBadValuesAreRejected()
     {
-        Assert.Equal(GaussianScheduleKind.Sqrt, LatentChain.From(new TrainConfig()).Schedule.Kind);
-        var poly = LatentChain.From(new TrainConfig { LatentSchedule = "poly", LatentPower = 3 });
+        Assert.Equal(GaussianScheduleKind.Sqrt, RunOptions.Latent(new TrainConfig()).CreateChain().Schedule.Kind);
+        var poly = RunOptions.Latent(new TrainConfig { LatentSchedule = "poly", LatentPower = 3 }).CreateChain();
         Assert.Equal((GaussianScheduleKind.Poly, 3.0), (poly.Schedule.Kind, poly.Schedule.Power));
-        var e = Assert.Throws<ArgumentException>(() => LatentChain.From(new TrainConfig { LatentSchedule = "exp" }));
+        var e = Assert.Throws<ArgumentException>(() => RunOptions.Latent(new TrainConfig { LatentSchedule = "exp" }).CreateChain());
         Assert.Contains("latent_schedule = exp", e.Message, StringComparison.Ordinal);
         var chain = new LatentChain(new GaussianSchedule());
         Assert.Contains("s < t", Assert.Throws<ArgumentOutOfRangeException>(() => chain.Ddim(0.4, 0.5)).Message, StringComparison.Ordinal);

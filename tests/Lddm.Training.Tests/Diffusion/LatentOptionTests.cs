@@ -103,8 +103,8 @@ public sealed class LatentOptionTests(ITestOutputHelper output)
         var backend = TestBackends.Cpu;
         const int batch = 5, patches = 3, dim = 4, length = 12;
         var config = new TrainConfig { Model = "fuji", Length = length, LatentPatches = patches, LatentDim = dim, LatentLoss = latentLoss }.Validate();
-        var chain = LatentChain.From(config);
-        var options = LatentObjectiveConfig.From(config);
+        var chain = RunOptions.Latent(config).CreateChain();
+        var options = RunOptions.Latent(config).ObjectiveConfig();
         var rng = new Random(21);
         var p = Numerics.RandomFloats(rng, batch * patches * dim, 1f);
         var q = Numerics.RandomFloats(rng, batch * patches * dim, 1f);
@@ -150,7 +150,7 @@ public sealed class LatentOptionTests(ITestOutputHelper output)
         double Term(string target, Func<LatentDraw, LatentDraw> edit)
         {
             var config = Config("seq", "stage=2", "encoder_corruption=true", "latent_dropout=0.5", $"seq_prior_target={target}");
-            using var model = SeqModel.Create(backend, config, Denoiser(), Encoder(), Prior());
+            using var model = SeqModel.Create(backend, RunOptions.Seq(config), Denoiser(), Encoder(), Prior());
             Randomize(model.Network, 8);
             var draw = model.Objective.Draw(x0, B, L, K, seed: 2, step: 5, training: true);
             using var tape = Tape.Begin();
@@ -190,7 +190,7 @@ public sealed class LatentOptionTests(ITestOutputHelper output)
     {
         var backend = TestBackends.Cpu;
         var config = Config("fuji", "independent_times=true", "time_conditioning=true", $"latent_sampler={latentSampler}");
-        using var model = FujiModel.Create(backend, config, Denoiser(), Encoder());
+        using var model = FujiModel.Create(backend, RunOptions.Fuji(config), Denoiser(), Encoder());
         Randomize(model.Network, 14);
         model.Network.Eval();
         const int count = 4;
@@ -235,7 +235,7 @@ public sealed class LatentOptionTests(ITestOutputHelper output)
         Assert.Equal(samples.Nfe, model.Generate(count, L, steps, seed: 6).Nfe);
         Assert.Equal(samples.Tokens, model.Generate(count, L, steps, seed: 6).Tokens);
 
-        using var shared = FujiModel.Create(backend, Config("fuji"), Denoiser(), Encoder());
+        using var shared = FujiModel.Create(backend, RunOptions.Fuji(Config("fuji")), Denoiser(), Encoder());
         var refused = Assert.Throws<InvalidOperationException>(() => shared.UseSequentialSampling(8));
         Assert.Contains("independent_times", refused.Message, StringComparison.Ordinal);
     }
@@ -247,7 +247,7 @@ public sealed class LatentOptionTests(ITestOutputHelper output)
     {
         var backend = TestBackends.Cpu;
         var config = Config("seq", "stage=2", "dropout=0.1", "preset=xxs", "encoder_preset=xxs");
-        using var model = SeqModel.Create(backend, config, K);
+        using var model = TrainingRun.Seq(backend, config, K);
         Randomize(model.Network, 3); // open the zero-initialised gates, so dropped activations reach the loss
         Assert.Equal(0.1f, model.Decoder.Config.Dropout);
         Assert.Equal(0.1f, model.Prior.Config.Dropout);

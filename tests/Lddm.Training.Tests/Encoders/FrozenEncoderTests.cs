@@ -52,7 +52,7 @@ public sealed class FrozenEncoderTests : IDisposable
         var backend = TestBackends.Cpu;
         string dir = Path.Combine(_dir, "mdlm");
         float[] emaEmbedding = SaveRandomMdlm(dir, Environment.TickCount & 0xFFFF);
-        using var encoder = FrozenMdlmEncoder.Load(backend, dir, patches, d, pooling);
+        using var encoder = FrozenEncoders.LoadMdlm(backend, dir, patches, d, pooling);
         Assert.False(encoder.Trainable);
         Assert.Equal(emaEmbedding, encoder.Model.Embed.Table.ToArray()); // the EMA weights, not the live ones
         int k = encoder.Vocabulary, b = 3, h = encoder.Model.Config.Hidden;
@@ -135,14 +135,14 @@ public sealed class FrozenEncoderTests : IDisposable
             new CheckpointStore(dir).Save(model.Network, null, null, new CheckpointStore.State(ar.ToJson(), 1, 1, 0, 1));
         }
         const int b = 2, d = 6;
-        using var encoder = FrozenHiddenEncoder.Load(backend, dir, Length, d, "per-token");
+        using var encoder = FrozenEncoders.LoadHidden(backend, dir, Length, d, "per-token");
         var rng = new Random(Environment.TickCount);
         var x0 = Enumerable.Range(0, b * Length).Select(_ => rng.Next(2)).ToArray();
         using var tape = Tape.Begin();
         var y = encoder.Encode(IntTensor.FromArray(backend, x0, b, Length));
         var hidden = encoder.Model.Hidden(IntTensor.FromArray(backend, ArModel.ShiftRight(x0, b, Length, 2), b, Length)).ToArray();
         Numerics.AssertClose(Pooled(hidden, b, encoder.Model.Config.Hidden, Length, d), y.ToArray(), 1e-5, "per-token latents");
-        using var wrong = FrozenHiddenEncoder.Load(backend, dir, Length / 2, d, "per-token");
+        using var wrong = FrozenEncoders.LoadHidden(backend, dir, Length / 2, d, "per-token");
         var e = Assert.Throws<ArgumentException>(() => wrong.Encode(IntTensor.FromArray(backend, x0, b, Length)));
         Assert.Contains("per-token", e.Message, StringComparison.Ordinal);
     }

@@ -70,7 +70,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
     public void Config_overrides_reject_unknown_keys_and_bad_values_in_one_message()
     {
         var e = Assert.Throws<ArgumentException>(() => new TrainConfig().WithOverrides(["lerning_rate=1"]));
-        Assert.Contains("Unknown config key 'lerning_rate'", e.Message);
+        Assert.Contains("unknown key 'lerning_rate' (did you mean 'learning_rate'?)", e.Message);
         Assert.Contains("learning_rate", e.Message);
         var v = Assert.Throws<ArgumentException>(() => new TrainConfig().WithOverrides(["batch=0", "dropout=1.5"]).Validate());
         Assert.Contains("batch = 0", v.Message);

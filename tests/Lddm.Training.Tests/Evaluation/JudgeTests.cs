@@ -30,7 +30,7 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
     public void A_uniform_model_has_perplexity_equal_to_the_vocabulary_size()
     {
         const int k = 13, count = 5, length = 8;
-        using var model = ArModel.Create(TestBackends.Cpu, ArConfig(length), k);
+        using var model = TrainingRun.Ar(TestBackends.Cpu, ArConfig(length), k);
         var rng = new Random(3);
         model.Model.Head.Weight.Load(new float[model.Model.Head.Weight.Shape.Elements]);
         model.Model.Head.Bias!.Load(new float[k + 1]);
@@ -56,7 +56,7 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
     {
         // Crafted judge: zero output weights and a random bias, so every position predicts q = softmax(bias[0..K)).
         const int k = 6, length = 8;
-        using var model = ArModel.Create(TestBackends.Cpu, ArConfig(length), k);
+        using var model = TrainingRun.Ar(TestBackends.Cpu, ArConfig(length), k);
         var rng = new Random(9);
         model.Model.Head.Weight.Load(new float[model.Model.Head.Weight.Shape.Elements]);
         var bias = Numerics.RandomFloats(rng, k + 1, 3f);
@@ -141,7 +141,7 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
         // A crafted judge (zero output weights, a random bias): every position is i.i.d. softmax(bias[0..K)), so the
         // empirical frequency of each token over count·length draws must match it (χ² goodness of fit).
         const int k = 5, count = 200, length = 4;
-        using var model = ArModel.Create(TestBackends.Cpu, ArConfig(length), k);
+        using var model = TrainingRun.Ar(TestBackends.Cpu, ArConfig(length), k);
         model.Model.Head.Weight.Load(new float[model.Model.Head.Weight.Shape.Elements]);
         var bias = Numerics.RandomFloats(new Random(2), k + 1, 1.5f);
         bias[k] = 50f; // a huge BOS logit must be ignored
@@ -164,7 +164,7 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
         var config = ArConfig(32) with { Batch = 8 };
         var data = TextData.MobyDick(config.Length);
         var backend = TestBackends.Cpu;
-        using var model = ArModel.Create(backend, config, data.Vocabulary);
+        using var model = TrainingRun.Ar(backend, config, data.Vocabulary);
         using var optimizer = new AdamW(model.TrainableParameters, new AdamWConfig());
         var tokens = new int[config.Batch * config.Length];
         var losses = new List<double>();
@@ -202,7 +202,7 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
             new CheckpointStore(dir).Save(model.Network, null, ema, new CheckpointStore.State(config.ToJson(), 1, 1, 1, config.Seed));
         }
         const int patches = 4, d = 8, b = 3;
-        using var encoder = FrozenHiddenEncoder.Load(backend, dir, patches, d);
+        using var encoder = FrozenEncoders.LoadHidden(backend, dir, patches, d);
         Assert.False(encoder.Trainable);
         Assert.Equal(emaEmbedding, encoder.Model.Embed.Table.ToArray());
 
@@ -242,17 +242,17 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
         }
         Numerics.AssertClose(expected, got, 1e-5, "pooled, truncated, normalised hidden states");
 
-        using var three = FrozenHiddenEncoder.Load(backend, dir, 3, d);
+        using var three = FrozenEncoders.LoadHidden(backend, dir, 3, d);
         var e = Assert.Throws<ArgumentException>(() => three.Encode(ids));
         Assert.Contains("multiple of the patch count P = 3", e.Message, StringComparison.Ordinal);
-        Assert.Throws<ArgumentOutOfRangeException>(() => FrozenHiddenEncoder.Load(backend, dir, patches, h + 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FrozenEncoders.LoadHidden(backend, dir, patches, h + 1));
 
         string mdlm = Path.Combine(_dir, "mdlm");
         using (var model = RandomArModel(backend, k, config.Length, 31))
         {
             new CheckpointStore(mdlm).Save(model.Network, null, null, new CheckpointStore.State((config with { Model = "mdlm" }).ToJson(), 1, 1, 0, 1));
         }
-        var wrong = Assert.Throws<ArgumentException>(() => FrozenHiddenEncoder.Load(backend, mdlm, patches, d));
+        var wrong = Assert.Throws<ArgumentException>(() => FrozenEncoders.LoadHidden(backend, mdlm, patches, d));
         Assert.Contains("autoregressive", wrong.Message, StringComparison.Ordinal);
     }
 
@@ -285,6 +285,7 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
 
         string prefix = Path.Combine(_dir, "sweep");
         Lddm.Training.Evaluation.SweepReport.Write(prefix, "test sweep", result.Rows, result.ReferenceLines);
+        Lddm.Plots.SweepPlots.Write(prefix, "test sweep", result.Rows, result.ReferenceLines);
         Assert.Equal(result.Rows, Lddm.Training.Evaluation.SweepReport.ReadCsv(prefix + ".csv"));
         Assert.True(File.Exists(prefix + ".md") && File.Exists(prefix + ".png"));
 
@@ -297,7 +298,7 @@ public sealed class JudgeTests(ITestOutputHelper output) : IDisposable
     /// <summary>A tiny AR model whose every parameter is random (same values on every backend for a seed).</summary>
     private static ArModel RandomArModel(Backend backend, int k, int length, int seed, CausalConfig? config = null)
     {
-        var model = config is null ? ArModel.Create(backend, ArConfig(length), k) : new ArModel(new CausalTransformer(backend, config));
+        var model = config is null ? TrainingRun.Ar(backend, ArConfig(length), k) : new ArModel(new CausalTransformer(backend, config));
         var rng = new Random(seed);
         foreach (var (_, parameter) in model.Network.NamedParameters())
         {

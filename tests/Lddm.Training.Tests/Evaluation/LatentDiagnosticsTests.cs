@@ -50,10 +50,10 @@ public sealed class LatentDiagnosticsTests
         try
         {
             var config = new TrainConfig { Model = "fuji", Preset = "xxs", EncoderPreset = "xxs", Length = 8, LatentPatches = 2, LatentDim = 4 }.Validate();
-            using var fuji = FujiModel.Create(backend, config, 2);
+            using var fuji = TrainingRun.Fuji(backend, config, 2);
             FujiTestModels.Randomize(fuji.Network, Environment.TickCount);
             new CheckpointStore(dir).Save(fuji.Network, null, null, new CheckpointStore.State(config.ToJson(), 1, 0, 0, config.Seed));
-            using var frozen = FrozenLddmEncoder.Load(backend, dir, 2);
+            using var frozen = FrozenEncoders.LoadLddm(backend, dir, 2);
             Assert.False(frozen.Trainable);
             var rng = new Random(Environment.TickCount);
             var tokens = Enumerable.Range(0, 3 * 8).Select(_ => rng.Next(2)).ToArray();
@@ -67,7 +67,7 @@ public sealed class LatentDiagnosticsTests
             using var mdlm = TrainingRun.CreateModel(backend, config with { Model = "mdlm" }, 2);
             string other = dir + "-mdlm";
             new CheckpointStore(other).Save(mdlm.Network, null, null, new CheckpointStore.State((config with { Model = "mdlm" }).ToJson(), 1, 0, 0, 1));
-            var e = Assert.Throws<ArgumentException>(() => FrozenLddmEncoder.Load(backend, other, 2));
+            var e = Assert.Throws<ArgumentException>(() => FrozenEncoders.LoadLddm(backend, other, 2));
             Assert.Contains("model = mdlm", e.Message);
             Directory.Delete(other, true);
         }

@@ -19,7 +19,7 @@ public sealed class SeqPriorDiagnosticsTests
         const int l = 12, p = 1, d = 4, count = 64;
         var data = new SawtoothData(new SawtoothConfig(l, 2, 0.05));
         var config = new TrainConfig { Model = "seq", Data = "sawtooth", Length = l, Stage = 2, LatentPatches = p, LatentDim = d, Seed = 3 }.Validate();
-        using var model = SeqModel.Create(TestBackends.Cpu, config, new MmDiTConfig(16, 1, 2, 8, 3, l, p, d),
+        using var model = SeqModel.Create(TestBackends.Cpu, RunOptions.Seq(config), new MmDiTConfig(16, 1, 2, 8, 3, l, p, d),
             new DiTEncoderConfig(16, 1, 2, 8, 3, l, p, d), new LatentDiTConfig(16, 1, 2, 8, p, d));
         FujiTestModels.Randomize(model.LearnedEncoder!, Environment.TickCount & 0xFFFF, 0.8f);
         FujiTestModels.Randomize(model.Decoder, 5);

@@ -33,6 +33,8 @@ public sealed class SweepTests : IDisposable
         var rows = RandomRows(seed);
         string prefix = Path.Combine(_dir, "sub", "sweep");
         SweepReport.Write(prefix, "sawtooth sweep", rows, [("nll bits", 12.5)]);
+        var plots = Lddm.Plots.SweepPlots.Write(prefix, "sawtooth sweep", rows, [("nll bits", 12.5)]);
+        Assert.Equal([prefix + ".png", prefix + "-nll_bits.png", prefix + "-kl_nats.png"], plots);
 
         Assert.Equal(rows, SweepReport.ReadCsv(prefix + ".csv"));
 

@@ -31,7 +31,7 @@ public sealed class FujiStageTests(ITestOutputHelper output) : IDisposable
     public void Stage_one_gives_the_latent_head_no_gradient()
     {
         var config = Config("fuji", "stage=1", "latent_dropout=0.3", "encoder_corruption=true");
-        using var model = FujiModel.Create(TestBackends.Cpu, config, Denoiser(), Encoder());
+        using var model = FujiModel.Create(TestBackends.Cpu, RunOptions.Fuji(config), Denoiser(), Encoder());
         Randomize(model.Network, 4);
         Assert.Equal(1, model.Stage);
         var all = model.Network.NamedParameters().Select(p => p.Name).ToList();
@@ -157,14 +157,14 @@ public sealed class FujiStageTests(ITestOutputHelper output) : IDisposable
         using var frozenNetwork = new DiTEncoder(backend, Encoder());
         Randomize(frozenNetwork, 6);
         var config = Config("fuji", "stage=2", "encoder=frozen-ar", "encoder_checkpoint=unused");
-        using var model = FujiModel.Create(backend, config, Denoiser(), null, new FrozenTestEncoder(frozenNetwork));
+        using var model = FujiModel.Create(backend, RunOptions.Fuji(config), Denoiser(), null, new FrozenTestEncoder(frozenNetwork));
         Randomize(model.Network, 2);
         Assert.Equal(model.Network.NamedParameters().Select(p => p.Name), model.TrainableParameters.Select(p => p.Name));
         using var tape = Tape.Begin();
         var loss = (LddmLoss)model.Loss(Tokens(new Random(5), B * L), B, L, seed: 1, step: 0, null);
         Assert.NotNull(loss.Latent);
 
-        var learned = Assert.Throws<ArgumentException>(() => FujiModel.Create(backend, Config("fuji", "stage=2", "init=somewhere"), Denoiser(), Encoder()));
+        var learned = Assert.Throws<ArgumentException>(() => FujiModel.Create(backend, RunOptions.Fuji(Config("fuji", "stage=2", "init=somewhere")), Denoiser(), Encoder()));
         Assert.Contains("stage 2 freezes the encoder", learned.Message, StringComparison.Ordinal);
     }
 

@@ -23,7 +23,7 @@ public sealed class FujiTests(ITestOutputHelper output)
 
     private static FujiModel Tiny(Backend backend, TrainConfig config, int seed = 7)
     {
-        var model = FujiModel.Create(backend, config, Denoiser(), config.AllZeroLatent ? null : Encoder());
+        var model = FujiModel.Create(backend, RunOptions.Fuji(config), Denoiser(), config.AllZeroLatent ? null : Encoder());
         Randomize(model.Network, seed);
         return model;
     }
@@ -244,7 +244,7 @@ public sealed class FujiTests(ITestOutputHelper output)
         const int length = 16, batch = 16, steps = 30;
         var data = new SawtoothData(new SawtoothConfig(length, 2, 0.01));
         var config = new TrainConfig { Model = "fuji", Data = "sawtooth", Length = length, LatentPatches = 1, LatentDim = 8, Seed = 3 }.Validate();
-        using var model = FujiModel.Create(TestBackends.Cpu, config, new MmDiTConfig(32, 2, 2, 16, 3, length, 1, 8), new DiTEncoderConfig(32, 1, 2, 16, 3, length, 1, 8));
+        using var model = FujiModel.Create(TestBackends.Cpu, RunOptions.Fuji(config), new MmDiTConfig(32, 2, 2, 16, 3, length, 1, 8), new DiTEncoderConfig(32, 1, 2, 16, 3, length, 1, 8));
         var held = new int[batch * length];
         data.TrainBatch(99, 0, batch, held);
         double Held()
@@ -276,7 +276,7 @@ public sealed class FujiTests(ITestOutputHelper output)
     {
         var backend = TestBackends.Cpu;
         var config = Config("fuji", "preset=tiny", "encoder_preset=small", "dropout=0.1");
-        using (var model = FujiModel.Create(backend, config, K))
+        using (var model = TrainingRun.Fuji(backend, config, K))
         {
             Assert.Equal(MmDiTConfig.From(TrainingRun.ModelConfig(config, K), P, D), model.Denoiser.Config);
             Assert.Equal(0.1f, model.Denoiser.Config.Dropout);
@@ -288,7 +288,7 @@ public sealed class FujiTests(ITestOutputHelper output)
         Randomize(frozenNetwork, 3);
         var frozen = new FrozenEncoder(frozenNetwork);
         var frozenConfig = Config("fuji", "encoder=frozen-ar", "encoder_checkpoint=unused");
-        using var withFrozen = FujiModel.Create(backend, frozenConfig, Denoiser(), null, frozen);
+        using var withFrozen = FujiModel.Create(backend, RunOptions.Fuji(frozenConfig), Denoiser(), null, frozen);
         Assert.Same(frozen, withFrozen.Encoder);
         Assert.DoesNotContain(withFrozen.Network.NamedParameters(), p => p.Name.StartsWith("encoder.", StringComparison.Ordinal));
         Assert.Equal(withFrozen.Network.ParameterCount, withFrozen.TrainableParameters.Sum(p => (long)p.Parameter.Shape.Elements));
@@ -298,7 +298,7 @@ public sealed class FujiTests(ITestOutputHelper output)
             Assert.All(frozenNetwork.Parameters(), p => Assert.Null(p.Grad)); // no gradient reaches a frozen encoder
             Assert.NotNull(withFrozen.Denoiser.FinalLatent.Proj.Weight.Grad);
         }
-        var missing = Assert.Throws<ArgumentException>(() => FujiModel.Create(backend, frozenConfig, K));
+        var missing = Assert.Throws<ArgumentException>(() => TrainingRun.Fuji(backend, frozenConfig, K));
         Assert.Contains("frozen encoder passed to Create", missing.Message, StringComparison.Ordinal);
     }
 
@@ -318,9 +318,9 @@ public sealed class FujiTests(ITestOutputHelper output)
     public void BadConfigurationsAreRejectedClearly()
     {
         var backend = TestBackends.Cpu;
-        Assert.Contains("model = mdlm", Assert.Throws<ArgumentException>(() => FujiModel.Create(backend, Config("mdlm"), Denoiser(), Encoder())).Message, StringComparison.Ordinal);
-        Assert.Contains("needs", Assert.Throws<ArgumentException>(() => FujiModel.Create(backend, Config("fuji"), Denoiser(), null)).Message, StringComparison.Ordinal);
+        Assert.Contains("model = mdlm", Assert.Throws<ArgumentException>(() => FujiModel.Create(backend, RunOptions.Fuji(Config("mdlm")), Denoiser(), Encoder())).Message, StringComparison.Ordinal);
+        Assert.Contains("needs", Assert.Throws<ArgumentException>(() => FujiModel.Create(backend, RunOptions.Fuji(Config("fuji")), Denoiser(), null)).Message, StringComparison.Ordinal);
         var wide = Encoder() with { PatchDim = D + 1 };
-        Assert.Contains($"2 × {D + 1}", Assert.Throws<ArgumentException>(() => FujiModel.Create(backend, Config("fuji"), Denoiser(), wide)).Message, StringComparison.Ordinal);
+        Assert.Contains($"2 × {D + 1}", Assert.Throws<ArgumentException>(() => FujiModel.Create(backend, RunOptions.Fuji(Config("fuji")), Denoiser(), wide)).Message, StringComparison.Ordinal);
     }
 }

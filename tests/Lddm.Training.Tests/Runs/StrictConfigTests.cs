@@ -78,8 +78,50 @@ public sealed class StrictConfigTests : IDisposable
         {
             TrainConfig.Load(path);
         }
-        catch (ArgumentException)
+        catch (ArgumentException e)
         {
+            AssertInTheUsersTerms(e.Message);
         }
+    }
+
+    /// <summary>No serializer internals in a message: .NET type names, JSON paths, the reader's position syntax.</summary>
+    private static void AssertInTheUsersTerms(string message)
+    {
+        foreach (string leak in new[] { "System.", "Int32", "Int64", "UInt64", "Double", "Boolean", "Lddm.", ".NET", "$.", "LineNumber", "BytePositionInLine" })
+        {
+            Assert.DoesNotContain(leak, message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("{\"stepz\": 10}", "unknown key 'stepz' (did you mean 'steps'?); valid keys: model, data, corpus")]
+    [InlineData("{\n \"model\": \"mdlm\",\n \"batch\": 32.5}", "key 'batch' must be an integer, but is 32.5")]
+    [InlineData("{\"batch\": \"32\"}", "key 'batch' must be an integer, but is \"32\" (a string: leave out the quotes)")]
+    [InlineData("{\"batch\": 99999999999}", "key 'batch' must be an integer, but is 99999999999")]
+    [InlineData("{\"seed\": -1}", "key 'seed' must be an integer in 0..18446744073709551615, but is -1")]
+    [InlineData("{\"learning_rate\": \"fast\"}", "key 'learning_rate' must be a number")]
+    [InlineData("{\"elbo_weighting\": 1}", "key 'elbo_weighting' must be true or false, but is 1")]
+    [InlineData("{\"model\": 3}", "key 'model' must be a string (in quotes), but is 3")]
+    [InlineData("{\"steps\": NaN}", "is not valid JSON: 'N' is an invalid start of a value (line 1, byte 11)")]
+    public void A_bad_key_or_value_is_named_in_the_configs_terms(string text, string expected)
+    {
+        string path = Write(text);
+        var e = Assert.Throws<ArgumentException>(() => TrainConfig.Load(path));
+        Assert.Contains(expected, e.Message);
+        Assert.Contains(Path.GetFileName(path), e.Message);
+        AssertInTheUsersTerms(e.Message);
+    }
+
+    [Theory]
+    [InlineData("steps=abc", "override 'steps=abc': key 'steps' must be an integer, but is 'abc'.")]
+    [InlineData("learning_rate=1,5", "override 'learning_rate=1,5': key 'learning_rate' must be a number, but is '1,5'.")]
+    [InlineData("learning_rate=NaN", "key 'learning_rate' must be a number, but is 'NaN'.")]
+    [InlineData("seed=-1", "key 'seed' must be an integer in 0..18446744073709551615, but is '-1'")]
+    [InlineData("lerning_rate=1", "unknown key 'lerning_rate' (did you mean 'learning_rate'?)")]
+    public void A_bad_override_is_named_with_the_assignment(string assignment, string expected)
+    {
+        var e = Assert.Throws<ArgumentException>(() => new TrainConfig().WithOverrides([assignment]));
+        Assert.Contains(expected, e.Message);
+        AssertInTheUsersTerms(e.Message);
     }
 }

@@ -19,7 +19,7 @@ public sealed class PriorRepeatsTests(ITestOutputHelper output)
 
     private static SeqModel Tiny(TrainConfig config, int seed)
     {
-        var model = SeqModel.Create(TestBackends.Cpu, config, Denoiser(), Encoder(), Prior());
+        var model = SeqModel.Create(TestBackends.Cpu, RunOptions.Seq(config), Denoiser(), Encoder(), Prior());
         Randomize(model.Network, seed);
         return model;
     }

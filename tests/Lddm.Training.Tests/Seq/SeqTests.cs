@@ -22,7 +22,7 @@ public sealed class SeqTests(ITestOutputHelper output)
 
     private static SeqModel Tiny(Backend backend, TrainConfig config, int seed = 7)
     {
-        var model = SeqModel.Create(backend, config, Denoiser(), config.AllZeroLatent ? null : Encoder(), Prior());
+        var model = SeqModel.Create(backend, RunOptions.Seq(config), Denoiser(), config.AllZeroLatent ? null : Encoder(), Prior());
         Randomize(model.Network, seed);
         return model;
     }
@@ -65,7 +65,7 @@ public sealed class SeqTests(ITestOutputHelper output)
         Assert.Contains("stage = 0", e.Message, StringComparison.Ordinal);
 
         var config = Config("seq", "stage=2", "preset=tiny", "encoder_preset=tiny", "dropout=0.1");
-        using var preset = SeqModel.Create(TestBackends.Cpu, config, K);
+        using var preset = TrainingRun.Seq(TestBackends.Cpu, config, K);
         Assert.Equal(LatentDiTConfig.From(DiTConfig.Tiny(K + 1, L) with { Dropout = 0.1f }, P, D), preset.Prior.Config);
         Assert.Equal(MmDiTConfig.From(TrainingRun.ModelConfig(config, K), P, D), preset.Decoder.Config);
         output.WriteLine($"preset tiny: decoder {preset.Decoder.ParameterCount}, encoder {preset.LearnedEncoder!.ParameterCount}, prior {preset.Prior.ParameterCount} parameters");
@@ -218,11 +218,11 @@ public sealed class SeqTests(ITestOutputHelper output)
             }
         }
 
-        using var one = SeqModel.Create(TestBackends.Cpu, Stage(1), sizes.Decoder, sizes.Encoder, sizes.Prior);
+        using var one = SeqModel.Create(TestBackends.Cpu, RunOptions.Seq(Stage(1)), sizes.Decoder, sizes.Encoder, sizes.Prior);
         var start = Held(one);
         Train(one);
         var afterOne = Held(one);
-        using var two = SeqModel.Create(TestBackends.Cpu, Stage(2), sizes.Decoder, sizes.Encoder, sizes.Prior);
+        using var two = SeqModel.Create(TestBackends.Cpu, RunOptions.Seq(Stage(2)), sizes.Decoder, sizes.Encoder, sizes.Prior);
         var weights = one.Network.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.ToArray());
         foreach (var (name, p) in two.Network.NamedParameters())
         {

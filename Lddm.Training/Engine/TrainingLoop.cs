@@ -9,7 +9,6 @@ using Lddm.Training.Distributed;
 using Lddm.Training.Evaluation;
 using Lddm.Training.Mdlm;
 using Lddm.Training.Optim;
-using Lddm.Training.Runs;
 
 namespace Lddm.Training.Engine;
 
@@ -17,88 +16,91 @@ namespace Lddm.Training.Engine;
 /// Trains any <see cref="ITrainableModel"/> (MDLM, FUJI, SEQ, AR) over its trainable parameters: AdamW with warm-up then constant or cosine LR, global-norm clipping, EMA with warm-up (used for
 /// evaluation), gradient accumulation, periodic validation NELBO, a progress line that reads well in a log file,
 /// and atomic checkpoints. Every random draw is a function of (seed, step), so a resumed run continues exactly
-/// where an uninterrupted one would be. With <see cref="TrainConfig.Init"/> (SEQ/FUJI stage 2) the network starts from
-/// that checkpoint's EMA weights wherever it holds a parameter of the same name.
+/// where an uninterrupted one would be. With <see cref="TrainerOptions.Init"/> (SEQ/FUJI stage 2) the network starts from
+/// that checkpoint's EMA weights wherever it holds a parameter of the same name. It writes nothing to the console: what a
+/// log would say arrives as <see cref="TrainingProgress"/> reports.
 /// Data-parallel over K ranks (an <see cref="ICollective"/>): rank r computes micro-batches (step−1)·K·A + r·A + a of
 /// every step (A = grad_accumulation), the gradients are averaged across ranks before clipping, every rank takes the
 /// same optimizer and EMA step, and rank 0 alone logs, evaluates and writes checkpoints. K ranks with batch B therefore
 /// train exactly as one process with batch B and grad_accumulation K·A. With K = 1 nothing of this runs.
 /// </summary>
-public sealed class Trainer : IDisposable
+public sealed class TrainingLoop : IDisposable
 {
-    private readonly TrainConfig _config;
+    private readonly TrainerOptions _config;
     private readonly ITokenData _data;
     private readonly AdamW _optimizer;
     private readonly Ema _ema;
     private readonly GradientClipper _clipper;
     private readonly LearningRateSchedule _lr;
     private readonly CheckpointStore? _store;
-    private readonly TextWriter _log;
+    private readonly IProgress<TrainingProgress>? _progress; // null on ranks other than 0
     private readonly ICollective _collective;
     private readonly GradientAllReduce? _allReduce; // null with one rank
     private bool _stopAgreed;
     private int _savedStep = -1;
 
-    /// <summary>Trains the model kind the config names (<see cref="TrainingRun.CreateModel"/>).</summary>
-    public Trainer(Backend backend, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log, ICollective? collective = null)
-        : this(TrainingRun.CreateModel(backend, config.Validate(), data.Vocabulary), config, data, outputDirectory, log, collective)
-    {
-    }
-
     /// <summary>
-    /// Trains <paramref name="model"/>, which the trainer now owns (and disposes), as rank
-    /// <paramref name="collective"/>.Rank of its ranks (default: one process). Every rank constructs its trainer at
-    /// the same point; only rank 0 writes to <paramref name="log"/> and <paramref name="outputDirectory"/>.
+    /// Trains <paramref name="model"/>, which the loop now owns (and disposes), as rank
+    /// <paramref name="collective"/>.Rank of its ranks (default: one process). Every rank constructs its loop at the
+    /// same point; only rank 0 reports to <paramref name="progress"/> and writes <paramref name="outputDirectory"/>.
     /// </summary>
-    public Trainer(ITrainableModel model, TrainConfig config, ITokenData data, string? outputDirectory, TextWriter log, ICollective? collective = null)
+    public TrainingLoop(ITrainableModel model, TrainerOptions options, ITokenData data, string? outputDirectory,
+        IProgress<TrainingProgress>? progress = null, ICollective? collective = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        _config = config.Validate();
         try
         {
-            _config = Encoders.FrozenEncoders.Pin(_config); // checkpoints record the frozen encoder's hash
+            ArgumentNullException.ThrowIfNull(options);
+            ArgumentNullException.ThrowIfNull(data);
+            if (data.Length != options.Length)
+            {
+                throw new ArgumentException($"The data gives sequences of {data.Length} tokens but the run has length = {options.Length}.", nameof(data));
+            }
         }
         catch
         {
-            model.Dispose(); // the trainer owns the model from the call on
+            model.Dispose(); // the loop owns the model from the call on
             throw;
         }
-        if (model.Kind != config.Model)
-        {
-            model.Dispose(); // the trainer owns the model from the call on
-            throw new ArgumentException($"The model is a {model.Kind} but the config says model = {config.Model}; checkpoints rebuild the kind the config names.", nameof(model));
-        }
+        _config = options;
         _data = data;
         _collective = collective ?? SingleProcess.Instance;
-        _log = _collective.Rank == 0 ? log : TextWriter.Null;
+        _progress = _collective.Rank == 0 ? progress : null;
         Model = model;
         try
         {
             if (_collective.Size > 1)
             {
-                DataParallel.RequireSameRun(_collective, config.ToJson(), data.Description);
+                DataParallel.RequireSameRun(_collective, options.RunConfig, data.Description);
             }
-            if (config.Init.Length > 0 && _collective.Rank == 0)
+            if (options.Init.Length > 0 && _collective.Rank == 0)
             {
                 // Before the optimizer and the EMA copy the weights, so both start from the loaded ones.
-                LoadInitialWeights(config.Init);
+                LoadInitialWeights(options.Init);
             }
             DataParallel.BroadcastParameters(_collective, model.Network); // rank 0's weights everywhere (no-op for K = 1)
         }
         catch
         {
-            model.Dispose(); // the trainer owns the model from the call on
+            model.Dispose(); // the loop owns the model from the call on
             throw;
         }
+        var config = options;
         _optimizer = new AdamW(model.TrainableParameters, new AdamWConfig(WeightDecay: config.WeightDecay));
         _ema = new Ema(model.TrainableParameters, config.EmaDecay);
         _clipper = new GradientClipper(model.Network.Backend, config.GradClip);
-        _lr = new LearningRateSchedule(config.LearningRate, config.WarmupSteps,
-            config.Decay == "cosine" ? DecayKind.Cosine : DecayKind.Constant, config.Steps);
+        _lr = new LearningRateSchedule(config.LearningRate, config.WarmupSteps, config.Decay, config.Steps);
         _lr.Validate();
         _store = outputDirectory is null || _collective.Rank != 0 ? null : new CheckpointStore(outputDirectory);
         _allReduce = _collective.Size > 1 ? new GradientAllReduce(_collective, model.TrainableParameters) : null;
     }
+
+    /// <summary>The stage (1 or 2) its reports name, for a two-stage run; 0 otherwise.</summary>
+    public int Stage { get; init; }
+
+    private void Report(TrainingEvent kind, string message) => Report(new TrainingProgress(kind, Step, _config.Steps, message));
+
+    private void Report(TrainingProgress report) => _progress?.Report(report with { Stage = Stage });
 
     public ITrainableModel Model { get; }
 
@@ -118,7 +120,7 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// Continues from the checkpoint in the output directory. The saved config must match this run's except for the
-    /// <see cref="TrainConfig.ExtendableKeys"/> (so a finished run can be extended with a larger <c>steps</c>). With
+    /// <see cref="TrainerOptions.ExtendableKeys"/> (so a finished run can be extended with a larger <c>steps</c>). With
     /// several ranks every rank calls it: rank 0 loads and broadcasts weights, optimizer, EMA and step to the others.
     /// </summary>
     public void Resume()
@@ -126,21 +128,15 @@ public sealed class Trainer : IDisposable
         if (_collective.Rank == 0)
         {
             var store = _store ?? throw new InvalidOperationException("Resume needs an output directory.");
-            var loader = new CheckpointStore(store.Directory) { Warn = m => _log.WriteLine($"warning: {m}") };
-            var savedState = loader.ReadState();
-            int saved = savedState.Step;
+            var loader = new CheckpointStore(store.Directory) { Warn = m => Report(TrainingEvent.Warning, m) };
+            int saved = loader.ReadState().Step;
             if (saved > _config.Steps)
             {
                 throw new ArgumentException($"The checkpoint in {store.Directory} is at step {saved} but this run has steps = {_config.Steps}: pass --steps {saved} or more to continue it.");
             }
-            if (savedState.Config["encoder_sha256"]?.GetValue<string>() is { Length: > 0 } hash && hash != _config.EncoderSha256)
-            {
-                var c = _config;
-                throw Encoders.FrozenEncoders.Mismatch(Path.GetFullPath(c.EncoderCheckpoint), new CheckpointStore(c.EncoderCheckpoint).InitialWeightsFile(), hash, c.EncoderSha256);
-            }
-            var state = loader.Load(Model.Network, _optimizer, _ema, _config.ToJson(), TrainConfig.ExtendableKeys, new TrainConfig().ToJson());
+            var state = loader.Load(Model.Network, _optimizer, _ema, _config.RunConfig, _config.ExtendableKeys, _config.Defaults);
             Step = state.Step;
-            _log.WriteLine($"resumed from {store.Directory} at step {Step} of {_config.Steps}");
+            Report(TrainingEvent.Note, $"resumed from {store.Directory} at step {Step} of {_config.Steps}");
         }
         if (_collective.Size > 1)
         {
@@ -149,7 +145,7 @@ public sealed class Trainer : IDisposable
         _savedStep = Step;
     }
 
-    /// <summary>Trains until <see cref="TrainConfig.Steps"/>, logging, evaluating and checkpointing on the way.</summary>
+    /// <summary>Trains until <see cref="TrainerOptions.Steps"/>, reporting, evaluating and checkpointing on the way.</summary>
     public void Run(CancellationToken cancel = default)
     {
         var c = _config;
@@ -172,8 +168,17 @@ public sealed class Trainer : IDisposable
                 double seconds = clock.Elapsed.TotalSeconds;
                 double rate = (Step - firstStep) * tokensPerStep / Math.Max(seconds, 1e-9);
                 double eta = (c.Steps - Step) * tokensPerStep / Math.Max(rate, 1e-9);
-                _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"step {Step,6}/{c.Steps}  loss {lossSum / logged,7:F4}  nelbo {nelboSum / logged,7:F4} nats/tok ({nelboSum / logged / Math.Log(2),6:F4} bits)  lr {_lr.At(Step):E2}  grad-norm {_clipper.LastNorm,7:F3}  {rate,8:F0} tok/s  eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}{Ranks(seconds, ref reduceMark, ref logMark)}"));
+                double meanLoss = lossSum / logged, meanNelbo = nelboSum / logged, lr = _lr.At(Step), norm = _clipper.LastNorm;
+                Report(new TrainingProgress(TrainingEvent.Step, Step, c.Steps, string.Create(CultureInfo.InvariantCulture,
+                    $"step {Step,6}/{c.Steps}  loss {meanLoss,7:F4}  nelbo {meanNelbo,7:F4} nats/tok ({meanNelbo / Math.Log(2),6:F4} bits)  lr {lr:E2}  grad-norm {norm,7:F3}  {rate,8:F0} tok/s  eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}{Ranks(seconds, ref reduceMark, ref logMark)}"))
+                {
+                    Loss = meanLoss,
+                    Nelbo = meanNelbo,
+                    LearningRate = lr,
+                    GradientNorm = norm,
+                    TokensPerSecond = rate,
+                    Remaining = TimeSpan.FromSeconds(Math.Min(eta, TimeSpan.MaxValue.TotalSeconds / 2)),
+                });
                 lossSum = nelboSum = 0;
                 logged = 0;
             }
@@ -183,15 +188,18 @@ public sealed class Trainer : IDisposable
             {
                 var eval = Validate();
                 LastValidationNelbo = eval.NatsPerToken;
-                _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"eval  step {Step,6}  validation nelbo {eval.NatsPerToken:F4} ± {eval.StandardError:F4} nats/tok = {eval.BitsPerToken:F4} bits/tok (EMA weights, {c.EvalSequences} sequences × {EvalDraws} draws){(eval.DescribeTerms() is { Length: > 0 } t ? $"; {t}" : "")}"));
+                Report(new TrainingProgress(TrainingEvent.Evaluation, Step, c.Steps, string.Create(CultureInfo.InvariantCulture,
+                    $"eval  step {Step,6}  validation nelbo {eval.NatsPerToken:F4} ± {eval.StandardError:F4} nats/tok = {eval.BitsPerToken:F4} bits/tok (EMA weights, {c.EvalSequences} sequences × {EvalDraws} draws){(eval.DescribeTerms() is { Length: > 0 } t ? $"; {t}" : "")}"))
+                {
+                    Validation = eval,
+                });
             }
             if (_store is not null && checkpointDue)
             {
                 string dir = _store.Save(Model.Network, _optimizer, _ema,
-                    new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
+                    new CheckpointStore.State(c.RunConfig, Step, _optimizer.StepCount, _ema.Updates, c.Seed));
                 _savedStep = Step;
-                _log.WriteLine($"checkpoint {dir}");
+                Report(new TrainingProgress(TrainingEvent.Checkpoint, Step, c.Steps, $"checkpoint {dir}") { Checkpoint = dir });
             }
             if (_allReduce is not null && (evalDue || checkpointDue))
             {
@@ -202,8 +210,9 @@ public sealed class Trainer : IDisposable
         if ((_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed) && _store is not null && Step > 0 && Step != _savedStep)
         {
             // Stopped early (Ctrl+C or a caller's token): keep what was trained.
-            _store.Save(Model.Network, _optimizer, _ema, new CheckpointStore.State(c.ToJson(), Step, _optimizer.StepCount, _ema.Updates, c.Seed));
-            _log.WriteLine($"stopped at step {Step}; checkpoint saved");
+            string dir = _store.Save(Model.Network, _optimizer, _ema, new CheckpointStore.State(c.RunConfig, Step, _optimizer.StepCount, _ema.Updates, c.Seed));
+            _savedStep = Step;
+            Report(new TrainingProgress(TrainingEvent.Checkpoint, Step, c.Steps, $"stopped at step {Step}; checkpoint saved") { Checkpoint = dir });
         }
     }
 
@@ -309,10 +318,10 @@ public sealed class Trainer : IDisposable
     /// </summary>
     private void LoadInitialWeights(string directory)
     {
-        // FUJI stage 2 takes only the MM-DiT from its stage-1 checkpoint: the encoder there is frozen, not in the network.
-        var init = new CheckpointStore(directory).LoadInitialWeights(Model.Network, Model.Kind == "fuji" ? "denoiser." : null);
+        // InitPrefix: FUJI stage 2 takes only the MM-DiT ("denoiser.") from its stage-1 checkpoint (its encoder is frozen, not in the network).
+        var init = new CheckpointStore(directory).LoadInitialWeights(Model.Network, _config.InitPrefix);
         long loaded = Model.Network.NamedParameters().Where(np => init.Loaded.Contains(np.Name)).Sum(np => (long)np.Parameter.Shape.Elements);
-        _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        Report(TrainingEvent.Note, string.Create(CultureInfo.InvariantCulture,
             $"init: {init.Loaded.Count} tensors ({loaded:N0} parameters) from {init.Source} (step {init.Step}); kept their initialisation: {Summarise(init.Kept)}"));
     }
 

@@ -1,10 +1,11 @@
 using System.Security.Cryptography;
 using Lddm.Kernels;
+using Lddm.Models;
+using Lddm.Training.Ar;
 using Lddm.Training.Checkpoints;
-using Lddm.Training.Fuji;
-using Lddm.Training.Runs;
+using Lddm.Training.Encoders;
 
-namespace Lddm.Training.Encoders;
+namespace Lddm.Training.Runs;
 
 /// <summary>
 /// Frozen pretrained encoders (<c>encoder = frozen-ar | frozen-mdlm | frozen-lddm</c>) kept outside the generator's
@@ -18,7 +19,7 @@ public static class FrozenEncoders
     public static bool IsFrozen(TrainConfig c)
     {
         ArgumentNullException.ThrowIfNull(c);
-        return c.Encoder != "learned";
+        return RunOptions.Encoder(c) != EncoderKind.Learned;
     }
 
     /// <summary>The frozen encoder a config names, after checking its hash (null for a learned encoder).</summary>
@@ -28,15 +29,15 @@ public static class FrozenEncoders
         if (!IsFrozen(c))
         {
             // FUJI stage 2 freezes the learned encoder of its stage-1 checkpoint (init); it is read, never trained.
-            return FujiModel.FreezesInitEncoder(c) ? FrozenLddmEncoder.Load(backend, c.Init, vocabulary) : null;
+            return TrainingRun.FreezesInitEncoder(c) ? LoadLddm(backend, c.Init, vocabulary) : null;
         }
         Verify(c);
         string dir = c.EncoderCheckpoint;
-        ILatentEncoder encoder = c.Encoder switch
+        ILatentEncoder encoder = RunOptions.Encoder(c) switch
         {
-            "frozen-lddm" => FrozenLddmEncoder.Load(backend, dir, vocabulary),
-            "frozen-mdlm" => FrozenMdlmEncoder.Load(backend, dir, c.LatentPatches, c.LatentDim, c.EncoderPooling),
-            _ => FrozenHiddenEncoder.Load(backend, dir, c.LatentPatches, c.LatentDim, c.EncoderPooling),
+            EncoderKind.FrozenLddm => LoadLddm(backend, dir, vocabulary),
+            EncoderKind.FrozenMdlm => LoadMdlm(backend, dir, c.LatentPatches, c.LatentDim, c.EncoderPooling),
+            _ => LoadHidden(backend, dir, c.LatentPatches, c.LatentDim, c.EncoderPooling),
         };
         int? reads = encoder switch
         {
@@ -110,6 +111,73 @@ public static class FrozenEncoders
             throw new ArgumentException(
                 $"--judge '{Path.GetFullPath(judgeDir)}' is the frozen encoder of '{label}' (the same weights, SHA-256 {judge}): scoring with the encoder would flatter the latent. Use a judge trained separately (another seed or size).");
         }
+    }
+
+    /// <summary>The saved config of the checkpoint in <paramref name="checkpointDir"/>, validated.</summary>
+    private static TrainConfig SavedConfig(string checkpointDir)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(checkpointDir);
+        var store = new CheckpointStore(checkpointDir);
+        return TrainConfig.FromJson(store.ReadState().Config, Path.Combine(store.Directory, "state.json")).Validate();
+    }
+
+    /// <summary>The MDLM of a Trainer checkpoint (<c>--model mdlm</c>) as a frozen encoder of P × d latents.</summary>
+    public static FrozenMdlmEncoder LoadMdlm(Backend backend, string checkpointDir, int patches, int patchDim, string pooling = HiddenPooling.ChunkMean)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        var config = SavedConfig(checkpointDir);
+        if (RunOptions.Kind(config) != ModelKind.Mdlm)
+        {
+            throw new ArgumentException(
+                $"encoder = frozen-mdlm needs an MDLM checkpoint (--model mdlm), but '{Path.GetFullPath(checkpointDir)}' holds a '{config.Model}' model.", nameof(checkpointDir));
+        }
+        return FrozenMdlmEncoder.Load(backend, checkpointDir, TrainingRun.ModelConfig(config, TrainingRun.Data(config, checkpointDir).Vocabulary), patches, patchDim, pooling);
+    }
+
+    /// <summary>The learned encoder of a FUJI/SEQ checkpoint for K = <paramref name="vocabulary"/> tokens, frozen.</summary>
+    public static FrozenLddmEncoder LoadLddm(Backend backend, string checkpointDir, int vocabulary)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        var config = TrainConfig.FromJson(new CheckpointStore(checkpointDir).ReadState().Config, checkpointDir);
+        if (RunOptions.Kind(config) is not (ModelKind.Fuji or ModelKind.Seq) || RunOptions.Encoder(config) != EncoderKind.Learned || config.AllZeroLatent)
+        {
+            throw new ArgumentException(
+                $"encoder = frozen-lddm needs a FUJI or SEQ checkpoint with a learned encoder, but '{checkpointDir}' is model = {config.Model}, encoder = {config.Encoder}, all_zero_latent = {config.AllZeroLatent}.");
+        }
+        return FrozenLddmEncoder.Load(backend, checkpointDir, LatentPresets.Encoder(config, vocabulary));
+    }
+
+    /// <summary>The AR model of a Trainer checkpoint (<c>--model ar</c>) as a frozen encoder of P × d latents.</summary>
+    public static FrozenHiddenEncoder LoadHidden(Backend backend, string checkpointDir, int patches, int patchDim, string pooling = HiddenPooling.ChunkMean)
+    {
+        var (model, _) = LoadJudge(backend, checkpointDir);
+        try
+        {
+            return new FrozenHiddenEncoder(model, patches, patchDim, pooling);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The AR network of a Trainer checkpoint with its EMA weights (live weights when it has no EMA), in eval mode,
+    /// and the checkpoint's config.
+    /// </summary>
+    public static (CausalTransformer Model, TrainConfig Config) LoadJudge(Backend backend, string checkpointDir)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        var config = SavedConfig(checkpointDir);
+        if (RunOptions.Kind(config) != ModelKind.Ar)
+        {
+            throw new ArgumentException(
+                $"Checkpoint '{new CheckpointStore(checkpointDir).Directory}' holds a '{config.Model}' model; the judge and the frozen encoder need an autoregressive one (--model ar).",
+                nameof(checkpointDir));
+        }
+        var network = ArModel.ModelConfig(TrainingRun.ModelConfig(config, TrainingRun.Data(config, checkpointDir).Vocabulary));
+        return (FrozenHiddenEncoder.LoadNetwork(backend, checkpointDir, network), config);
     }
 
     /// <summary>Lower-case hex SHA-256 of a file.</summary>

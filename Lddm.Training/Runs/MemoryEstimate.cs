@@ -1,8 +1,7 @@
 using System.Globalization;
 using Lddm.Models;
-using Lddm.Training.Runs;
 
-namespace Lddm.Training.Engine;
+namespace Lddm.Training.Runs;
 
 /// <summary>
 /// An upper-end estimate of the memory a training run needs, from its config alone (before anything is allocated):
@@ -16,11 +15,11 @@ public static class MemoryEstimate
     public static long Bytes(TrainConfig c, int vocabulary)
     {
         var nets = new List<DiTConfig> { TrainingRun.Preset(c.Preset, vocabulary, c.Length, 0f) };
-        if (c.Model is "fuji" or "seq")
+        if (RunOptions.Kind(c) is ModelKind.Fuji or ModelKind.Seq)
         {
             nets.Add(TrainingRun.Preset(c.EncoderPreset, vocabulary, c.Length, 0f)); // the encoder
         }
-        if (c.Model == "seq")
+        if (RunOptions.Kind(c) == ModelKind.Seq)
         {
             nets.Add(TrainingRun.Preset(c.EncoderPreset, vocabulary, c.Length, 0f)); // the latent prior
         }

@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lddm.Kernels.Cpu;
+using Lddm.Kernels.Diagnostics;
+
+
+namespace Lddm.Training.Runs;
+
+/// <summary>
+/// The whole CPU training step (the trainer's step: forward, backward, clipping, AdamW, EMA) of the MDLM DiT on the
+/// bundled text, L = 64, batch 32 (<c>lddm train</c>'s defaults), on 1 and on 2 threads.
+/// Run: <c>dotnet Lddm.Bench.dll report trainstep [presets=tiny,small] [rounds=4] [steps=12]</c>.
+/// One trainer per preset and thread count is built and warmed up (<see cref="Warmup"/> steps, enough for the tiered
+/// JIT to settle); then <c>rounds</c> interleaved rounds time <c>steps</c> steps on 1 thread, then on 2, so machine load
+/// hits both alike. Prints the median ms per step, tokens/s, % of the FMA peak of the same thread count (measured in
+/// this run), the process CPU time per step (all threads: on a loaded machine wall time inflates but CPU time still
+/// measures the work, and on 2 threads the work plus the pool's waiting) and the 2-thread over 1-thread speed-up as
+/// the mean ± standard error of the per-round ratios.
+/// FLOPs per step count the matrix products only: 3 × tokens × (layers·(24h² + 4·L·h) + 2·h·V) (forward + backward).
+/// </summary>
+public static class TrainStepReport
+{
+    public const int Warmup = 30;
+
+    public static void Run(string[] args, TextWriter output)
+    {
+        string[] presets = args.Length > 0 ? args[0].Split(',') : ["tiny", "small"];
+        int rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
+        int steps = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 12;
+        int[] threadCounts = [1, 2];
+        var peaks = threadCounts.ToDictionary(t => t, t => Peak(t));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"measured fp32 FMA peak: 1 thread {peaks[1]:F1} GFLOP/s, 2 threads {peaks[2]:F1} GFLOP/s; load average {LoadAverage()}"));
+        foreach (string preset in presets)
+        {
+            var config = new TrainConfig
+            {
+                Preset = preset,
+                Steps = 1_000_000,
+                WarmupSteps = 1,
+                LogEvery = 1_000_000,
+                EvalEvery = 0,
+                EvalSequences = 1,
+                CheckpointEvery = 0,
+            }.Validate();
+            var data = TrainingRun.Data(config);
+            var model = TrainingRun.ModelConfig(config, data.Vocabulary);
+            double flops = 3.0 * config.Batch * config.Length *
+                (model.Layers * (24.0 * model.Hidden * model.Hidden + 4.0 * config.Length * model.Hidden) + 2.0 * model.Hidden * model.Vocab);
+            var backends = threadCounts.ToDictionary(t => t, t => new CpuBackend(t));
+            var trainers = threadCounts.ToDictionary(t => t, t => new Stepper(backends[t], config, data));
+            try
+            {
+                foreach (int t in threadCounts)
+                {
+                    trainers[t].Time(Warmup);
+                }
+                var times = threadCounts.ToDictionary(t => t, _ => new List<double>());
+                var cpu = threadCounts.ToDictionary(t => t, _ => new List<double>());
+                for (int r = 0; r < rounds; r++)
+                {
+                    foreach (int t in threadCounts)
+                    {
+                        times[t].Add(trainers[t].Time(steps));
+                        cpu[t].Add(trainers[t].LastCpu);
+                    }
+                }
+                var ratios = Enumerable.Range(0, rounds).Select(r => times[1][r] / times[2][r]).ToList();
+                double mean = ratios.Average();
+                double se = rounds > 1 ? Math.Sqrt(ratios.Sum(x => (x - mean) * (x - mean)) / (rounds - 1) / rounds) : double.NaN;
+                foreach (int t in threadCounts)
+                {
+                    double perStep = Median(times[t]);
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"train-step {preset} L={config.Length} B={config.Batch} {t}T: {1e3 * perStep:F2} ms/step (CPU {1e3 * Median(cpu[t]):F2} ms/step, all threads), {config.Batch * config.Length / perStep:F0} tok/s = {100 * flops / perStep / 1e9 / peaks[t]:F1}% of the {t}-thread peak ({flops / perStep / 1e9:F1} GFLOP/s)"));
+                }
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"train-step {preset} speed-up 2T/1T: {mean:F3} ± {se:F3} (SE over {rounds} interleaved rounds of {steps} steps after {Warmup} warm-up steps; per round {string.Join(" ", ratios.Select(x => x.ToString("F3", CultureInfo.InvariantCulture)))})"));
+            }
+            finally
+            {
+                foreach (var s in trainers.Values)
+                {
+                    s.Dispose();
+                }
+                foreach (var b in backends.Values)
+                {
+                    b.Dispose();
+                }
+            }
+        }
+        output.WriteLine($"load average at the end {LoadAverage()}");
+    }
+
+    private static double Peak(int threads) => MachinePeak.Fp32GflopsPerSecond(threads: threads);
+
+    private static double Median(List<double> xs)
+    {
+        var s = xs.Order().ToList();
+        return s.Count % 2 == 1 ? s[s.Count / 2] : 0.5 * (s[s.Count / 2 - 1] + s[s.Count / 2]);
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "n/a";
+        }
+    }
+
+    /// <summary>One trainer whose steps run on demand: <see cref="Time"/> runs n steps and returns seconds per step.</summary>
+    private sealed class Stepper : IDisposable
+    {
+        private readonly Trainer _trainer;
+        private readonly Thread _thread;
+        private readonly SemaphoreSlim _go = new(0), _done = new(0);
+        private int _remaining;
+        private Exception? _error;
+
+        public Stepper(CpuBackend backend, TrainConfig config, Lddm.Training.Data.ITokenData data)
+        {
+            _trainer = new Trainer(backend, config, data, null, TextWriter.Null);
+            _trainer.StepCompleted += _ =>
+            {
+                if (--_remaining == 0)
+                {
+                    _done.Release();
+                    _go.Wait();
+                }
+            };
+            // Trainer.Run owns the loop: it runs on its own thread and pauses after each batch of steps.
+            _thread = new Thread(() =>
+            {
+                try
+                {
+                    _go.Wait();
+                    _trainer.Run();
+                }
+                catch (Exception e) when (e is not ThreadInterruptedException)
+                {
+                    _error = e;
+                    _done.Release();
+                }
+                catch (ThreadInterruptedException)
+                {
+                }
+            })
+            { IsBackground = true };
+            _thread.Start();
+        }
+
+        /// <summary>Process CPU seconds (all threads) per step of the last <see cref="Time"/>.</summary>
+        public double LastCpu { get; private set; }
+
+        public double Time(int steps)
+        {
+            _remaining = steps;
+            using var process = Process.GetCurrentProcess();
+            var cpu0 = process.TotalProcessorTime;
+            var sw = Stopwatch.StartNew();
+            _go.Release();
+            _done.Wait();
+            double wall = sw.Elapsed.TotalSeconds / steps;
+            process.Refresh();
+            LastCpu = (process.TotalProcessorTime - cpu0).TotalSeconds / steps;
+            if (_error is { } e)
+            {
+                throw new InvalidOperationException("training step failed", e);
+            }
+            return wall;
+        }
+
+        public void Dispose()
+        {
+            _thread.Interrupt();
+            _thread.Join();
+            _trainer.Dispose();
+        }
+    }
+}
