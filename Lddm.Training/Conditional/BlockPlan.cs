@@ -98,7 +98,7 @@ public sealed class BlockPlan
 
     /// <summary>How many blocks of <paramref name="block"/> (0 = L) hold a free position of the stacked templates: the least N.</summary>
     public static int ActiveBlocks(int count, int length, int mask, int[] template, int block) =>
-        Create(nameof(BlockPlan), count, length, mask, int.MaxValue, template, block).Blocks.Count;
+        Create(nameof(BlockPlan), count, length, mask, length, template, block).Blocks.Count; // N = L covers any number of blocks
 
     /// <summary>Whether the template fixes any position (the carry-over mask is needed then, or with several blocks).</summary>
     public bool AnyFixed => Array.Exists(Template, t => t != Mask);
