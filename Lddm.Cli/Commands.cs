@@ -9,12 +9,13 @@ internal static class Commands
 {
     private const string Usage = """
         usage: lddm <verb> [options]
-          train [--model mdlm|fuji|seq|ar] [--stage 0|1|2|-1] [--init DIR] [--data text|sawtooth]
+          train [--model mdlm|fuji|seq|diladd|ar] [--stage 0|1|2|-1] [--init DIR] [--data text|sawtooth]
                 [--corpus moby-dick|sotu] [--preset xxs|tiny|small|base] [--steps N] [--batch B] [--length L]
                 [--seed S] [--config file.json] [--set key=value ...] [--out DIR] [--resume] [--device D]
                                        train a model (defaults: small MDLM on the bundled Moby-Dick text);
                                        seq/fuji with stage 0 train stage 1 into OUT/stage1, then stage 2 into
-                                       OUT (fuji with a frozen encoder: stage 2 alone; fuji -1: joint, one stage)
+                                       OUT (fuji with a frozen encoder: stage 2 alone; fuji -1: joint, one stage;
+                                       diladd: codes of a frozen encoder, --set latent_codes=C)
           sample --checkpoint DIR [--steps N] [--count K] [--seed S] [--temperature T] [--device D]
           eval --checkpoint DIR [--draws N] [--count K] [--steps 2,4,...] [--batch B] [--seed S] [--device D]
                                        validation NELBO (bits/token); sawtooth: exact NLL, unigram KL and
@@ -28,7 +29,7 @@ internal static class Commands
                                        text: generative perplexity under an AR judge (--model ar) and
                                        per-sequence unigram entropy vs N, beside real validation text
                                        sample, eval, sweep, eval-gen also take [--sampler joint|sequential[,...]]
-                                       [--latent-steps 8]: FUJI latent-first (N_lat latent steps with all-MASK
+                                       [--latent-steps 8]: FUJI/Di-LADD latent-first (N_lat latent steps with all-MASK
                                        tokens, then N token steps; N + N_lat calls), one sampler or one per DIR
           prepare-corpus [--raw DIR] [--out DIR]
                                        normalise and split the SOTU speeches (scripts/fetch-corpus.sh runs it)
