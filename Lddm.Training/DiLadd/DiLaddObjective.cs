@@ -46,15 +46,31 @@ public sealed class DiLaddObjective
     public double LatentWeight { get; }
 
     /// <summary>
-    /// The code chain's draw for (seed, step): t_y from the code time sampler (independent times) or t_x, then each code
+    /// The code chain's draw for (seed, step): t_y from the code time sampler, randomly permuted across the batch
+    /// (independent times), or t_x; then each code
     /// masked with probability 1 − α(t_y) on its own Philox coin. Replayable on resume.
     /// </summary>
     public MdlmDraw CodeDraw(ReadOnlySpan<int> codes, int batch, int patches, int maskCode, double[] tokenTimes, ulong seed, long step)
     {
         ArgumentNullException.ThrowIfNull(tokenTimes);
-        var t = IndependentTimes
-            ? Codes.Times.Sample(new Random(unchecked((int)((seed ^ CodeSalt) * 1_000_003UL) ^ (int)step)), batch)
-            : (double[])tokenTimes.Clone();
+        double[] t;
+        if (IndependentTimes)
+        {
+            // The time sampler puts element b in stratum b of [0, 1) for both chains: drawn alone, t_y would sit within
+            // 1/B of t_x. A random permutation of the t_y keeps their low-discrepancy set and makes each t_y uniform
+            // independently of t_x (so the model sees clean codes beside fully masked tokens, as sequential sampling needs).
+            var rng = new Random(unchecked((int)((seed ^ CodeSalt) * 1_000_003UL) ^ (int)step));
+            t = Codes.Times.Sample(rng, batch);
+            for (int i = batch - 1; i > 0; i--)
+            {
+                int j = rng.Next(i + 1);
+                (t[i], t[j]) = (t[j], t[i]);
+            }
+        }
+        else
+        {
+            t = (double[])tokenTimes.Clone();
+        }
         var noisy = new int[batch * patches];
         int masked = 0;
         for (int b = 0; b < batch; b++)
