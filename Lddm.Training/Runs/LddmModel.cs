@@ -2,7 +2,6 @@ using Lddm.Kernels;
 using Lddm.Training.Checkpoints;
 using Lddm.Training.Data;
 using Lddm.Training.Engine;
-using Lddm.Training.Fuji;
 using Lddm.Training.Optim;
 
 namespace Lddm.Training.Runs;

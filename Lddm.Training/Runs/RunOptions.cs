@@ -1,5 +1,5 @@
-using Lddm.Training.DiLadd;
 using Lddm.Training.Diffusion;
+using Lddm.Training.DiLadd;
 using Lddm.Training.Engine;
 using Lddm.Training.Fuji;
 using Lddm.Training.Mdlm;
