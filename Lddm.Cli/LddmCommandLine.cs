@@ -62,7 +62,7 @@ internal static class LddmCommandLine
             "Train a model (default: a small MDLM on the bundled Moby-Dick text), checkpoint it into --out, then print " +
             "samples. The config is the defaults, then --config, then the flags below, then --set. SEQ and FUJI with " +
             "--stage 0 train stage 1 into OUT/stage1, then stage 2 into OUT.",
-            Choice("model", "The model kind", ["mdlm", "fuji", "seq", "ar"], configDefault: d.Model),
+            Choice("model", "The model kind", ["mdlm", "fuji", "seq", "diladd", "ar"], configDefault: d.Model),
             Integer("stage", "SEQ/FUJI: 0 = stage 1 then stage 2, 1 or 2 = that stage only; FUJI -1 = one joint stage", -1, 2, configDefault: d.Stage),
             Text("init", "SEQ/FUJI stage 2: the stage-1 run folder to start from", "DIR"),
             Choice("data", "Character text or the binary sawtooth", ["text", "sawtooth"], configDefault: d.Data),

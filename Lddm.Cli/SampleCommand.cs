@@ -61,6 +61,10 @@ internal static class SampleCommand
         {
             Console.WriteLine($"  terms (nats/token): {terms}");
         }
+        if (nelbo.DescribeStatistics() is { Length: > 0 } statistics)
+        {
+            Console.WriteLine($"  code usage (mean over validation batches): {statistics}");
+        }
         if (loaded.Data is SawtoothData saw)
         {
             var steps = stepList is null ? [2, 4, 8, 16, 32, c.Length] : SweepCommand.ParseSteps(stepList);

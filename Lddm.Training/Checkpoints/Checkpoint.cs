@@ -252,7 +252,8 @@ public sealed class CheckpointStore(string directory)
 
     /// <summary>
     /// Starts <paramref name="model"/> from the latest snapshot (SEQ stage 2 from stage 1): its EMA weights, or its
-    /// weights when it has no EMA, go into every parameter of the same name; parameters the checkpoint lacks keep
+    /// weights when it has no EMA, go into every parameter of the same name (an untrained one, RequiresGrad false, which
+    /// has no EMA shadow, takes the snapshot's weights); parameters the checkpoint lacks keep
     /// their initialisation. A checkpoint tensor with no parameter of that name, or of another shape or dtype, is an error.
     /// </summary>
     /// <param name="prefix">When given, only the checkpoint's tensors named <c>prefix…</c> are read (e.g. "encoder." to
@@ -267,6 +268,19 @@ public sealed class CheckpointStore(string directory)
             .Where(kv => prefix is null || kv.Key.StartsWith(prefix, StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key, kv => kv.Value);
         var parameters = model.NamedParameters().ToDictionary(np => np.Name, np => np.Parameter);
+        if (file == "ema.safetensors")
+        {
+            // Untrained state (a vector quantiser's codebook and EMA counts) has no EMA shadow: it comes from the
+            // snapshot's weights, so a stage 2 starts from the codebook its stage 1 ended with.
+            foreach (var (name, t) in ReadFile(snapshot, "model.safetensors", hashes).Tensors)
+            {
+                if (!tensors.ContainsKey(name) && (prefix is null || name.StartsWith(prefix, StringComparison.Ordinal))
+                    && parameters.TryGetValue(name, out var p) && !p.RequiresGrad)
+                {
+                    tensors[name] = t;
+                }
+            }
+        }
         var problems = new List<string>();
         foreach (var (name, t) in tensors)
         {

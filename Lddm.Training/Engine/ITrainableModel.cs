@@ -21,6 +21,12 @@ public interface IStepLoss
     /// LDDM splits it into the token term (given the latent) and the latent chain's term ("latent").
     /// </summary>
     IReadOnlyList<(string Term, double NatsPerToken)> Terms() => [("tokens", NelboPerToken())];
+
+    /// <summary>
+    /// Diagnostics of the batch that are not part of the bound (Di-LADD: the code perplexity, codes used and dead codes);
+    /// evaluation averages them over batches. None by default.
+    /// </summary>
+    IReadOnlyList<(string Name, double Value)> Statistics() => [];
 }
 
 /// <summary>What a generator produced: count·length token ids in [0, K) (no MASK) and the network calls it cost.</summary>
@@ -34,7 +40,7 @@ public sealed record GeneratedSamples(int[] Tokens, int Nfe);
 /// </summary>
 public interface ITrainableModel : IDisposable
 {
-    /// <summary>"mdlm", "fuji", "seq" or "ar".</summary>
+    /// <summary>"mdlm", "fuji", "seq", "diladd" or "ar".</summary>
     string Kind { get; }
 
     /// <summary>The root module: every parameter saved in and loaded from checkpoints, by dotted name.</summary>

@@ -189,7 +189,7 @@ public sealed class TrainingLoop : IDisposable
                 var eval = Validate();
                 LastValidationNelbo = eval.NatsPerToken;
                 Report(new TrainingProgress(TrainingEvent.Evaluation, Step, c.Steps, string.Create(CultureInfo.InvariantCulture,
-                    $"eval  step {Step,6}  validation nelbo {eval.NatsPerToken:F4} ± {eval.StandardError:F4} nats/tok = {eval.BitsPerToken:F4} bits/tok (EMA weights, {c.EvalSequences} sequences × {EvalDraws} draws){(eval.DescribeTerms() is { Length: > 0 } t ? $"; {t}" : "")}"))
+                    $"eval  step {Step,6}  validation nelbo {eval.NatsPerToken:F4} ± {eval.StandardError:F4} nats/tok = {eval.BitsPerToken:F4} bits/tok (EMA weights, {c.EvalSequences} sequences × {EvalDraws} draws){(eval.DescribeTerms() is { Length: > 0 } t ? $"; {t}" : "")}{(eval.DescribeStatistics() is { Length: > 0 } st ? $"; {st}" : "")}"))
                 {
                     Validation = eval,
                 });

@@ -34,6 +34,7 @@ public static class NelboEvaluator
         int batches = (sequences.Count + batch - 1) / batch;
         var perDraw = new double[draws];
         var terms = new List<(string Term, double Sum)>();
+        var statistics = new List<(string Name, double Sum)>();
         using var off = Grad.Off();
         for (int d = 0; d < draws; d++)
         {
@@ -59,6 +60,16 @@ public static class NelboEvaluator
                     }
                     terms[at] = (term, terms[at].Sum + value * size);
                 }
+                foreach (var (name, value) in batchLoss.Statistics())
+                {
+                    int at = statistics.FindIndex(t => t.Name == name);
+                    if (at < 0)
+                    {
+                        statistics.Add((name, 0));
+                        at = statistics.Count - 1;
+                    }
+                    statistics[at] = (name, statistics[at].Sum + value * size);
+                }
             }
             perDraw[d] = sum / sequences.Count;
         }
@@ -66,7 +77,10 @@ public static class NelboEvaluator
         double se = draws < 2 ? double.NaN
             : Math.Sqrt(perDraw.Sum(v => (v - mean) * (v - mean)) / (draws - 1) / draws);
         double total = (double)sequences.Count * draws;
-        return new NelboEstimate(mean, mean / Math.Log(2), se, draws, [.. terms.Select(t => (t.Term, t.Sum / total))]);
+        return new NelboEstimate(mean, mean / Math.Log(2), se, draws, [.. terms.Select(t => (t.Term, t.Sum / total))])
+        {
+            Statistics = [.. statistics.Select(t => (t.Name, t.Sum / total))],
+        };
     }
 
     private static int CheckSet(IReadOnlyList<int[]> sequences)

@@ -17,7 +17,7 @@ namespace Lddm.Training.Fuji;
 /// stage 2 freezes the encoder (the stage-1 checkpoint's, loaded as a <see cref="FrozenLddmEncoder"/>, or any frozen
 /// encoder) and trains the MM-DiT on both losses; stage −1 (or 0 for a model built directly) trains jointly from step 0.
 /// </summary>
-public sealed class FujiModel : ITrainableModel
+public sealed class FujiModel : ITrainableModel, ISequentialSampling
 {
     private readonly Root _root;
 

@@ -12,11 +12,19 @@ namespace Lddm.Training.Mdlm;
 public sealed record NelboEstimate(double NatsPerToken, double BitsPerToken, double StandardError, int Draws,
     IReadOnlyList<(string Term, double NatsPerToken)>? Terms = null)
 {
+    /// <summary>The model's batch diagnostics (<see cref="Engine.IStepLoss.Statistics"/>), averaged over batches weighted by
+    /// their size; empty when it has none.</summary>
+    public IReadOnlyList<(string Name, double Value)> Statistics { get; init; } = [];
+
+    /// <summary>"code_perplexity 12.3, codes_used 20, dead_codes 3" or "".</summary>
+    public string DescribeStatistics() =>
+        string.Join(", ", Statistics.Select(t => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{t.Name} {t.Value:G4}")));
+
     /// <summary>Value equality, the terms compared element by element (a list compares by reference).</summary>
     public bool Equals(NelboEstimate? other) =>
         other is not null && NatsPerToken.Equals(other.NatsPerToken) && BitsPerToken.Equals(other.BitsPerToken)
         && StandardError.Equals(other.StandardError) && Draws == other.Draws
-        && (Terms ?? []).SequenceEqual(other.Terms ?? []);
+        && (Terms ?? []).SequenceEqual(other.Terms ?? []) && Statistics.SequenceEqual(other.Statistics);
 
     public override int GetHashCode() => HashCode.Combine(NatsPerToken, StandardError, Draws, Terms?.Count ?? 0);
 

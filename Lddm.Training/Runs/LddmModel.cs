@@ -3,7 +3,6 @@ using Lddm.Training.Checkpoints;
 using Lddm.Training.Conditional;
 using Lddm.Training.Data;
 using Lddm.Training.Engine;
-using Lddm.Training.Fuji;
 using Lddm.Training.Optim;
 
 namespace Lddm.Training.Runs;
@@ -27,7 +26,7 @@ public sealed record GenerateOptions
     public float Temperature { get; init; } = 1f;
 
     /// <summary>
-    /// FUJI only: N_lat latent steps first, then the token steps with the clean latent (needs a model trained with
+    /// FUJI and Di-LADD only: N_lat latent steps first, then the token steps with the clean latent (needs a model trained with
     /// independent_times); 0 (default) samples tokens and latent jointly.
     /// </summary>
     public int SequentialLatentSteps { get; init; }
@@ -90,7 +89,7 @@ public sealed class LddmModel : IDisposable
     /// <summary>The model (MDLM, FUJI, SEQ or AR) with its EMA weights, in eval mode.</summary>
     public ITrainableModel Model { get; }
 
-    /// <summary>"mdlm", "fuji", "seq" or "ar".</summary>
+    /// <summary>"mdlm", "fuji", "seq", "diladd" or "ar".</summary>
     public string Kind => Model.Kind;
 
     /// <summary>
@@ -159,10 +158,10 @@ public sealed class LddmModel : IDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(options), o.SequentialLatentSteps, "GenerateOptions.SequentialLatentSteps must be ≥ 0.");
         }
-        var fuji = Model as FujiModel;
+        var fuji = Model as ISequentialSampling;
         if (o.SequentialLatentSteps > 0 && fuji is null)
         {
-            throw new ArgumentException($"GenerateOptions.SequentialLatentSteps samples a FUJI model latent-first, but '{Directory}' is a {Kind} model.", nameof(options));
+            throw new ArgumentException($"GenerateOptions.SequentialLatentSteps samples a FUJI or Di-LADD model latent-first, but '{Directory}' is a {Kind} model.", nameof(options));
         }
         int previous = fuji?.SequentialLatentSteps ?? 0;
         fuji?.UseSequentialSampling(o.SequentialLatentSteps);

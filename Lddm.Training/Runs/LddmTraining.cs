@@ -91,29 +91,35 @@ public static class LddmTraining
         try
         {
             var job = new Job(backend, data, run, o, collective, progress, cancel);
-            if (RunOptions.Kind(config) is not (ModelKind.Seq or ModelKind.Fuji) || config.Stage != 0)
+            if (RunOptions.Kind(config) is not (ModelKind.Seq or ModelKind.Fuji or ModelKind.DiLadd) || config.Stage != 0)
             {
                 return job.One(config, outputDirectory, stage: 0, last: true);
             }
             string stage1Directory = Path.Combine(outputDirectory, "stage1");
             var (stage1, stage2) = TrainingRun.Stages(config, stage1Directory);
-            bool seq = RunOptions.Kind(config) == ModelKind.Seq;
+            var kind = RunOptions.Kind(config);
             if (stage1 is null)
             {
                 Note($"FUJI: the encoder is frozen ({config.Encoder}), so stage 1 is skipped: stage 2 for all {stage2.Steps} steps");
                 return job.One(stage2, outputDirectory, stage: 0, last: true);
             }
-            Note(seq
-                ? $"SEQ stage 1 of 2: {stage1.Steps} steps (encoder + decoder) into {stage1Directory}"
-                : $"FUJI stage 1 of 2: {stage1.Steps} steps (MM-DiT + encoder, token loss only) into {stage1Directory}");
+            Note(kind switch
+            {
+                ModelKind.Seq => $"SEQ stage 1 of 2: {stage1.Steps} steps (encoder + decoder) into {stage1Directory}",
+                ModelKind.DiLadd => $"Di-LADD stage 1 of 2: {stage1.Steps} steps (MM-DiT, token loss only; the codebook settles) into {stage1Directory}",
+                _ => $"FUJI stage 1 of 2: {stage1.Steps} steps (MM-DiT + encoder, token loss only) into {stage1Directory}",
+            });
             var first = job.One(stage1, stage1Directory, stage: 1, last: false);
             if (!first.Completed)
             {
                 return first;
             }
-            Note(seq
-                ? $"SEQ stage 2 of 2: {stage2.Steps} steps (prior + decoder, encoder frozen) into {outputDirectory}"
-                : $"FUJI stage 2 of 2: {stage2.Steps} steps (MM-DiT, both losses, encoder frozen) into {outputDirectory}");
+            Note(kind switch
+            {
+                ModelKind.Seq => $"SEQ stage 2 of 2: {stage2.Steps} steps (prior + decoder, encoder frozen) into {outputDirectory}",
+                ModelKind.DiLadd => $"Di-LADD stage 2 of 2: {stage2.Steps} steps (MM-DiT, token + code losses, from stage 1's weights and codebook) into {outputDirectory}",
+                _ => $"FUJI stage 2 of 2: {stage2.Steps} steps (MM-DiT, both losses, encoder frozen) into {outputDirectory}",
+            });
             return job.One(stage2, outputDirectory, stage: 2, last: true);
         }
         finally

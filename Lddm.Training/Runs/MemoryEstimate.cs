@@ -14,7 +14,7 @@ public static class MemoryEstimate
 {
     public static long Bytes(TrainConfig c, int vocabulary)
     {
-        var nets = new List<DiTConfig> { TrainingRun.Preset(c.Preset, vocabulary, c.Length, 0f) };
+        var nets = new List<DiTConfig> { TrainingRun.Preset(c.Preset, vocabulary, c.Length, 0f) }; // Di-LADD: its MM-DiT (the encoder is frozen)
         if (RunOptions.Kind(c) is ModelKind.Fuji or ModelKind.Seq)
         {
             nets.Add(TrainingRun.Preset(c.EncoderPreset, vocabulary, c.Length, 0f)); // the encoder

@@ -1,4 +1,5 @@
 using Lddm.Training.Diffusion;
+using Lddm.Training.DiLadd;
 using Lddm.Training.Engine;
 using Lddm.Training.Fuji;
 using Lddm.Training.Mdlm;
@@ -13,6 +14,7 @@ public enum ModelKind
     Mdlm,
     Fuji,
     Seq,
+    DiLadd,
     Ar,
 }
 
@@ -38,9 +40,9 @@ public enum EncoderKind
 /// </summary>
 public static class RunOptions
 {
-    /// <summary>model = mdlm | fuji | seq | ar.</summary>
+    /// <summary>model = mdlm | fuji | seq | diladd | ar.</summary>
     public static ModelKind Kind(TrainConfig c) => Parse(Checked(c).Model, "model",
-        ("mdlm", ModelKind.Mdlm), ("fuji", ModelKind.Fuji), ("seq", ModelKind.Seq), ("ar", ModelKind.Ar));
+        ("mdlm", ModelKind.Mdlm), ("fuji", ModelKind.Fuji), ("seq", ModelKind.Seq), ("diladd", ModelKind.DiLadd), ("ar", ModelKind.Ar));
 
     /// <summary>encoder = learned | frozen-ar | frozen-mdlm | frozen-lddm.</summary>
     public static EncoderKind Encoder(TrainConfig c) => Parse(Checked(c).Encoder, "encoder",
@@ -83,6 +85,15 @@ public static class RunOptions
         return new SeqOptions(Mdlm(c), Latent(c), c.Stage,
             Parse(c.SeqPriorTarget, "seq_prior_target", ("clean", SeqPriorTarget.Clean), ("decoder", SeqPriorTarget.Decoder)),
             c.PriorRepeats, c.LatentSteps, c.Seed);
+    }
+
+    /// <summary>A Di-LADD model's options (the config validated, model = diladd): latent_codes, vq_commitment, vq_decay,
+    /// independent_times, the weights; stage 0 trains as one joint stage.</summary>
+    public static DiLaddOptions DiLadd(TrainConfig c)
+    {
+        Require(Checked(c).Validate(), ModelKind.DiLadd, "DiLaddModel");
+        return new DiLaddOptions(Mdlm(c), c.LatentCodes, (float)c.VqCommitment, c.VqDecay, c.Stage is 1 or 2 ? c.Stage : -1,
+            c.IndependentTimes, c.TokenWeight, c.LatentWeight, c.Seed);
     }
 
     /// <summary>The training loop's options; <see cref="TrainerOptions.RunConfig"/> is the config as saved in checkpoints.</summary>

@@ -96,6 +96,14 @@ public sealed record TrainConfig
     /// <summary>DiT preset of the learned encoder and of SEQ's latent prior (xxs, tiny, small, base).</summary>
     public string EncoderPreset { get; init; } = "tiny";
 
+    // ---- Di-LADD (model = diladd): a vector-quantised latent over a frozen encoder. Ignored by the other models. ----
+    /// <summary>C, the codes of the quantiser's codebook (the code chain's MASK is code C).</summary>
+    public int LatentCodes { get; init; } = 256;
+    /// <summary>β, the quantiser's commitment weight (the authors' 0.1).</summary>
+    public double VqCommitment { get; init; } = 0.1;
+    /// <summary>The codebook's EMA decay (the authors' 0.95).</summary>
+    public double VqDecay { get; init; } = 0.95;
+
     private static readonly JsonSerializerOptions s_json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -115,7 +123,7 @@ public sealed record TrainConfig
                 errors.Add(string.Create(CultureInfo.InvariantCulture, $"{key} = {value} ({rule})"));
             }
         }
-        Require(Model is "mdlm" or "fuji" or "seq" or "ar", "model", Model, "mdlm, fuji, seq or ar");
+        Require(Model is "mdlm" or "fuji" or "seq" or "diladd" or "ar", "model", Model, "mdlm, fuji, seq, diladd or ar");
         Require(Data is "text" or "sawtooth", "data", Data, "text or sawtooth");
         Require(Corpus.Trim().Length > 0, "corpus", "\"\"", "moby-dick, sotu, or the path of a .txt file or of a folder of .txt files");
         Require(Preset is "xxs" or "tiny" or "small" or "base", "preset", Preset, "xxs, tiny, small or base");
@@ -137,10 +145,10 @@ public sealed record TrainConfig
         Require(CheckpointEvery >= 0, "checkpoint_every", CheckpointEvery, "≥ 0 (0 = only at the end)");
         Require(SawtoothSaws >= 1, "sawtooth_saws", SawtoothSaws, "≥ 1");
         Require(SawtoothScale is > 0 and <= 0.5, "sawtooth_scale", SawtoothScale, "in (0, 0.5]");
-        Require(Stage is >= 0 and <= 2 || (Stage == -1 && Model == "fuji"), "stage", Stage, "0 (both stages), 1 or 2; FUJI also −1 (one joint stage)");
-        Require(Stage == 0 || Model is "seq" or "fuji", "stage", Stage, "only model = seq or fuji has stages");
+        Require(Stage is >= 0 and <= 2 || (Stage == -1 && Model is "fuji" or "diladd"), "stage", Stage, "0 (both stages), 1 or 2; FUJI and Di-LADD also −1 (one joint stage)");
+        Require(Stage == 0 || Model is "seq" or "fuji" or "diladd", "stage", Stage, "only model = seq, fuji or diladd has stages");
         Require(Stage1Fraction is > 0 and < 1, "stage1_fraction", Stage1Fraction, "in (0, 1)");
-        Require(Init.Length == 0 || (Model is "seq" or "fuji" && Stage == 2), "init", Init, "only SEQ or FUJI stage 2 starts from a checkpoint");
+        Require(Init.Length == 0 || (Model is "seq" or "fuji" or "diladd" && Stage == 2), "init", Init, "only SEQ, FUJI or Di-LADD stage 2 starts from a checkpoint");
         Require(!(Model == "fuji" && Stage == 2 && Encoder == "learned" && !AllZeroLatent) || Init.Length > 0, "init", "\"\"",
             "FUJI stage 2 with encoder = learned freezes the encoder of the stage-1 checkpoint: give init = that checkpoint (or use a frozen encoder)");
         Require(EncoderCorruptionMode is "sequence" or "position", "encoder_corruption_mode", EncoderCorruptionMode, "sequence or position");
@@ -164,6 +172,14 @@ public sealed record TrainConfig
         Require(Encoder == "learned" || EncoderCheckpoint.Length > 0, "encoder_checkpoint", EncoderCheckpoint, "a frozen encoder needs the checkpoint directory it reads");
         Require(PriorRepeats is >= 1 and <= 256, "prior_repeats", PriorRepeats, "1..256");
         Require(EncoderPreset is "xxs" or "tiny" or "small" or "base", "encoder_preset", EncoderPreset, "xxs, tiny, small or base");
+        Require(LatentCodes is >= 2 and <= 65536, "latent_codes", LatentCodes, "2..65536 (Di-LADD's codebook size C)");
+        Require(VqCommitment >= 0 && double.IsFinite(VqCommitment), "vq_commitment", VqCommitment, "finite and ≥ 0");
+        Require(VqDecay is >= 0 and < 1, "vq_decay", VqDecay, "in [0, 1)");
+        Require(Model != "diladd" || Encoder != "learned", "encoder", Encoder,
+            "model = diladd quantises a frozen encoder: frozen-mdlm, frozen-ar or frozen-lddm (with encoder_checkpoint)");
+        Require(Model != "diladd" || !AllZeroLatent, "all_zero_latent", AllZeroLatent, "model = diladd has no all-zero ablation (use fuji)");
+        Require(Model != "diladd" || (LatentDropout == 0 && !EncoderCorruption), "latent_dropout/encoder_corruption", $"{LatentDropout}/{EncoderCorruption}",
+            "model = diladd implements neither latent dropout nor encoder corruption: leave them at 0/false");
         if (errors.Count > 0)
         {
             throw new ArgumentException("Invalid config: " + string.Join("; ", errors) + ".");

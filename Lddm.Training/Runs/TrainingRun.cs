@@ -4,6 +4,7 @@ using Lddm.Training.Ar;
 using Lddm.Training.Data;
 using Lddm.Training.Data.Text;
 using Lddm.Training.Diffusion;
+using Lddm.Training.DiLadd;
 using Lddm.Training.Encoders;
 using Lddm.Training.Engine;
 using Lddm.Training.Fuji;
@@ -88,8 +89,14 @@ public static class TrainingRun
         ModelKind.Mdlm => MdlmModel.Create(backend, ModelConfig(c, vocabulary), RunOptions.Mdlm(c), c.Seed),
         ModelKind.Fuji => Fuji(backend, c, vocabulary, FrozenEncoders.Load(backend, c, vocabulary)),
         ModelKind.Seq => Seq(backend, c, vocabulary, FrozenEncoders.Load(backend, c, vocabulary)),
+        ModelKind.DiLadd => DiLadd(backend, c, vocabulary, FrozenEncoders.Load(backend, c, vocabulary)!),
         _ => Ar(backend, c, vocabulary),
     };
+
+    /// <summary>The Di-LADD model a config names: the MM-DiT of <c>preset</c> with a latent stream of latent_codes codes
+    /// over <paramref name="frozenEncoder"/>'s latent_patches × latent_dim latents; initialised from the seed.</summary>
+    public static DiLaddModel DiLadd(Backend backend, TrainConfig c, int vocabulary, ILatentEncoder frozenEncoder) =>
+        DiLaddModel.Create(backend, RunOptions.DiLadd(c), LatentPresets.Denoiser(c, vocabulary), frozenEncoder);
 
     /// <summary>The FUJI model a config names: the MM-DiT of <c>preset</c>, a learned DiT encoder of
     /// <c>encoder_preset</c> (or <paramref name="frozenEncoder"/>); initialised from the seed.</summary>
@@ -119,20 +126,21 @@ public static class TrainingRun
     {
         FujiModel f => f.Encoder,
         SeqModel q => q.Encoder,
+        DiLaddModel d => d.Encoder, // the latent before quantisation
         _ => null,
     };
 
     /// <summary>
-    /// Makes a FUJI model sample sequentially (N_lat = <paramref name="latentSteps"/> latent steps, then the token steps),
-    /// or jointly again with 0; any other kind is refused with an error naming <paramref name="source"/>.
+    /// Makes a FUJI or Di-LADD model sample sequentially (N_lat = <paramref name="latentSteps"/> latent steps, then the
+    /// token steps), or jointly again with 0; any other kind is refused with an error naming <paramref name="source"/>.
     /// </summary>
     public static void UseSequentialSampling(ITrainableModel model, int latentSteps, string source)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (model is not FujiModel fuji)
+        if (model is not ISequentialSampling fuji)
         {
             throw new ArgumentException(
-                $"sequential sampling draws a jointly trained FUJI model latent-first, but '{source}' is a {model.Kind} model (SEQ samples sequentially already; use joint for it).");
+                $"sequential sampling draws a jointly trained FUJI or Di-LADD model latent-first, but '{source}' is a {model.Kind} model (SEQ samples sequentially already; use joint for it).");
         }
         try
         {
@@ -153,15 +161,17 @@ public static class TrainingRun
     }
 
     /// <summary>
-    /// SEQ or FUJI with stage 0 as two runs: stage 1 for round(steps · stage1_fraction) steps, then stage 2 for the rest,
-    /// starting from the stage-1 checkpoint written to <paramref name="stage1Directory"/>. FUJI with a frozen encoder (or
-    /// all_zero_latent) has no encoder to train first: Stage1 is null and stage 2 runs every step from scratch.
+    /// SEQ, FUJI or Di-LADD with stage 0 as two runs: stage 1 for round(steps · stage1_fraction) steps, then stage 2 for
+    /// the rest, starting from the stage-1 checkpoint written to <paramref name="stage1Directory"/> (Di-LADD: its weights
+    /// and its codebook). FUJI with a frozen encoder (or all_zero_latent) has no encoder to train first: Stage1 is null
+    /// and stage 2 runs every step from scratch. Di-LADD always runs both (its stage 1 settles the codebook).
     /// </summary>
     public static (TrainConfig? Stage1, TrainConfig Stage2) Stages(TrainConfig c, string stage1Directory)
     {
-        if (c.Model is not ("seq" or "fuji") || c.Stage != 0)
+        ArgumentNullException.ThrowIfNull(c);
+        if (c.Model is not ("seq" or "fuji" or "diladd") || c.Stage != 0)
         {
-            throw new ArgumentException($"Only model = seq or fuji with stage = 0 splits into two stages; got model = {c.Model}, stage = {c.Stage}.", nameof(c));
+            throw new ArgumentException($"Only model = seq, fuji or diladd with stage = 0 splits into two stages; got model = {c.Model}, stage = {c.Stage}.", nameof(c));
         }
         if (c.Model == "fuji" && (c.Encoder != "learned" || c.AllZeroLatent))
         {

@@ -50,9 +50,11 @@ public sealed class StrictConfigTests : IDisposable
     public void A_stage_is_rejected_for_models_without_stages()
     {
         var e = Assert.Throws<ArgumentException>(() => new TrainConfig { Model = "mdlm", Stage = 2 }.Validate());
-        Assert.Contains("stage = 2 (only model = seq or fuji has stages)", e.Message);
+        Assert.Contains("stage = 2 (only model = seq, fuji or diladd has stages)", e.Message);
         Assert.Equal(2, new TrainConfig { Model = "seq", Stage = 2 }.Validate().Stage);
         Assert.Equal(1, new TrainConfig { Model = "fuji", Stage = 1 }.Validate().Stage);
+        Assert.Equal(-1, new TrainConfig { Model = "diladd", Stage = -1, Encoder = "frozen-mdlm", EncoderCheckpoint = "e" }.Validate().Stage);
+        Assert.Contains("stage = -1", Assert.Throws<ArgumentException>(() => new TrainConfig { Model = "seq", Stage = -1 }.Validate()).Message);
     }
 
     [Fact]
