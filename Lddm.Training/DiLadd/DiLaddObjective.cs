@@ -56,16 +56,8 @@ public sealed class DiLaddObjective
         double[] t;
         if (IndependentTimes)
         {
-            // The time sampler puts element b in stratum b of [0, 1) for both chains: drawn alone, t_y would sit within
-            // 1/B of t_x. A random permutation of the t_y keeps their low-discrepancy set and makes each t_y uniform
-            // independently of t_x (so the model sees clean codes beside fully masked tokens, as sequential sampling needs).
-            var rng = new Random(unchecked((int)((seed ^ CodeSalt) * 1_000_003UL) ^ (int)step));
-            t = Codes.Times.Sample(rng, batch);
-            for (int i = batch - 1; i > 0; i--)
-            {
-                int j = rng.Next(i + 1);
-                (t[i], t[j]) = (t[j], t[i]);
-            }
+            // Permuted across the batch, so t_y is independent of t_x (see TimeSampler.SampleShuffled).
+            t = Codes.Times.SampleShuffled(new Random(unchecked((int)((seed ^ CodeSalt) * 1_000_003UL) ^ (int)step)), batch);
         }
         else
         {

@@ -52,7 +52,7 @@ public sealed record LatentDraw(double[] Times, float[] Keep, float[]? EncoderKe
         int batch, int length, int maskId, ulong seed, long step, bool training)
     {
         var t = config.IndependentTimes
-            ? times.Sample(new Random(unchecked((int)((seed ^ TimeSalt) * 1_000_003UL) ^ (int)step)), batch)
+            ? times.SampleShuffled(new Random(unchecked((int)((seed ^ TimeSalt) * 1_000_003UL) ^ (int)step)), batch) // independent of t_x
             : (double[])tokens.Times.Clone();
         var keep = new float[batch];
         for (int b = 0; b < batch; b++)

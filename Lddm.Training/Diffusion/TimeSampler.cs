@@ -63,4 +63,21 @@ public sealed class TimeSampler
         Sample(rng, t);
         return t;
     }
+
+    /// <summary>
+    /// B times from <see cref="Sample(Random, int)"/>, randomly permuted across the batch: the same low-discrepancy set,
+    /// but element i no longer lies in stratum i. A second chain's times drawn this way are independent of the first
+    /// chain's (drawn alone they would sit in the same stratum, within 1/B of each other, so the model would never see
+    /// one chain clean beside the other fully noised — what latent-first sampling feeds it).
+    /// </summary>
+    public double[] SampleShuffled(Random rng, int batch)
+    {
+        var t = Sample(rng, batch);
+        for (int i = batch - 1; i > 0; i--)
+        {
+            int j = rng.Next(i + 1);
+            (t[i], t[j]) = (t[j], t[i]);
+        }
+        return t;
+    }
 }

@@ -115,7 +115,7 @@ public sealed class FujiTests(ITestOutputHelper output)
 
     /// <summary>
     /// Over 1280 sequences: the p_cfg coin drops ≈ 30 % of latents, per-position encoder corruption zeroes only positions
-    /// masked in x_t and ≈ E[p_r] = 0.45 of them (the per-sequence form: LatentOptionTests); t_y = t_x unless independent times; nothing is dropped or corrupted in eval mode.
+    /// masked in x_t and ≈ E[p_r] = 0.45 of them (the per-sequence form: LatentOptionTests); t_y = t_x unless independent times, where t_y is independent of t_x; nothing is dropped or corrupted in eval mode.
     /// </summary>
     [Fact]
     public void DropoutAndCorruptionDrawsFollowTheirRates()
@@ -124,7 +124,7 @@ public sealed class FujiTests(ITestOutputHelper output)
         var tokens = TrainingRun.Objective(new TrainConfig());
         var config = new LatentObjectiveConfig(LatentDropout: 0.3, EncoderCorruption: true, CorruptPositions: true);
         var x0 = Tokens(new Random(8), batch * length);
-        int dropped = 0, masked = 0, zeroed = 0;
+        int dropped = 0, masked = 0, zeroed = 0, far = 0;
         for (int step = 0; step < draws; step++)
         {
             var t = tokens.Draw(x0, batch, length, K, seed: 5, step);
@@ -142,8 +142,17 @@ public sealed class FujiTests(ITestOutputHelper output)
             Assert.All(eval.Keep, k => Assert.Equal(1f, k));
             var independent = LatentDraw.Sample(config with { IndependentTimes = true }, tokens.Times, t, batch, length, K, seed: 5, step, training: true);
             Assert.NotEqual(t.Times, independent.Times);
-            Assert.All(independent.Times.Select((v, b) => (v, b)), p => Assert.InRange(p.v, (double)p.b / batch, (p.b + 1.0) / batch + 1e-3));
+            // Still one time per stratum (the low-discrepancy set), but not in sequence b's stratum: t_y ⟂ t_x.
+            Assert.All(independent.Times.Order().Select((v, k) => (v, k)), p => Assert.InRange(p.v, (double)p.k / batch, (p.k + 1.0) / batch + 1e-3));
+            for (int b = 0; b < batch; b++)
+            {
+                far += Math.Abs(independent.Times[b] - t.Times[b]) > 0.5 ? 1 : 0;
+            }
         }
+        // For independent uniform times P(|t_x − t_y| > ½) = ¼; with t_y in t_x's stratum it would be 0.
+        double farRate = (double)far / (batch * draws), farSe = Math.Sqrt(0.25 * 0.75 / (batch * draws));
+        output.WriteLine($"|t_x - t_y| > 1/2 in {farRate:F4} of pairs (1/4 ± {farSe:F4} when independent)");
+        Assert.True(Math.Abs(farRate - 0.25) < 4 * farSe, $"independent times: |t_x - t_y| > 1/2 in {farRate} of pairs");
         double drop = (double)dropped / (batch * draws), zero = (double)zeroed / masked;
         double dropSe = Math.Sqrt(0.3 * 0.7 / (batch * draws)), zeroSe = Math.Sqrt(0.0675 / (batch * draws)) + Math.Sqrt(0.25 / masked);
         output.WriteLine($"dropped {drop:F4} (p_cfg 0.3 ± {dropSe:F4}); zeroed {zero:F4} of masked encoder inputs (0.45 ± {zeroSe:F4})");
