@@ -1,6 +1,7 @@
 using Lddm.Autograd;
 using Lddm.Kernels;
 using Lddm.Models;
+using Lddm.Training.Conditional;
 using Lddm.Training.Encoders;
 using Lddm.Training.Engine;
 
@@ -121,7 +122,7 @@ public sealed class DiLaddModel : ITrainableModel, ISequentialSampling
     public int SequentialLatentSteps { get; private set; }
 
     /// <summary>
-    /// Makes <see cref="Generate"/> sample sequentially with N_lat = <paramref name="latentSteps"/> code steps (≥ 1), or
+    /// Makes <c>Generate</c> sample sequentially with N_lat = <paramref name="latentSteps"/> code steps (≥ 1), or
     /// jointly again with 0. Needs a model trained with independent_times (else it never saw clean codes beside masked
     /// tokens at another time).
     /// </summary>
@@ -145,6 +146,27 @@ public sealed class DiLaddModel : ITrainableModel, ISequentialSampling
     public GeneratedSamples Generate(int count, int length, int steps, ulong seed, float temperature = 1f, IProgress<int>? progress = null)
     {
         var samples = Sample(count, length, steps, seed, temperature, progress);
+        return new GeneratedSamples(samples.Tokens, samples.Nfe);
+    }
+
+    /// <summary>
+    /// Conditional samples and their codes, one per template (joint, or code-first after <see cref="UseSequentialSampling"/>):
+    /// fixed tokens kept bit for bit and visible from the first step, free ones generated in blocks of
+    /// <paramref name="block"/> (0 = one block). An all-fixed batch comes back as it is with no call (and no code drawn).
+    /// </summary>
+    public DiLaddSamples Sample(IReadOnlyList<GenerationTemplate> templates, int steps, ulong seed, int block = 0, float temperature = 1f,
+        IProgress<int>? progress = null)
+    {
+        var (tokens, count, length) = ConditionalBatch.Of(templates, Denoiser.Config.Vocab - 1, Kind);
+        return SequentialLatentSteps > 0
+            ? Sampler.RunSequential(Denoiser, count, length, steps, SequentialLatentSteps, seed, temperature, progress, tokens, block)
+            : Sampler.Run(Denoiser, count, length, steps, seed, temperature, progress, tokens, block);
+    }
+
+    public GeneratedSamples Generate(IReadOnlyList<GenerationTemplate> templates, int steps, ulong seed, int block = 0, float temperature = 1f,
+        IProgress<int>? progress = null)
+    {
+        var samples = Sample(templates, steps, seed, block, temperature, progress);
         return new GeneratedSamples(samples.Tokens, samples.Nfe);
     }
 

@@ -71,5 +71,5 @@ public interface ITrainableModel : IDisposable
     /// </summary>
     GeneratedSamples Generate(IReadOnlyList<GenerationTemplate> templates, int steps, ulong seed, int block = 0, float temperature = 1f,
         IProgress<int>? progress = null) =>
-        throw new NotSupportedException($"Conditional generation is not implemented for {Kind} models (mdlm, fuji and seq have it).");
+        throw new NotSupportedException($"Conditional generation is not implemented for {Kind} models (mdlm, fuji, seq and diladd have it).");
 }

@@ -2,11 +2,13 @@ using Lddm.Kernels;
 using Lddm.Kernels.Tests.Support;
 using Lddm.Training.Conditional;
 using Lddm.Training.Diffusion;
+using Lddm.Training.DiLadd;
 using Lddm.Training.Engine;
 using Lddm.Training.Fuji;
 using Lddm.Training.Mdlm;
 using Lddm.Training.Runs;
 using Lddm.Training.Seq;
+using Lddm.Training.Tests.DiLadd;
 using Lddm.Training.Tests.Mdlm;
 using Xunit;
 using static Lddm.Training.Tests.Fuji.FujiTestModels;
@@ -16,7 +18,7 @@ namespace Lddm.Training.Tests.Conditional;
 /// <summary>The conditioning contract on every model kind: tiny random networks, random templates, both backends.</summary>
 public sealed class ConditionalSamplingTests
 {
-    public static readonly TheoryData<string> Kinds = new() { "mdlm", "fuji", "fuji-sequential", "seq", "seq-prompt" };
+    public static readonly TheoryData<string> Kinds = new() { "mdlm", "fuji", "fuji-sequential", "seq", "seq-prompt", "diladd", "diladd-sequential" };
 
     public static TheoryData<string, string, int> KindsBackendsBlocks()
     {
@@ -47,6 +49,14 @@ public sealed class ConditionalSamplingTests
                     fuji.UseSequentialSampling(3);
                 }
                 return fuji;
+            case "diladd" or "diladd-sequential":
+                var diladd = DiLaddTestModels.Create(backend, DiLaddTestModels.Options(),
+                    new TableEncoder(backend, K, rows: 9, P, D, seed: 11), seed: seed);
+                if (kind == "diladd-sequential")
+                {
+                    diladd.UseSequentialSampling(3);
+                }
+                return diladd;
             default:
                 var seq = SeqModel.Create(backend, RunOptions.Seq(Config("seq", "stage=2", "encoder_corruption=true")), Denoiser(), Encoder(), Prior());
                 Randomize(seq.Network, seed);
@@ -175,5 +185,39 @@ public sealed class ConditionalSamplingTests
         // A template that fixes nothing falls back to the prior (nothing to encode).
         var free = model.Sampler.Run(model.Prior, model.Decoder, 3, L, steps: 4, seed: 8, promptEncoder: model.Encoder);
         Assert.Equal(model.Sampler.Run(model.Prior, model.Decoder, 3, L, steps: 4, seed: 8).Tokens, free.Tokens);
+    }
+
+    /// <summary>
+    /// Di-LADD's codes under a template: none left MASK (C) after joint (one block or several) or code-first sampling,
+    /// and the code phase sees the template's fixed tokens: over a few seeds the codes drawn beside the template differ
+    /// from those drawn beside all MASK (a random network reads its tokens). An all-fixed batch draws no code.
+    /// </summary>
+    [Theory]
+    [InlineData("diladd", 0)]
+    [InlineData("diladd", 3)]
+    [InlineData("diladd-sequential", 0)]
+    [InlineData("diladd-sequential", 3)]
+    public void Di_ladd_draws_every_code_given_the_template(string kind, int block)
+    {
+        const int count = 3, steps = 4;
+        using var model = (DiLaddModel)Model(kind, TestBackends.Cpu);
+        var templates = RandomTemplates(13, count);
+        var free = Enumerable.Range(0, count).Select(_ => GenerationTemplate.Free(L, K)).ToArray();
+        bool differs = false;
+        for (ulong seed = 1; seed <= 4; seed++)
+        {
+            var run = model.Sample(templates, steps, seed, block);
+            Assert.Equal(count * P, run.Codes.Length);
+            Assert.All(run.Codes, v => Assert.InRange(v, 0, DiLaddTestModels.C - 1));
+            Assert.All(run.Tokens, v => Assert.InRange(v, 0, K - 1));
+            differs |= !run.Codes.SequenceEqual(model.Sample(free, steps, seed, block).Codes);
+        }
+        Assert.True(differs, $"{kind}, B = {block}: the codes never depended on the template's fixed tokens.");
+        var rng = new Random(2);
+        var all = new[] { GenerationTemplate.FromTokens(Enumerable.Range(0, L).Select(_ => rng.Next(K)).ToArray(), K) };
+        var none = model.Sample(all, steps, seed: 1, block);
+        Assert.Equal(0, none.Nfe);
+        Assert.Equal(GenerationTemplate.Stack(all), none.Tokens);
+        Assert.All(none.Codes, v => Assert.Equal(DiLaddTestModels.C, v));
     }
 }
