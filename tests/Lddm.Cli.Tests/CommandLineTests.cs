@@ -104,7 +104,7 @@ public sealed class CommandLineTests
     [InlineData("train --steps 99999999999", "--steps expects an integer in 1..2147483647 but got '99999999999'")]
     [InlineData("train --batch 1.5", "--batch expects an integer in 1..4096 but got '1.5'")]
     [InlineData("train --stage 3", "--stage expects an integer in -1..2 but got '3'")]
-    [InlineData("train --model gpt", "--model expects one of mdlm, fuji, seq, ar but got 'gpt'")]
+    [InlineData("train --model gpt", "--model expects one of mdlm, fuji, seq, diladd, ar but got 'gpt'")]
     [InlineData("eval --checkpoint x --steps 2,0", "--steps expects a comma-separated list of integers ≥ 1 but got '2,0'")]
     [InlineData("sweep --checkpoint x --out p --sampler joint,both", "--sampler expects joint or sequential")]
     [InlineData("sample --checkpoint x --latent-steps 0", "--latent-steps expects an integer in 1..2147483647 but got '0'")]
