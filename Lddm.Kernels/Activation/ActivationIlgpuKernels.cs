@@ -16,7 +16,7 @@ internal readonly struct ActivationShape(int rows, int cols, int act, int hasBia
     public readonly int HasBias = hasBias;
 }
 
-/// <summary>Bias + activation ILGPU kernels: one thread per element (forward, dx), one per column (dbias).</summary>
+/// <summary>Bias + activation ILGPU kernels: one thread per element (forward, dx), a two-stage column reduction (dbias).</summary>
 internal static class ActivationIlgpuKernels
 {
     private const float C2 = 2 * 0.7978845608028654f, C2A = C2 * 0.044715f, A3 = 3 * 0.044715f;
@@ -46,20 +46,42 @@ internal static class ActivationIlgpuKernels
         dx[i] += dy[i] * Grad(s.Act, u);
     }
 
-    /// <summary>dbias[c] += Σ_r dy[r, c]·act′(x[r, c] + bias[c]): one thread per column, coalesced over c.</summary>
+    /// <summary>
+    /// Stage 1 of dbias (the two-stage column reduction of <c>ReductionIlgpuKernels.ColumnPartialSums</c>):
+    /// partials[j, c] = Σ dy[r, c]·act′(x[r, c] + bias[c]) over row chunk j, 8 row lanes folded in order.
+    /// <c>ReductionIlgpuKernels.ColumnFinalSums</c> then adds Σ_j partials[j, c] into dbias[c].
+    /// </summary>
     [GpuKernel]
-    public static void BackwardDbias(Index1D c, ArrayView<float> x, ArrayView<float> bias, ArrayView<float> dy,
-        ArrayView<float> dbias, ActivationShape s)
+    public static void BackwardDbiasPartials(ArrayView<float> x, ArrayView<float> bias, ArrayView<float> dy,
+        ArrayView<float> partials, ActivationShape s, int colBlocks, int chunkRows)
     {
-        int cols = s.Cols, rows = s.Rows, act = s.Act;
-        float b = s.HasBias != 0 ? bias[c] : 0f;
+        const int tile = ReductionIlgpuKernels.ColumnTile, lanes = ReductionIlgpuKernels.ColumnRowLanes;
+        var shared = SharedMemory.Allocate<float>(tile * lanes);
+        int rows = s.Rows, cols = s.Cols, act = s.Act;
+        int tid = Group.IdxX, tx = tid % tile, ty = tid / tile;
+        int g = Grid.IdxX, j = g / colBlocks, c = (g - j * colBlocks) * tile + tx;
+        int r0 = j * chunkRows, r1 = Math.Min(rows, r0 + chunkRows);
         float sum = 0f;
-        for (int r = 0; r < rows; r++)
+        if (c < cols)
         {
-            int i = r * cols + c;
-            sum += dy[i] * Grad(act, x[i] + b);
+            float b = s.HasBias != 0 ? bias[c] : 0f;
+            for (int r = r0 + ty; r < r1; r += lanes)
+            {
+                long i = (long)r * cols + c;
+                sum += dy[i] * Grad(act, x[i] + b);
+            }
         }
-        dbias[c] += sum;
+        shared[tid] = sum;
+        Group.Barrier();
+        if (ty == 0 && c < cols)
+        {
+            float total = 0f;
+            for (int l = 0; l < lanes; l++)
+            {
+                total += shared[l * tile + tx];
+            }
+            partials[(long)j * cols + c] = total;
+        }
     }
 
     /// <summary>GELU as u·σ(2k) (one exp, no cancellation in the negative tail); SiLU as u·σ(u).</summary>

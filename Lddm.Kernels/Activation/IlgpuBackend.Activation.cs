@@ -7,7 +7,9 @@ public sealed partial class IlgpuBackend
 {
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ActivationShape>? _actForward;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ActivationShape>?
-        _actDx, _actDbias;
+        _actDx;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ActivationShape,
+        int, int>? _actDbiasPartials;
 
     protected override void ActivationForwardCore(DeviceBuffer<float> x, DeviceBuffer<float>? bias, int rows, int cols,
         Activation act, DeviceBuffer<float> y)
@@ -27,9 +29,15 @@ public sealed partial class IlgpuBackend
         _actDx(rows * cols, View(x), View(bias ?? x), View(dy), View(dx), shape);
         if (dbias is not null)
         {
-            _actDbias ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, ActivationShape>(ActivationIlgpuKernels.BackwardDbias);
-            _actDbias(cols, View(x), View(bias ?? x), View(dy), View(dbias), shape);
+            _actDbiasPartials ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ActivationShape, int, int>(ActivationIlgpuKernels.BackwardDbiasPartials);
+            _columnFinal ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>(
+                ReductionIlgpuKernels.ColumnFinalSums);
+            var (colBlocks, chunks, chunkRows) = ColumnReductionPlan(rows, cols);
+            using var partials = Allocate<float>(chunks * cols);
+            _actDbiasPartials(new KernelConfig(colBlocks * chunks, ReductionIlgpuKernels.ColumnTile * ReductionIlgpuKernels.ColumnRowLanes),
+                View(x), View(bias ?? x), View(dy), View(partials), shape, colBlocks, chunkRows);
+            _columnFinal(cols, View(partials), chunks, cols, View(dbias), 1);
         }
     }
 }

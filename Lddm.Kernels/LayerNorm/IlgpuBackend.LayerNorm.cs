@@ -7,8 +7,9 @@ public sealed partial class IlgpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, ArrayView<float>, LayerNormShape>? _lnForward, _lnDx;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, LayerNormShape>? _lnParams;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, LayerNormShape, int, int, int>? _lnParamsPartials;
+    private Action<Index1D, ArrayView<float>, int, ArrayView<float>, ArrayView<float>, LayerNormShape>? _lnParamsFinal;
 
     /// <summary>
     /// Threads per LayerNorm row group: 128 on a GPU (4 warps stream a 1024-wide row in 8 coalesced steps); the
@@ -39,11 +40,18 @@ public sealed partial class IlgpuBackend
         int which = (dgamma is null ? 0 : 1) | (dbeta is null ? 0 : 2);
         if (which != 0)
         {
-            _lnParams ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormShape>(
-                LayerNormIlgpuKernels.BackwardParams);
-            _lnParams(cols, View(x), View(mean), View(rstd), View(dy), View(dgamma ?? dx), View(dbeta ?? dx),
-                new LayerNormShape(rows, cols, 0f, 0, which));
+            _lnParamsPartials ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, LayerNormShape, int, int, int>(LayerNormIlgpuKernels.BackwardParamsPartials);
+            _lnParamsFinal ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, ArrayView<float>,
+                ArrayView<float>, LayerNormShape>(LayerNormIlgpuKernels.BackwardParamsFinal);
+            // Two-stage column reduction (see ColumnReductionPlan): Σ over rows split into chunks, then the chunks folded
+            // in order; the pooled scratch is released after both launches are queued.
+            var (colBlocks, chunks, chunkRows) = ColumnReductionPlan(rows, cols);
+            var shape = new LayerNormShape(rows, cols, 0f, 0, which);
+            using var partials = Allocate<float>(2 * chunks * cols);
+            _lnParamsPartials(new KernelConfig(colBlocks * chunks, ReductionIlgpuKernels.ColumnTile * ReductionIlgpuKernels.ColumnRowLanes),
+                View(x), View(mean), View(rstd), View(dy), View(partials), shape, colBlocks, chunkRows, chunks);
+            _lnParamsFinal(cols, View(partials), chunks, View(dgamma ?? dx), View(dbeta ?? dx), shape);
         }
     }
 }

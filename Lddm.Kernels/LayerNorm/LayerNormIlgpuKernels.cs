@@ -91,19 +91,60 @@ internal static class LayerNormIlgpuKernels
         }
     }
 
-    /// <summary>dgamma[c] += Σ_r dy·x̂ (bit 0 of HasBeta) and dbeta[c] += Σ_r dy (bit 1), one thread per column.</summary>
+    /// <summary>
+    /// Stage 1 of dγ/dβ (the two-stage column reduction of <c>ReductionIlgpuKernels.ColumnPartialSums</c>): group g
+    /// owns 32 consecutive columns and row chunk j = g / colBlocks; its 8 row lanes stride the chunk, then lane 0 of
+    /// each column folds the lane sums in order: partials[j, c] = Σ dy·x̂ and partials[chunks + j, c] = Σ dy.
+    /// </summary>
     [GpuKernel]
-    public static void BackwardParams(Index1D c, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
-        ArrayView<float> dy, ArrayView<float> dgamma, ArrayView<float> dbeta, LayerNormShape s)
+    public static void BackwardParamsPartials(ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
+        ArrayView<float> dy, ArrayView<float> partials, LayerNormShape s, int colBlocks, int chunkRows, int chunks)
     {
-        int rows = s.Rows, cols = s.Cols, which = s.HasBeta;
+        const int tile = ReductionIlgpuKernels.ColumnTile, lanes = ReductionIlgpuKernels.ColumnRowLanes;
+        var sharedG = SharedMemory.Allocate<float>(tile * lanes);
+        var sharedB = SharedMemory.Allocate<float>(tile * lanes);
+        int rows = s.Rows, cols = s.Cols;
+        int tid = Group.IdxX, tx = tid % tile, ty = tid / tile;
+        int g = Grid.IdxX, j = g / colBlocks, c = (g - j * colBlocks) * tile + tx;
+        int r0 = j * chunkRows, r1 = Math.Min(rows, r0 + chunkRows);
         float sg = 0f, sb = 0f;
-        for (int r = 0; r < rows; r++)
+        if (c < cols)
         {
-            int i = r * cols + c;
-            float d = dy[i];
-            sg += d * (x[i] - mean[r]) * rstd[r];
-            sb += d;
+            for (int r = r0 + ty; r < r1; r += lanes)
+            {
+                long i = (long)r * cols + c;
+                float d = dy[i];
+                sg += d * (x[i] - mean[r]) * rstd[r];
+                sb += d;
+            }
+        }
+        sharedG[tid] = sg;
+        sharedB[tid] = sb;
+        Group.Barrier();
+        if (ty == 0 && c < cols)
+        {
+            float tg = 0f, tb = 0f;
+            for (int l = 0; l < lanes; l++)
+            {
+                tg += sharedG[l * tile + tx];
+                tb += sharedB[l * tile + tx];
+            }
+            partials[(long)j * cols + c] = tg;
+            partials[(long)(chunks + j) * cols + c] = tb;
+        }
+    }
+
+    /// <summary>Stage 2: dgamma[c] += Σ_j partials[j, c] (bit 0 of HasBeta), dbeta[c] += Σ_j partials[chunks + j, c] (bit 1).</summary>
+    [GpuKernel]
+    public static void BackwardParamsFinal(Index1D c, ArrayView<float> partials, int chunks, ArrayView<float> dgamma,
+        ArrayView<float> dbeta, LayerNormShape s)
+    {
+        int cols = s.Cols, which = s.HasBeta;
+        float sg = 0f, sb = 0f;
+        for (int j = 0; j < chunks; j++)
+        {
+            sg += partials[(long)j * cols + c];
+            sb += partials[(long)(chunks + j) * cols + c];
         }
         if ((which & 1) != 0)
         {

@@ -7,7 +7,8 @@ public sealed partial class IlgpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, int, ArrayView<float>, int, int>? _partialSums;
     private Action<KernelConfig, ArrayView<float>, int, ArrayView<float>, float, int>? _finalSum;
-    private Action<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>? _sumRows;
+    private Action<KernelConfig, ArrayView<float>, int, int, int, int, ArrayView<float>>? _columnPartials;
+    private Action<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>? _columnFinal;
     private Action<KernelConfig, ArrayView<float>, int, ArrayView<float>, int>? _sumCols;
 
     protected override void SumCore(DeviceBuffer<float> x, DeviceBuffer<float> result, float scale, bool accumulate) =>
@@ -15,9 +16,16 @@ public sealed partial class IlgpuBackend
 
     protected override void SumRowsCore(DeviceBuffer<float> x, int rows, int cols, DeviceBuffer<float> result, bool accumulate)
     {
-        _sumRows ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>(
-            ReductionIlgpuKernels.SumRows);
-        _sumRows(cols, View(x), rows, cols, View(result), accumulate ? 1 : 0);
+        _columnPartials ??= _accelerator.LoadStreamKernel<ArrayView<float>, int, int, int, int, ArrayView<float>>(
+            ReductionIlgpuKernels.ColumnPartialSums);
+        _columnFinal ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>(
+            ReductionIlgpuKernels.ColumnFinalSums);
+        var (colBlocks, chunks, chunkRows) = ColumnReductionPlan(rows, cols);
+        // Pooled scratch: released after both launches are queued, so a later kernel on this stream reuses it safely.
+        using var partials = Allocate<float>(chunks * cols);
+        _columnPartials(new KernelConfig(colBlocks * chunks, ReductionIlgpuKernels.ColumnTile * ReductionIlgpuKernels.ColumnRowLanes),
+            View(x), rows, cols, colBlocks, chunkRows, View(partials));
+        _columnFinal(cols, View(partials), chunks, cols, View(result), accumulate ? 1 : 0);
     }
 
     protected override void SumColsCore(DeviceBuffer<float> x, int rows, int cols, DeviceBuffer<float> result, bool accumulate)
@@ -25,6 +33,28 @@ public sealed partial class IlgpuBackend
         _sumCols ??= _accelerator.LoadStreamKernel(Twin<Action<ArrayView<float>, int, ArrayView<float>, int>>(
             ReductionIlgpuKernels.SumCols, ReductionIlgpuKernels.SumColsNoShuffle));
         _sumCols(new KernelConfig(rows, ReductionIlgpuKernels.RowGroupSize), View(x), cols, View(result), accumulate ? 1 : 0);
+    }
+
+    /// <summary>
+    /// The split of a (rows, cols) column reduction: 32-column blocks × row chunks of at least 8 rows (one per row
+    /// lane), about 512 groups on a GPU; the simulator (one OS thread per GPU thread) gets at most 4 chunks, still
+    /// more than one whenever rows > 8, so its tests cover the second stage. The split depends only on the shape
+    /// and the device kind: the same input sums in the same order every time.
+    /// </summary>
+    internal (int ColBlocks, int Chunks, int ChunkRows) ColumnReductionPlan(int rows, int cols)
+    {
+        const int tile = ReductionIlgpuKernels.ColumnTile, lanes = ReductionIlgpuKernels.ColumnRowLanes;
+        int colBlocks = (cols + tile - 1) / tile;
+        int wanted = Kind == BackendKind.IlgpuCpu ? 4 : Math.Max(1, (512 + colBlocks - 1) / colBlocks);
+        int chunks = Math.Clamp(wanted, 1, Math.Max(1, (rows + lanes - 1) / lanes));
+        int chunkRows = (rows + chunks - 1) / chunks;
+        chunkRows = (chunkRows + lanes - 1) / lanes * lanes;
+        chunks = (rows + chunkRows - 1) / chunkRows;
+        if ((long)colBlocks * chunks > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(cols), $"Column reduction of ({rows}, {cols}) needs too many groups.");
+        }
+        return (colBlocks, chunks, chunkRows);
     }
 
     /// <summary>

@@ -47,18 +47,59 @@ internal static class ReductionIlgpuKernels
         }
     }
 
-    /// <summary>result[c] (+)= Σ_r x[r, c]: one thread per column, rows walked in order (coalesced across threads).</summary>
+    /// <summary>Columns per group of the two-stage column reductions (one warp-width of consecutive columns).</summary>
+    public const int ColumnTile = 32;
+
+    /// <summary>Row lanes per group of the two-stage column reductions (group size <see cref="ColumnTile"/>·8 = 256).</summary>
+    public const int ColumnRowLanes = 8;
+
+    /// <summary>
+    /// Stage 1 of <c>SumRows</c>: group g owns columns [32·(g mod colBlocks), +32) and the row chunk
+    /// j = g / colBlocks of <paramref name="chunkRows"/> rows; its 8 row lanes stride the chunk (each warp reads 32
+    /// consecutive floats of a row: coalesced), then lane 0 of each column folds the 8 lane sums in order:
+    /// partials[j, c] = Σ x[r, c] over the chunk.
+    /// </summary>
     [GpuKernel]
-    public static void SumRows(Index1D c, ArrayView<float> x, int rows, int cols, ArrayView<float> result, int accumulate)
+    public static void ColumnPartialSums(ArrayView<float> x, int rows, int cols, int colBlocks, int chunkRows,
+        ArrayView<float> partials)
+    {
+        var shared = SharedMemory.Allocate<float>(ColumnTile * ColumnRowLanes);
+        int tid = Group.IdxX, tx = tid % ColumnTile, ty = tid / ColumnTile;
+        int g = Grid.IdxX, j = g / colBlocks, c = (g - j * colBlocks) * ColumnTile + tx;
+        int r0 = j * chunkRows, r1 = Math.Min(rows, r0 + chunkRows);
+        float s = 0f;
+        if (c < cols)
+        {
+            for (int r = r0 + ty; r < r1; r += ColumnRowLanes)
+            {
+                s += x[(long)r * cols + c];
+            }
+        }
+        shared[tid] = s;
+        Group.Barrier();
+        if (ty == 0 && c < cols)
+        {
+            float total = 0f;
+            for (int l = 0; l < ColumnRowLanes; l++)
+            {
+                total += shared[l * ColumnTile + tx];
+            }
+            partials[(long)j * cols + c] = total;
+        }
+    }
+
+    /// <summary>Stage 2 of <c>SumRows</c>: result[c] (+)= Σ_j partials[j, c], chunks in order (coalesced across c).</summary>
+    [GpuKernel]
+    public static void ColumnFinalSums(Index1D c, ArrayView<float> partials, int chunks, int cols,
+        ArrayView<float> result, int accumulate)
     {
         float s = 0f;
-        for (int r = 0; r < rows; r++)
+        for (int j = 0; j < chunks; j++)
         {
-            s += x[r * cols + c];
+            s += partials[(long)j * cols + c];
         }
         result[c] = accumulate != 0 ? result[c] + s : s;
     }
-
     /// <summary>Threads per group of <see cref="SumCols"/>: one warp per row, folded by shuffles.</summary>
     public const int RowGroupSize = 32;
 
