@@ -49,9 +49,8 @@ internal static class CrossEntropyIlgpuKernels
             return;
         }
         long o = (long)row * vocab;
-        float m = RowMax(logits, o, k, tid, g, reduce);
+        OnlineRowStats.MaxAndSumExp(logits, o, k, tid, g, reduce, out float m, out float s);
         bool flat = m == float.NegativeInfinity;
-        float s = RowSumExp(logits, o, k, m, flat, tid, g, reduce);
         if (tid == 0)
         {
             float lt = flat ? 0f : logits[o + targets[row]] - m;
@@ -69,9 +68,8 @@ internal static class CrossEntropyIlgpuKernels
             return;
         }
         long o = (long)row * vocab;
-        float m = RowMax(logits, o, k, tid, g, reduce);
+        OnlineRowStats.MaxAndSumExp(logits, o, k, tid, g, reduce, out float m, out float s);
         bool flat = m == float.NegativeInfinity;
-        float s = RowSumExp(logits, o, k, m, flat, tid, g, reduce);
         float c = dloss[row] * weights[row] / s;
         float gt = dloss[row] * weights[row];
         int t = targets[row];
@@ -80,27 +78,5 @@ internal static class CrossEntropyIlgpuKernels
             float p = XMath.Exp(flat ? 0f : logits[o + j] - m) * c;
             dlogits[o + j] += j == t ? p - gt : p;
         }
-    }
-
-    private static float RowMax<TReduce>(ArrayView<float> x, long o, int n, int tid, int g, TReduce reduce)
-        where TReduce : struct, IRowReduce
-    {
-        float m = float.NegativeInfinity;
-        for (int j = tid; j < n; j += g)
-        {
-            m = XMath.Max(m, x[o + j]);
-        }
-        return reduce.Max(m);
-    }
-
-    private static float RowSumExp<TReduce>(ArrayView<float> x, long o, int n, float m, bool flat, int tid, int g, TReduce reduce)
-        where TReduce : struct, IRowReduce
-    {
-        float s = 0f;
-        for (int j = tid; j < n; j += g)
-        {
-            s += XMath.Exp(flat ? 0f : x[o + j] - m);
-        }
-        return reduce.Sum(s);
     }
 }

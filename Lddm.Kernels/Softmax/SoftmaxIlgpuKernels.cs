@@ -90,20 +90,9 @@ internal static class SoftmaxIlgpuKernels
     {
         int tid = Group.IdxX, g = Group.DimX;
         long o = (long)Grid.IdxX * cols;
-        float m = float.NegativeInfinity;
-        for (int j = tid; j < cols; j += g)
-        {
-            m = XMath.Max(m, x[o + j]);
-        }
-        m = reduce.Max(m);
+        OnlineRowStats.MaxAndSumExp(x, o, cols, tid, g, reduce, out float m, out float s);
         // All −∞: shift every entry to 0 so the row comes out uniform instead of NaN (−∞ − −∞).
         bool flat = m == float.NegativeInfinity;
-        float s = 0f;
-        for (int j = tid; j < cols; j += g)
-        {
-            s += XMath.Exp(flat ? 0f : x[o + j] - m);
-        }
-        s = reduce.Sum(s);
         if (log)
         {
             float lse = XMath.Log(s);
@@ -250,5 +239,38 @@ internal static class RowReduce
         }
         Group.Barrier();
         return t;
+    }
+}
+
+/// <summary>
+/// The row max and Σ exp(x − max) in one pass over the row (online softmax): each thread keeps its running max and a
+/// sum rescaled whenever the max grows; the group then takes the max of the maxima and the sum of the thread sums
+/// rescaled to it. Two passes over the row's memory (this one and the write) instead of three. An all −∞ row has
+/// max −∞ and sum n (every entry shifted to 0, as the callers then treat it).
+/// </summary>
+internal static class OnlineRowStats
+{
+    public static void MaxAndSumExp<TReduce>(ArrayView<float> x, long o, int n, int tid, int g, TReduce reduce,
+        out float max, out float sum) where TReduce : struct, IRowReduce
+    {
+        float m = float.NegativeInfinity, s = 0f;
+        for (int j = tid; j < n; j += g)
+        {
+            float v = x[o + j];
+            if (v > m)
+            {
+                // exp(−∞ − v) = 0 on the first finite value: s restarts at 1.
+                s = s * XMath.Exp(m - v) + 1f;
+                m = v;
+            }
+            else if (!(m == float.NegativeInfinity && v == float.NegativeInfinity))
+            {
+                s += XMath.Exp(v - m); // a NaN entry makes the sum NaN, as in the two-pass form
+            }
+        }
+        max = reduce.Max(m);
+        float scaled = m == float.NegativeInfinity ? 0f : s * XMath.Exp(m - max);
+        float total = reduce.Sum(scaled);
+        sum = max == float.NegativeInfinity ? n : total;
     }
 }
