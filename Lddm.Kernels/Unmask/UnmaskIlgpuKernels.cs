@@ -18,7 +18,9 @@ internal readonly struct UnmaskParams(int vocab, int mode, double unmaskProbabil
 /// MASK slab (u ≥ a) leave before reading a logit. Otherwise: chunk max → shared → row max; chunk Σw in float64 →
 /// shared → every thread folds the same prefixes; the one thread whose chunk crosses the threshold rescans its
 /// chunk and writes the token. No barrier sits in a divergent branch (u and the mode are uniform per group). Rows
-/// the carry-over mask keeps (HasKeep and keep[row] ≠ 0) leave first, before any draw.
+/// the carry-over mask keeps (HasKeep and keep[row] ≠ 0) leave first, before any draw. The max, Σw and argmax passes
+/// read the logits through a 32 × 33 shared tile (<see cref="LoadTile"/>), so global loads are coalesced while each
+/// thread still folds its own chunk in id order (the same bits as reading it directly).
 /// </summary>
 internal static class UnmaskIlgpuKernels
 {
@@ -47,10 +49,18 @@ internal static class UnmaskIlgpuKernels
         int chunk = UnmaskRule.ChunkSize(k);
         int begin = XMin(k, lane * chunk), end = XMin(k, begin + chunk);
         long o = (long)row * p.Vocab;
+        var tile = SharedMemory.Allocate<float>(UnmaskRule.Lanes * TileStride);
+        int tiles = (chunk + UnmaskRule.Lanes - 1) / UnmaskRule.Lanes, mine = end - begin;
         float m = float.NegativeInfinity;
-        for (int j = begin; j < end; j++)
+        for (int tt = 0; tt < tiles; tt++)
         {
-            m = UnmaskRule.Max(m, logits[o + j]);
+            int i0 = tt * UnmaskRule.Lanes;
+            LoadTile(logits, tile, o, chunk, k, i0, lane);
+            for (int i = 0, n = XMin(UnmaskRule.Lanes, mine - i0); i < n; i++)
+            {
+                m = UnmaskRule.Max(m, tile[lane * TileStride + i]);
+            }
+            Group.Barrier();
         }
         peaks[lane] = m;
         Group.Barrier();
@@ -61,13 +71,19 @@ internal static class UnmaskIlgpuKernels
         }
         if (p.Mode == ModeArgmax)
         {
-            Argmax(logits, tokens, firsts, o, begin, end, m, lane, row, k);
+            Argmax(logits, tokens, firsts, tile, o, chunk, begin, end, m, lane, row, k);
             return;
         }
         double s = 0;
-        for (int j = begin; j < end; j++)
+        for (int tt = 0; tt < tiles; tt++)
         {
-            s += UnmaskRule.Weight(logits[o + j], m, p.InverseTemperature);
+            int i0 = tt * UnmaskRule.Lanes;
+            LoadTile(logits, tile, o, chunk, k, i0, lane);
+            for (int i = 0, n = XMin(UnmaskRule.Lanes, mine - i0); i < n; i++)
+            {
+                s += UnmaskRule.Weight(tile[lane * TileStride + i], m, p.InverseTemperature);
+            }
+            Group.Barrier();
         }
         partials[lane] = s;
         Group.Barrier();
@@ -107,18 +123,26 @@ internal static class UnmaskIlgpuKernels
         }
     }
 
-    /// <summary>Lowest j with logits[j] == max: each thread its chunk's first, thread 0 the first chunk that has one.</summary>
-    private static void Argmax(ArrayView<float> logits, ArrayView<int> tokens, ArrayView<int> firsts, long o, int begin,
-        int end, float m, int lane, int row, int k)
+    /// <summary>
+    /// Lowest j with logits[j] == max: each thread its chunk's first (read through the staged tiles), thread 0 the
+    /// first chunk that has one.
+    /// </summary>
+    private static void Argmax(ArrayView<float> logits, ArrayView<int> tokens, ArrayView<int> firsts, ArrayView<float> tile,
+        long o, int chunk, int begin, int end, float m, int lane, int row, int k)
     {
-        int first = k;
-        for (int j = begin; j < end; j++)
+        int first = k, tiles = (chunk + UnmaskRule.Lanes - 1) / UnmaskRule.Lanes, mine = end - begin;
+        for (int tt = 0; tt < tiles; tt++)
         {
-            if (logits[o + j] == m)
+            int i0 = tt * UnmaskRule.Lanes;
+            LoadTile(logits, tile, o, chunk, k, i0, lane);
+            for (int i = 0, n = XMin(UnmaskRule.Lanes, mine - i0); i < n; i++)
             {
-                first = j;
-                break;
+                if (first == k && tile[lane * TileStride + i] == m)
+                {
+                    first = begin + i0 + i;
+                }
             }
+            Group.Barrier();
         }
         firsts[lane] = first;
         Group.Barrier();
@@ -131,6 +155,32 @@ internal static class UnmaskIlgpuKernels
             }
             tokens[row] = best < k ? best : k - 1;
         }
+    }
+
+    /// <summary>Row stride of the staging tile: 33 floats, so lane l reading its row hits a different bank than lane l + 1.</summary>
+    private const int TileStride = UnmaskRule.Lanes + 1;
+
+    /// <summary>
+    /// Stages columns [i0, i0 + 32) of every lane's chunk: for chunk r, the 32 threads read 32 consecutive logits
+    /// (chunk r starts at r·chunk) — one or two 128-byte lines, where each thread walking its own chunk would touch 32
+    /// lines per step — into row r of the tile; then each lane reads its own row. Entries past a chunk or past K are
+    /// never read. Ends with a barrier; the caller's consume loop must end with one before the next call.
+    /// </summary>
+    private static void LoadTile(ArrayView<float> logits, ArrayView<float> tile, long o, int chunk, int k, int i0, int lane)
+    {
+        int i = i0 + lane;
+        if (i < chunk)
+        {
+            for (int r = 0; r < UnmaskRule.Lanes; r++)
+            {
+                int j = r * chunk + i;
+                if (j < k)
+                {
+                    tile[r * TileStride + lane] = logits[o + j];
+                }
+            }
+        }
+        Group.Barrier();
     }
 
     private static int XMin(int a, int b) => a < b ? a : b;

@@ -9,7 +9,7 @@ namespace Lddm.Kernels.Tests;
 public sealed class UnmaskTests
 {
     /// <summary>V = K + 1: tiny, char-level (28), around the 32 chunks of the canonical layout (33, 34, 65) and wider (1025).</summary>
-    private static readonly int[] s_vocabs = [2, 3, 17, 28, 33, 34, 65, 100, 130, 1025];
+    private static readonly int[] s_vocabs = [2, 3, 17, 28, 33, 34, 65, 100, 130, 1025, 2100, 1090];
 
     /// <summary>(α_t, α_s) pairs with α_s ≥ α_t: an early step, a late one, a no-op (a = 0) and α_s = 1 (a = 1).</summary>
     private static readonly (double T, double S)[] s_alphas = [(0.0, 0.1), (0.3, 0.7), (0.5, 0.5), (0.9, 1.0), (1e-4, 0.9999)];
