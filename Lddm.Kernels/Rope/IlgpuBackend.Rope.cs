@@ -30,9 +30,9 @@ public sealed partial class IlgpuBackend
 
     /// <summary>
     /// The host's float64-derived cos/sin table for (tokens, headDim, theta), resident on the device: uploaded once
-    /// per shape, not per call (a model calls RoPE with one shape many times per step). Null theta (no RoPE): a
-    /// one-element placeholder the kernels never read. Allocated outside the pool, freed with the accelerator or
-    /// when another shape replaces it (after the stream has drained, so no queued kernel still reads it).
+    /// per shape, not per call (a model calls RoPE with one shape many times per step, and a few shapes in all, e.g.
+    /// FUJI's joint sequence and its encoder's). Null theta (no RoPE): a one-element placeholder the kernels never
+    /// read. Allocated outside the pool and freed with the accelerator.
     /// </summary>
     private ArrayView<float> RopeTableView(int tokens, int headDim, float? theta)
     {
@@ -40,20 +40,17 @@ public sealed partial class IlgpuBackend
         {
             return (_ropeNone ??= _accelerator.Allocate1D<float>(1)).View;
         }
-        var table = RopeTable.Get(tokens, headDim, th);
-        if (!ReferenceEquals(table, _ropeHost))
+        lock (_ropeTables)
         {
-            if (_ropeDevice is not null)
+            if (!_ropeTables.TryGetValue((tokens, headDim, th), out var device))
             {
-                _accelerator.Synchronize();
-                _ropeDevice.Dispose();
+                device = _accelerator.Allocate1D(RopeTable.Get(tokens, headDim, th).Values);
+                _ropeTables[(tokens, headDim, th)] = device;
             }
-            _ropeDevice = _accelerator.Allocate1D(table.Values);
-            _ropeHost = table;
+            return device.View;
         }
-        return _ropeDevice!.View;
     }
 
-    private MemoryBuffer1D<float, Stride1D.Dense>? _ropeDevice, _ropeNone;
-    private RopeTable? _ropeHost;
+    private readonly Dictionary<(int Tokens, int HeadDim, float Theta), MemoryBuffer1D<float, Stride1D.Dense>> _ropeTables = new();
+    private MemoryBuffer1D<float, Stride1D.Dense>? _ropeNone;
 }
