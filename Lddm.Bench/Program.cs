@@ -5,7 +5,7 @@ using Lddm.Training.Runs;
 // One BenchmarkDotNet class per kernel family (naive version as the baseline), plus end-to-end benchmarks.
 // Run all:   dotnet run -c Release --project Lddm.Bench -- --filter '*'
 // Run one:   dotnet run -c Release --project Lddm.Bench -- --filter '*Matmul*'
-// Reports:   dotnet run -c Release --project Lddm.Bench -- report attention|ditblock|endtoend|kernelcpu|trainstep [presets] [rounds] [steps]
+// Reports:   dotnet run -c Release --project Lddm.Bench -- report attention|attnlayout|sample|ditblock|endtoend|kernelcpu|trainstep [presets] [rounds] [steps]
 // Data-parallel: [mpirun --oversubscribe -np K] dotnet Lddm.Bench/bin/Release/net10.0/Lddm.Bench.dll report distributed [steps] [preset] [batch]
 if (args is ["report", "attention"])
 {
@@ -25,6 +25,16 @@ if (args is ["report", "endtoend"])
 if (args is ["report", "kernelcpu"])
 {
     KernelCpuTimeReport.Run(Console.Out);
+    return;
+}
+if (args is ["report", "sample", .. var sampleArgs])
+{
+    SampleReport.Run(sampleArgs, Console.Out);
+    return;
+}
+if (args is ["report", "attnlayout", .. var layoutArgs])
+{
+    AttentionLayoutReport.Run(layoutArgs, Console.Out);
     return;
 }
 if (args is ["report", "trainstep", .. var trainArgs])

@@ -22,9 +22,13 @@ public sealed partial class CpuBackend
     {
         float* pq = Raw(q).Pointer, pk = Raw(k).Pointer, pv = Raw(v).Pointer, po = Raw(o).Pointer, pl = Raw(lse).Pointer;
         int* lengths = validLengths is null ? null : Raw(validLengths).Pointer;
-        var g = new AttentionGeometry(dims);
+        AttentionForward(new ForwardPointers(pq, pk, pv, po, pl, lengths), new AttentionGeometry(dims, qkvLayout: false, null), dims);
+    }
+
+    /// <summary>The forward on any <see cref="AttentionGeometry"/> (head-major, or read from a fused QKV buffer).</summary>
+    private unsafe void AttentionForward(ForwardPointers ptr, AttentionGeometry g, AttentionDims dims)
+    {
         int tiles = (dims.Tokens + QueryTile - 1) / QueryTile;
-        var ptr = new ForwardPointers(pq, pk, pv, po, pl, lengths);
         // A claim is a whole (b, h) pair when there are enough pairs, so K and V are packed once per claim.
         int items = dims.Pairs * tiles;
         int grain = dims.Pairs >= 2 * Pool.Threads ? tiles : Math.Max(1, items / (4 * Pool.Threads));
@@ -61,15 +65,15 @@ public sealed partial class CpuBackend
         for (int item = start; item < end; item++)
         {
             int bh = item / tiles, q0 = item % tiles * QueryTile;
-            long offset = (long)bh * g.T * g.D;
+            long offset = g.InOffset(bh);
             if (bh != packed)
             {
-                PackTransposedTiles(p.K + offset, g, 1f, kt);
-                PackRows(p.V + offset, g.T, g.KeyRows, g, 1f, vp);
+                PackTransposedTiles(p.K + offset, g, rope: true, kt);
+                PackRows(p.V + offset, g.T, g.KeyRows, g, 1f, vp, ropeFrom: -1);
                 packed = bh;
             }
             int keys = g.KeyLimit(p.Lengths, bh, q0, QueryTile);
-            PackRows(p.Q + offset + (long)q0 * g.D, Math.Min(QueryTile, g.T - q0), QueryTile, g, scale, qs);
+            PackRows(p.Q + offset + q0 * g.InRow, Math.Min(QueryTile, g.T - q0), QueryTile, g, scale, qs, ropeFrom: q0);
             new Span<float>(os, QueryTile * g.Dp).Clear();
             new Span<float>(m, QueryTile).Fill(float.NegativeInfinity);
             new Span<float>(l, QueryTile).Clear();
@@ -87,7 +91,7 @@ public sealed partial class CpuBackend
                 }
                 Accumulate(s, KeyTile, 1, vp + (long)k0 * g.Dp, os, QueryTile, Math.Min(KeyTile, keys - k0), g.Dp);
             }
-            WriteOutputTile(os, m, l, g, p.O + offset + (long)q0 * g.D, p.Lse + (long)bh * g.T + q0, Math.Min(QueryTile, g.T - q0));
+            WriteOutputTile(os, m, l, g, p.O + g.OutOffset(bh) + q0 * g.OutRow, p.Lse + (long)bh * g.T + q0, Math.Min(QueryTile, g.T - q0));
         }
     }
 
@@ -188,18 +192,38 @@ public sealed partial class CpuBackend
     {
         for (int r = 0; r < rows; r++)
         {
-            ScaleCopy(os + r * g.Dp, o + r * g.D, g.D, l[r] > 0 ? 1f / l[r] : 0f);
+            ScaleCopy(os + r * g.Dp, o + r * g.OutRow, g.D, l[r] > 0 ? 1f / l[r] : 0f);
             lse[r] = l[r] > 0 ? m[r] + MathF.Log(l[r]) : float.NegativeInfinity;
         }
     }
 
-    /// <summary>dst (padRows × Dp) = scale · src (rows × D), zero-padded in both directions.</summary>
-    private static unsafe void PackRows(float* src, int rows, int padRows, AttentionGeometry g, float scale, float* dst)
+    /// <summary>
+    /// dst (padRows × Dp) = scale · src (rows × D, row stride <see cref="AttentionGeometry.InRow"/>), zero-padded in
+    /// both directions. With <paramref name="ropeFrom"/> ≥ 0 and a RoPE table, row r is first rotated to position
+    /// ropeFrom + r (the rotated floats are then scaled: the same rounding as a separate RoPE pass).
+    /// </summary>
+    private static unsafe void PackRows(float* src, int rows, int padRows, AttentionGeometry g, float scale, float* dst,
+        int ropeFrom, long srcRow = -1)
     {
+        srcRow = srcRow < 0 ? g.InRow : srcRow;
         new Span<float>(dst, padRows * g.Dp).Clear();
+        bool rope = ropeFrom >= 0 && g.Cos != null;
         for (int r = 0; r < rows; r++)
         {
-            ScaleCopy(src + (long)r * g.D, dst + (long)r * g.Dp, g.D, scale);
+            if (rope)
+            {
+                int t = (ropeFrom + r) * g.Half;
+                float* row = dst + (long)r * g.Dp;
+                RopeRow(src + r * srcRow, row, g.Cos + t, g.Sin + t, g.Half, 1f, accumulate: false);
+                if (scale != 1f)
+                {
+                    ScaleRow(row, scale, g.Dp);
+                }
+            }
+            else
+            {
+                ScaleCopy(src + r * srcRow, dst + (long)r * g.Dp, g.D, scale);
+            }
         }
     }
 
@@ -221,16 +245,27 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Packs K (T × D) as 64-key tiles of Kᵀ: dst[(tile·Dp + d)·64 + j] = scale·k[tile·64 + j, d].</summary>
-    private static unsafe void PackTransposedTiles(float* src, AttentionGeometry g, float scale, float* dst)
+    /// <summary>
+    /// Packs K (T × D, row stride InRow) as 64-key tiles of Kᵀ: dst[(tile·Dp + d)·64 + j] = k[tile·64 + j, d],
+    /// each row first rotated to its position when <paramref name="rope"/> and the geometry has a RoPE table.
+    /// </summary>
+    private static unsafe void PackTransposedTiles(float* src, AttentionGeometry g, bool rope, float* dst)
     {
         new Span<float>(dst, g.KeyRows * g.Dp).Clear();
+        rope &= g.Cos != null;
+        float* rotated = stackalloc float[AttentionMaxHeadDim];
         for (int j = 0; j < g.T; j++)
         {
             float* tile = dst + (long)(j / KeyTile) * KeyTile * g.Dp + j % KeyTile;
+            float* row = src + j * g.InRow;
+            if (rope)
+            {
+                RopeRow(row, rotated, g.Cos + j * g.Half, g.Sin + j * g.Half, g.Half, 1f, accumulate: false);
+                row = rotated;
+            }
             for (int d = 0; d < g.D; d++)
             {
-                tile[d * KeyTile] = src[(long)j * g.D + d] * scale;
+                tile[d * KeyTile] = row[d];
             }
         }
     }
@@ -251,13 +286,45 @@ public sealed partial class CpuBackend
         public readonly int* Lengths = lengths;
     }
 
-    /// <summary>Sizes of one attention call as the CPU kernels see them.</summary>
-    private readonly struct AttentionGeometry(AttentionDims dims)
+    /// <summary>
+    /// Sizes and layout of one attention call as the CPU kernels see them. Head-major layout: q, k, v, o and their
+    /// gradients (B, H, T, D). QKV layout: q, k, v (and dq, dk, dv) read from / written to one (B, T, 3, H, D) buffer
+    /// (the QKV projection's output; the callers offset k by H·D and v by 2·H·D), o and dO (B, T, H, D). With a
+    /// RoPE table, q and k rows are rotated as they are packed and dq, dk rotated back as they are stored.
+    /// </summary>
+    private readonly unsafe struct AttentionGeometry
     {
-        public readonly int T = dims.Tokens, D = dims.HeadDim, Heads = dims.Heads;
-        public readonly int Dp = (dims.HeadDim + 15) & ~15;
-        public readonly int KeyRows = (dims.Tokens + KeyTile - 1) / KeyTile * KeyTile;
-        public readonly bool Causal = dims.Causal;
+        public readonly int T, D, Heads, Dp, KeyRows, Half;
+        public readonly bool Causal;
+
+        /// <summary>Row stride and the offsets of sequence b and head h in q, k, v and their gradients.</summary>
+        public readonly long InRow, InBatch, InHead;
+
+        /// <summary>Row stride and the offsets of sequence b and head h in o and dO.</summary>
+        public readonly long OutRow, OutBatch, OutHead;
+
+        /// <summary>RoPE cos and sin, each (T, D/2), or null: no rotation.</summary>
+        public readonly float* Cos, Sin;
+
+        public AttentionGeometry(AttentionDims dims, bool qkvLayout, RopeTable? rope)
+        {
+            T = dims.Tokens;
+            D = dims.HeadDim;
+            Heads = dims.Heads;
+            Dp = (D + 15) & ~15;
+            KeyRows = (T + KeyTile - 1) / KeyTile * KeyTile;
+            Half = D / 2;
+            Causal = dims.Causal;
+            long hd = (long)Heads * D;
+            (InRow, InBatch, InHead) = qkvLayout ? (3 * hd, 3 * hd * T, (long)D) : ((long)D, hd * T, (long)T * D);
+            (OutRow, OutBatch, OutHead) = qkvLayout ? (hd, hd * T, (long)D) : ((long)D, hd * T, (long)T * D);
+            Cos = rope is null ? null : rope.Cos;
+            Sin = rope is null ? null : rope.Sin;
+        }
+
+        public long InOffset(int bh) => bh / Heads * InBatch + bh % Heads * InHead;
+
+        public long OutOffset(int bh) => bh / Heads * OutBatch + bh % Heads * OutHead;
 
         /// <summary>Query t of pair bh may attend to keys j &lt; RowLimit (0 for rows past the end).</summary>
         public unsafe int RowLimit(int* lengths, int bh, int t)

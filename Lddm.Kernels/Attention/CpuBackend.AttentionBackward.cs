@@ -23,7 +23,15 @@ public sealed partial class CpuBackend
         var ptr = new BackwardPointers(Raw(q).Pointer, Raw(k).Pointer, Raw(v).Pointer, Raw(o).Pointer,
             Raw(lse).Pointer, Raw(dO).Pointer, validLengths is null ? null : Raw(validLengths).Pointer,
             Raw(dq).Pointer, Raw(dk).Pointer, Raw(dv).Pointer);
-        var g = new AttentionGeometry(dims);
+        AttentionBackward(ptr, new AttentionGeometry(dims, qkvLayout: false, null), dims, accumulate: true);
+    }
+
+    /// <summary>
+    /// The backward on any <see cref="AttentionGeometry"/>; dq, dk, dv are added to (<paramref name="accumulate"/>)
+    /// or overwritten, every element either way.
+    /// </summary>
+    private unsafe void AttentionBackward(BackwardPointers ptr, AttentionGeometry g, AttentionDims dims, bool accumulate)
+    {
         float scale = dims.Scale;
         ParallelClaims(dims.Pairs, 1, (start, end) =>
         {
@@ -32,36 +40,42 @@ public sealed partial class CpuBackend
             var w = new BackwardScratch(kt, kd, qd);
             for (int bh = start; bh < end; bh++)
             {
-                BackwardPair(ptr, g, scale, bh, w);
+                BackwardPair(ptr, g, scale, bh, w, accumulate);
             }
         });
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BackwardPair(BackwardPointers ptr, AttentionGeometry g, float scale, int bh,
-        BackwardScratch w)
+        BackwardScratch w, bool accumulate)
     {
-        long offset = (long)bh * g.T * g.D;
-        PackTransposedTiles(ptr.K + offset, g, 1f, w.Kt);
-        PackTransposedTiles(ptr.V + offset, g, 1f, w.Vt);
-        PackRows(ptr.K + offset, g.T, g.KeyRows, g, scale, w.Ks);
+        long offset = g.InOffset(bh), outOffset = g.OutOffset(bh);
+        PackTransposedTiles(ptr.K + offset, g, rope: true, w.Kt);
+        PackTransposedTiles(ptr.V + offset, g, rope: false, w.Vt);
+        PackRows(ptr.K + offset, g.T, g.KeyRows, g, scale, w.Ks, ropeFrom: 0);
         new Span<float>(w.DK, g.KeyRows * g.Dp).Clear();
         new Span<float>(w.DV, g.KeyRows * g.Dp).Clear();
         for (int q0 = 0; q0 < g.T; q0 += BackwardQueryTile)
         {
             int rows = Math.Min(BackwardQueryTile, g.T - q0);
             int keys = g.KeyLimit(ptr.Lengths, bh, q0, BackwardQueryTile);
+            long rowOffset = offset + q0 * g.InRow, outRowOffset = outOffset + q0 * g.OutRow;
             if (keys <= 0)
             {
-                continue; // every row of the tile is fully masked: zero gradients
+                // every row of the tile is fully masked: zero gradients
+                if (!accumulate)
+                {
+                    new Span<float>(w.DQ, BackwardQueryTile * g.Dp).Clear();
+                    StoreRows(w.DQ, rows, g, ptr.Dq + rowOffset, -1, accumulate);
+                }
+                continue;
             }
-            long rowOffset = offset + (long)q0 * g.D;
-            PackRows(ptr.Q + rowOffset, rows, BackwardQueryTile, g, scale, w.Qs);
-            PackRows(ptr.DO + rowOffset, rows, BackwardQueryTile, g, 1f, w.DOs);
+            PackRows(ptr.Q + rowOffset, rows, BackwardQueryTile, g, scale, w.Qs, ropeFrom: q0);
+            PackRows(ptr.DO + outRowOffset, rows, BackwardQueryTile, g, 1f, w.DOs, ropeFrom: -1, g.OutRow);
             for (int r = 0; r < BackwardQueryTile; r++)
             {
                 w.Lse[r] = r < rows ? ptr.Lse[(long)bh * g.T + q0 + r] : 0f;
-                w.Delta[r] = r < rows ? Dot(ptr.DO + rowOffset + r * g.D, ptr.O + rowOffset + r * g.D, g.D) : 0f;
+                w.Delta[r] = r < rows ? Dot(ptr.DO + outRowOffset + r * g.OutRow, ptr.O + outRowOffset + r * g.OutRow, g.D) : 0f;
             }
             new Span<float>(w.DQ, BackwardQueryTile * g.Dp).Clear();
             for (int k0 = 0; k0 < keys; k0 += KeyTile)
@@ -79,10 +93,10 @@ public sealed partial class CpuBackend
                 Accumulate(w.DS, 1, KeyTile, w.Qs, w.DK + kOff, m4, rows, g.Dp);   // dK[j] += Σ_i dS[i,j]·s·Q[i]
                 Accumulate(w.DS, KeyTile, 1, w.Ks + kOff, w.DQ, BackwardQueryTile, n, g.Dp); // dQ[i] += Σ_j dS[i,j]·s·K[j]
             }
-            AddRows(w.DQ, rows, g, ptr.Dq + rowOffset);
+            StoreRows(w.DQ, rows, g, ptr.Dq + rowOffset, q0, accumulate);
         }
-        AddRows(w.DK, g.T, g, ptr.Dk + offset);
-        AddRows(w.DV, g.T, g, ptr.Dv + offset);
+        StoreRows(w.DK, g.T, g, ptr.Dk + offset, 0, accumulate);
+        StoreRows(w.DV, g.T, g, ptr.Dv + offset, -1, accumulate);
     }
 
     /// <summary>p = exp(s − lse) on keys j &lt; limit (0 beyond); ds = p∘(dp − Δ) in place of dp.</summary>
@@ -133,23 +147,35 @@ public sealed partial class CpuBackend
         return sum;
     }
 
-    /// <summary>dst (rows × D) += src (rows × Dp).</summary>
-    private static unsafe void AddRows(float* src, int rows, AttentionGeometry g, float* dst)
+    /// <summary>
+    /// dst (rows × D, row stride InRow) += src (rows × Dp), or = when not <paramref name="accumulate"/>. With
+    /// <paramref name="ropeFrom"/> ≥ 0 and a RoPE table, row r is rotated back (by −a, the transpose) from
+    /// position ropeFrom + r: the gradient of the rotated q or k becomes that of the unrotated one.
+    /// </summary>
+    private static unsafe void StoreRows(float* src, int rows, AttentionGeometry g, float* dst, int ropeFrom, bool accumulate)
     {
+        bool rope = ropeFrom >= 0 && g.Cos != null;
         for (int r = 0; r < rows; r++)
         {
-            float* x = src + (long)r * g.Dp, y = dst + (long)r * g.D;
+            float* x = src + (long)r * g.Dp, y = dst + r * g.InRow;
+            if (rope)
+            {
+                int t = (ropeFrom + r) * g.Half;
+                RopeRow(x, y, g.Cos + t, g.Sin + t, g.Half, -1f, accumulate);
+                continue;
+            }
             int d = 0;
             if (Vector512.IsHardwareAccelerated)
             {
                 for (; d <= g.D - 16; d += 16)
                 {
-                    (Vector512.Load(y + d) + Vector512.Load(x + d)).Store(y + d);
+                    var sum = accumulate ? Vector512.Load(y + d) + Vector512.Load(x + d) : Vector512.Load(x + d);
+                    sum.Store(y + d);
                 }
             }
             for (; d < g.D; d++)
             {
-                y[d] += x[d];
+                y[d] = accumulate ? y[d] + x[d] : x[d];
             }
         }
     }

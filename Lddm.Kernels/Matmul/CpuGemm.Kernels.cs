@@ -146,6 +146,75 @@ internal static unsafe partial class CpuGemm
         c70.Store(tile + 224); c71.Store(tile + 240);
     }
 
+    /// <summary>
+    /// <see cref="Kernel512"/> with the MR rows of A read in place from row-major storage (row r of the sliver at
+    /// a + r·lda, k-step p at +p) instead of a packed sliver: the same broadcasts and FMAs in the same order.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel512Rows(int kc, float* a, int lda, float* bp, float* tile, float* c = null, int ldc = 0,
+        float alpha = 1f, float cBeta = 0f)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default;
+        float* a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda;
+        float* a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(bp);
+            var b1 = Vector512.Load(bp + 16);
+            var x = Vector512.Create(a0[p]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a1[p]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a2[p]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a3[p]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a4[p]);
+            c40 = Vector512.FusedMultiplyAdd(x, b0, c40);
+            c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a5[p]);
+            c50 = Vector512.FusedMultiplyAdd(x, b0, c50);
+            c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a6[p]);
+            c60 = Vector512.FusedMultiplyAdd(x, b0, c60);
+            c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a7[p]);
+            c70 = Vector512.FusedMultiplyAdd(x, b0, c70);
+            c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+            bp += NR;
+        }
+        if (c != null)
+        {
+            var va = Vector512.Create(alpha);
+            var vb = Vector512.Create(cBeta);
+            bool read = cBeta != 0f;
+            StoreRow(c, c00, c01, va, vb, read);
+            StoreRow(c + ldc, c10, c11, va, vb, read);
+            StoreRow(c + 2L * ldc, c20, c21, va, vb, read);
+            StoreRow(c + 3L * ldc, c30, c31, va, vb, read);
+            StoreRow(c + 4L * ldc, c40, c41, va, vb, read);
+            StoreRow(c + 5L * ldc, c50, c51, va, vb, read);
+            StoreRow(c + 6L * ldc, c60, c61, va, vb, read);
+            StoreRow(c + 7L * ldc, c70, c71, va, vb, read);
+            return;
+        }
+        c00.Store(tile); c01.Store(tile + 16);
+        c10.Store(tile + 32); c11.Store(tile + 48);
+        c20.Store(tile + 64); c21.Store(tile + 80);
+        c30.Store(tile + 96); c31.Store(tile + 112);
+        c40.Store(tile + 128); c41.Store(tile + 144);
+        c50.Store(tile + 160); c51.Store(tile + 176);
+        c60.Store(tile + 192); c61.Store(tile + 208);
+        c70.Store(tile + 224); c71.Store(tile + 240);
+    }
+
     /// <summary>row[0..32) = α·(lo, hi) + cβ·row (row read only when <paramref name="read"/>), as <see cref="Store"/> does.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreRow(float* row, Vector512<float> lo, Vector512<float> hi, Vector512<float> va,

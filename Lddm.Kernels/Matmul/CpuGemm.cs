@@ -109,6 +109,9 @@ internal static unsafe partial class CpuGemm
         t_bPack = t_bPack != null ? t_bPack : Alloc(KC * NC);
         t_aPack = t_aPack != null ? t_aPack : Alloc(KC * MC);
         float* bp = t_bPack, ap = t_aPack;
+        // Row-major A (activations × weights, dY·W) is read in place by the micro-kernel (8 row streams of one
+        // sliver stay in L1), so only a partial last sliver is packed; transposed A is packed as usual.
+        bool direct = !s.TransposeA && Vector512.IsHardwareAccelerated;
         for (int jc = j0; jc < j1; jc += NC)
         {
             int nc = Math.Min(NC, j1 - jc);
@@ -121,8 +124,18 @@ internal static unsafe partial class CpuGemm
                 for (int ic = i0; ic < i1; ic += MC)
                 {
                     int mc = Math.Min(MC, i1 - ic);
-                    PackA(a, ap, s.TransposeA, s.M, s.K, ic, mc, pc, kc);
-                    Block(ap, bp, c + (long)ic * s.N + jc, s.N, mc, nc, kc, s.Alpha, cBeta);
+                    if (!direct)
+                    {
+                        PackA(a, ap, s.TransposeA, s.M, s.K, ic, mc, pc, kc);
+                        Block(ap, null, 0, bp, c + (long)ic * s.N + jc, s.N, mc, nc, kc, s.Alpha, cBeta);
+                        continue;
+                    }
+                    int full = mc / MR * MR;
+                    if (full < mc)
+                    {
+                        PackA(a, ap + full * kc, false, s.M, s.K, ic + full, mc - full, pc, kc);
+                    }
+                    Block(ap, a + (long)ic * s.K + pc, s.K, bp, c + (long)ic * s.N + jc, s.N, mc, nc, kc, s.Alpha, cBeta);
                 }
             }
         }
@@ -130,17 +143,35 @@ internal static unsafe partial class CpuGemm
 
     private static float* Alloc(int floats) => (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
 
-    /// <summary>C block (mc × nc, leading dimension ldc) from packed A (mc × kc) and packed B (kc × nc).</summary>
-    private static void Block(float* ap, float* bp, float* c, int ldc, int mc, int nc, int kc, float alpha,
-        float cBeta)
+    /// <summary>
+    /// C block (mc × nc, leading dimension ldc) from packed A (mc × kc) and packed B (kc × nc). With
+    /// <paramref name="a"/> not null, full MR-row slivers are read in place from row-major A (row stride
+    /// <paramref name="lda"/>) by <see cref="Kernel512Rows"/> — the same FMAs in the same order, so bit-identical —
+    /// and only a partial last sliver comes from <paramref name="ap"/>.
+    /// </summary>
+    private static void Block(float* ap, float* a, int lda, float* bp, float* c, int ldc, int mc, int nc, int kc,
+        float alpha, float cBeta)
     {
         float* tile = stackalloc float[MR * NR];
         for (int ir = 0; ir < mc; ir += MR)
         {
             int mr = Math.Min(MR, mc - ir);
+            bool inPlace = a != null && mr == MR;
             for (int col = 0; col < nc; col += NR)
             {
                 int nr = Math.Min(NR, nc - col);
+                if (inPlace)
+                {
+                    float* rows = a + (long)ir * lda;
+                    if (nr == NR)
+                    {
+                        Kernel512Rows(kc, rows, lda, bp + col * kc, tile, c + (long)ir * ldc + col, ldc, alpha, cBeta);
+                        continue;
+                    }
+                    Kernel512Rows(kc, rows, lda, bp + col * kc, tile);
+                    Store(tile, c + (long)ir * ldc + col, ldc, mr, nr, alpha, cBeta);
+                    continue;
+                }
                 if (Vector512.IsHardwareAccelerated && mr == MR && nr == NR)
                 {
                     Kernel512(kc, ap + ir * kc, bp + col * kc, tile, c + (long)ir * ldc + col, ldc, alpha, cBeta);

@@ -23,17 +23,34 @@ public sealed partial class IlgpuBackend
         LaunchRope(_ropeBackward, dy, tokens, headDim, theta, dx);
     }
 
-    /// <summary>
-    /// Uploads the host's float64-derived cos/sin table into a pooled buffer and launches one thread per pair.
-    /// Returning the table to the pool right after the launch is safe: every later use of that buffer (an
-    /// upload or a kernel) is ordered after this kernel on the same stream.
-    /// </summary>
+    /// <summary>Launches one thread per pair with the resident cos/sin table (see <see cref="RopeTableView"/>).</summary>
     private void LaunchRope(Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, RopeShape> kernel,
-        DeviceBuffer<float> src, int tokens, int headDim, float theta, DeviceBuffer<float> dst)
+        DeviceBuffer<float> src, int tokens, int headDim, float theta, DeviceBuffer<float> dst) =>
+        kernel(src.Length / 2, View(src), RopeTableView(tokens, headDim, theta), View(dst), new RopeShape(tokens, headDim / 2));
+
+    /// <summary>
+    /// The host's float64-derived cos/sin table for (tokens, headDim, theta), resident on the device: uploaded once
+    /// per shape, not per call (a model calls RoPE with one shape many times per step, and a few shapes in all, e.g.
+    /// FUJI's joint sequence and its encoder's). Null theta (no RoPE): a one-element placeholder the kernels never
+    /// read. Allocated outside the pool and freed with the accelerator.
+    /// </summary>
+    private ArrayView<float> RopeTableView(int tokens, int headDim, float? theta)
     {
-        var table = RopeTable.Get(tokens, headDim, theta);
-        using var device = Allocate<float>(table.Values.Length);
-        device.CopyFrom(table.Values);
-        kernel(src.Length / 2, View(src), View(device), View(dst), new RopeShape(tokens, headDim / 2));
+        if (theta is not float th)
+        {
+            return (_ropeNone ??= _accelerator.Allocate1D<float>(1)).View;
+        }
+        lock (_ropeTables)
+        {
+            if (!_ropeTables.TryGetValue((tokens, headDim, th), out var device))
+            {
+                device = _accelerator.Allocate1D(RopeTable.Get(tokens, headDim, th).Values);
+                _ropeTables[(tokens, headDim, th)] = device;
+            }
+            return device.View;
+        }
     }
+
+    private readonly Dictionary<(int Tokens, int HeadDim, float Theta), MemoryBuffer1D<float, Stride1D.Dense>> _ropeTables = new();
+    private MemoryBuffer1D<float, Stride1D.Dense>? _ropeNone;
 }

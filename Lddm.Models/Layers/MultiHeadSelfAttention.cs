@@ -45,13 +45,10 @@ public sealed class MultiHeadSelfAttention : Module
         {
             throw new ArgumentException($"{nameof(MultiHeadSelfAttention)}: x must be (B, T, {Hidden}) but has shape {x.Shape}.", nameof(x));
         }
-        int b = x.Shape[0], t = x.Shape[1];
+        // The attention reads the heads in place from the QKV output (B, T, 3, heads, D) with RoPE inside and
+        // writes o as (B, T, h): no head split/merge or rotation copies (forward or backward).
         var qkv = Qkv.Forward(x);                                                     // (B, T, 3h)
-        var split = TransposeOp.Apply(ReshapeOp.Apply(qkv, b, t, 3 * Heads, HeadDim), 1, 2); // (B, 3·heads, T, D)
-        var q = RopeOp.Apply(SliceOp.Apply(split, 1, 0, Heads), RopeTheta);        // (B, heads, T, D)
-        var k = RopeOp.Apply(SliceOp.Apply(split, 1, Heads, Heads), RopeTheta);
-        var v = SliceOp.Apply(split, 1, 2 * Heads, Heads);
-        var o = AttentionOp.Apply(q, k, v, Causal ? AttentionMask.Causal : AttentionMask.None); // (B, heads, T, D)
-        return Proj.Forward(ReshapeOp.Apply(TransposeOp.Apply(o, 1, 2), b, t, Hidden));
+        var o = QkvAttentionOp.Apply(qkv, Heads, RopeTheta, Causal ? AttentionMask.Causal : AttentionMask.None);
+        return Proj.Forward(o);
     }
 }

@@ -53,11 +53,9 @@ public sealed class MmDiTBlock : Module
         var my = Latent.Modulate(c);
 
         // One attention over the joint sequence [tokens | latents].
-        var joint = ConcatOp.Apply([Tokens.HeadsOf(x, mx[0], mx[1]), Latent.HeadsOf(y, my[0], my[1])], 2); // (B, 3·heads, L+P, D)
-        var q = RopeOp.Apply(SliceOp.Apply(joint, 1, 0, heads), Config.RopeTheta);
-        var k = RopeOp.Apply(SliceOp.Apply(joint, 1, heads, heads), Config.RopeTheta);
-        var v = SliceOp.Apply(joint, 1, 2 * heads, heads);
-        var o = ReshapeOp.Apply(TransposeOp.Apply(AttentionOp.Apply(q, k, v), 1, 2), b, l + p, h); // (B, L+P, h)
+        // The heads are read in place from the joint QKV (B, L+P, 3, heads, D), RoPE inside the attention.
+        var joint = ConcatOp.Apply([Tokens.QkvOf(x, mx[0], mx[1]), Latent.QkvOf(y, my[0], my[1])], 1); // (B, L+P, 3h)
+        var o = QkvAttentionOp.Apply(joint, heads, Config.RopeTheta); // (B, L+P, h)
         var ax = Tokens.Out.Forward(SliceOp.Apply(o, 1, 0, l));
         var ay = Latent.Out.Forward(SliceOp.Apply(o, 1, l, p));
 

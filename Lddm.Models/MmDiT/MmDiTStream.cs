@@ -49,11 +49,7 @@ public sealed class MmDiTStream : Module
         return [.. Enumerable.Range(0, 6).Select(i => SliceOp.Apply(mod, 1, i * h, h))];
     }
 
-    /// <summary>x (B, T, h) → its q, k, v laid out per head: (B, 3·heads, T, D) with [q heads | k heads | v heads].</summary>
-    internal Tensor HeadsOf(Tensor x, Tensor shift, Tensor scale)
-    {
-        int b = x.Shape[0], t = x.Shape[1];
-        var qkv = Qkv.Forward(ModulateOp.Apply(Norm1.Forward(x), shift, scale)); // (B, T, 3h)
-        return TransposeOp.Apply(ReshapeOp.Apply(qkv, b, t, 3 * Config.Heads, Config.Hidden / Config.Heads), 1, 2);
-    }
+    /// <summary>x (B, T, h) → its fused q, k, v projection (B, T, 3h): per token [q | k | v], each [head 0 | head 1 | …].</summary>
+    internal Tensor QkvOf(Tensor x, Tensor shift, Tensor scale) =>
+        Qkv.Forward(ModulateOp.Apply(Norm1.Forward(x), shift, scale));
 }

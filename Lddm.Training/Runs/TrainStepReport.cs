@@ -76,6 +76,7 @@ public static class TrainStepReport
                 }
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"train-step {preset} speed-up 2T/1T: {mean:F3} ± {se:F3} (SE over {rounds} interleaved rounds of {steps} steps after {Warmup} warm-up steps; per round {string.Join(" ", ratios.Select(x => x.ToString("F3", CultureInfo.InvariantCulture)))})"));
+                Sampling(preset, trainers, threadCounts, rounds, output);
             }
             finally
             {
@@ -90,6 +91,45 @@ public static class TrainStepReport
             }
         }
         output.WriteLine($"load average at the end {LoadAverage()}");
+    }
+
+    /// <summary>Sampling batch: <see cref="SampleCount"/> sequences of <see cref="SampleLength"/> tokens in <see cref="SampleSteps"/> steps.</summary>
+    public const int SampleCount = 32, SampleLength = 64, SampleSteps = 16;
+
+    /// <summary>
+    /// Sampling with each trainer's model (paused between steps, so its weights are those of a few training steps):
+    /// one warm-up call, then <paramref name="rounds"/> interleaved calls per thread count; median wall and CPU time,
+    /// tokens/s = count·length / wall time, and the network evaluations (NFE) of the last call.
+    /// </summary>
+    private static void Sampling(string preset, Dictionary<int, Stepper> trainers, int[] threadCounts, int rounds, TextWriter output)
+    {
+        var times = threadCounts.ToDictionary(t => t, _ => new List<double>());
+        var cpu = threadCounts.ToDictionary(t => t, _ => new List<double>());
+        var nfe = threadCounts.ToDictionary(t => t, _ => 0);
+        using var process = Process.GetCurrentProcess();
+        for (int r = -1; r < rounds; r++)
+        {
+            foreach (int t in threadCounts)
+            {
+                process.Refresh();
+                var cpu0 = process.TotalProcessorTime;
+                var sw = Stopwatch.StartNew();
+                nfe[t] = trainers[t].Model.Generate(SampleCount, SampleLength, SampleSteps, seed: 7 + (ulong)(r + 1)).Nfe;
+                double wall = sw.Elapsed.TotalSeconds;
+                process.Refresh();
+                if (r >= 0)
+                {
+                    times[t].Add(wall);
+                    cpu[t].Add((process.TotalProcessorTime - cpu0).TotalSeconds);
+                }
+            }
+        }
+        foreach (int t in threadCounts)
+        {
+            double wall = Median(times[t]);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"sample {preset} N={SampleSteps} L={SampleLength} B={SampleCount} {t}T: {1e3 * wall:F1} ms (CPU {1e3 * Median(cpu[t]):F1} ms, all threads), {SampleCount * SampleLength / wall:F0} tok/s, NFE {nfe[t]} (median of {rounds} after 1 warm-up)"));
+        }
     }
 
     private static double Peak(int threads) => MachinePeak.Fp32GflopsPerSecond(threads: threads);
@@ -152,6 +192,9 @@ public static class TrainStepReport
             { IsBackground = true };
             _thread.Start();
         }
+
+        /// <summary>The trained model; use it only while the trainer is paused (between <see cref="Time"/> calls).</summary>
+        public Lddm.Training.Engine.ITrainableModel Model => _trainer.Model;
 
         /// <summary>Process CPU seconds (all threads) per step of the last <see cref="Time"/>.</summary>
         public double LastCpu { get; private set; }
