@@ -49,16 +49,11 @@ public sealed partial class IlgpuBackend : Backend
 
     /// <summary>
     /// As <see cref="CreateCpuSimulator(bool)"/>; <paramref name="useMmaMatmul"/> runs matmul through the tensor-core
-    /// kernel's emulation path (the same kernel body, the <c>mma.sync</c> fragments multiplied with warp shuffles),
-    /// which needs the warp-shuffle path.
+    /// kernel's emulation path (the same kernel body, the <c>mma.sync</c> fragments multiplied through a per-warp
+    /// shared-memory exchange).
     /// </summary>
     public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles, bool useMmaMatmul)
     {
-        if (useMmaMatmul && !useWarpShuffles)
-        {
-            throw new ArgumentException("The tensor-core matmul's emulation uses warp shuffles: it needs useWarpShuffles.",
-                nameof(useMmaMatmul));
-        }
         var context = IlgpuContexts.Create();
         try
         {
@@ -146,8 +141,8 @@ public sealed partial class IlgpuBackend : Backend
     public override string Name => Kind switch
     {
         BackendKind.IlgpuCpu => UseWarpShuffles
-            ? UseMmaMatmul ? "ilgpu-cpu (ILGPU CPU simulator, TF32 mma matmul emulated)" : "ilgpu-cpu (ILGPU CPU simulator)"
-            : "ilgpu-cpu (ILGPU CPU simulator, no warp shuffles)",
+            ? "ilgpu-cpu (ILGPU CPU simulator" + (UseMmaMatmul ? ", TF32 mma matmul emulated)" : ")")
+            : "ilgpu-cpu (ILGPU CPU simulator, no warp shuffles" + (UseMmaMatmul ? ", TF32 mma matmul emulated)" : ")"),
         _ => $"{Kind.ToString().ToLowerInvariant()} ({_accelerator.Name}, {_accelerator.MemorySize / (1 << 20)} MiB)"
             + (UseMmaMatmul ? ", TF32 mma matmul" : ""),
     };

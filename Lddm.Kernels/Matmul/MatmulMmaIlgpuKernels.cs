@@ -28,15 +28,23 @@ public struct MmaFragmentB
 
 /// <summary>
 /// The TF32 tensor-core step, <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>, and its emulation.
-/// On CUDA (<see cref="CudaAsm.IsSupported"/>, a constant ILGPU folds when it compiles for PTX) the instruction is
-/// emitted as inline PTX; on any other accelerator (the CPU simulator) the same fragments are multiplied in plain
-/// arithmetic, each lane gathering the operands it needs from the lanes that hold them with warp shuffles — so a
-/// fragment indexing error on the kernel side gives a wrong product on the simulator too.
+/// On CUDA (<see cref="CudaAsm.IsSupported"/>: ILGPU turns it into a constant predicate for PTX and ptxas drops the
+/// other branch) the instruction is emitted as inline PTX; on any other accelerator (the CPU simulator) the same
+/// fragments are multiplied in plain FP32 arithmetic: every lane publishes its 6 fragment registers in a per-warp
+/// scratch of shared memory and gathers the 32 operands it needs from the lanes that hold them — so a fragment
+/// indexing error on the kernel side gives a wrong product on the simulator too. (Warp shuffles would do the same
+/// with 32 exchanges per call; two warp barriers are ~16× cheaper on the simulator.)
 /// </summary>
 internal static class Mma
 {
-    /// <summary>d = a·b + c for one warp's 16 × 8 × 8 tile; every lane of the warp must call it.</summary>
-    public static MmaAccumulator MmaTf32(MmaAccumulator c, MmaFragmentA a, MmaFragmentB b)
+    /// <summary>Floats of emulation scratch per warp: 32 lanes × (4 A + 2 B registers).</summary>
+    public const int ScratchPerWarp = 32 * 6;
+
+    /// <summary>
+    /// d = a·b + c for one warp's 16 × 8 × 8 tile; every lane of the warp must call it. <paramref name="scratch"/> is
+    /// the warp's <see cref="ScratchPerWarp"/> floats of shared memory, used by the emulation only.
+    /// </summary>
+    public static MmaAccumulator MmaTf32(MmaAccumulator c, MmaFragmentA a, MmaFragmentB b, ArrayView<float> scratch)
     {
         if (CudaAsm.IsSupported)
         {
@@ -47,32 +55,40 @@ internal static class Mma
                 ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1);
             return new MmaAccumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
         }
-        return Emulated(c, a, b);
+        return Emulated(c, a, b, scratch);
     }
 
     /// <summary>
-    /// The fragment product in plain FP32 arithmetic: lane (g, t) needs rows g and g+8 of A (held by lanes 4g..4g+3)
-    /// and columns 2t and 2t+1 of B (held by lanes 8t..8t+3 and 8t+4..8t+7); 32 shuffles per call.
+    /// The fragment product in plain FP32 arithmetic: lane (g, t) needs rows g and g+8 of A (held by lanes 4g..4g+3:
+    /// A0..A3 of lane 4g+q are A[g, q], A[g+8, q], A[g, q+4], A[g+8, q+4]) and columns 2t and 2t+1 of B (B0, B1 of
+    /// lane 4n+q are B[q, n], B[q+4, n]).
     /// </summary>
-    private static MmaAccumulator Emulated(MmaAccumulator c, MmaFragmentA a, MmaFragmentB b)
+    private static MmaAccumulator Emulated(MmaAccumulator c, MmaFragmentA a, MmaFragmentB b, ArrayView<float> scratch)
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        int o = lane * 6;
+        scratch[o] = Interop.IntAsFloat(a.A0);
+        scratch[o + 1] = Interop.IntAsFloat(a.A1);
+        scratch[o + 2] = Interop.IntAsFloat(a.A2);
+        scratch[o + 3] = Interop.IntAsFloat(a.A3);
+        scratch[o + 4] = Interop.IntAsFloat(b.B0);
+        scratch[o + 5] = Interop.IntAsFloat(b.B1);
+        Warp.Barrier();
         float d0 = c.C0, d1 = c.C1, d2 = c.C2, d3 = c.C3;
-        float fa0 = Interop.IntAsFloat(a.A0), fa1 = Interop.IntAsFloat(a.A1);
-        float fa2 = Interop.IntAsFloat(a.A2), fa3 = Interop.IntAsFloat(a.A3);
-        float fb0 = Interop.IntAsFloat(b.B0), fb1 = Interop.IntAsFloat(b.B1);
         for (int q = 0; q < 4; q++)
         {
-            int srcA = 4 * g + q, srcB0 = 8 * t + q, srcB1 = 8 * t + 4 + q;
-            float aLoQ = Warp.Shuffle(fa0, srcA), aHiQ = Warp.Shuffle(fa1, srcA);       // A[g, q], A[g+8, q]
-            float aLoQ4 = Warp.Shuffle(fa2, srcA), aHiQ4 = Warp.Shuffle(fa3, srcA);     // A[g, q+4], A[g+8, q+4]
-            float b0Q = Warp.Shuffle(fb0, srcB0), b0Q4 = Warp.Shuffle(fb1, srcB0);      // B[q, 2t], B[q+4, 2t]
-            float b1Q = Warp.Shuffle(fb0, srcB1), b1Q4 = Warp.Shuffle(fb1, srcB1);      // B[q, 2t+1], B[q+4, 2t+1]
+            int srcA = (4 * g + q) * 6, srcB0 = (8 * t + q) * 6, srcB1 = (8 * t + 4 + q) * 6;
+            float aLoQ = scratch[srcA], aHiQ = scratch[srcA + 1];             // A[g, q], A[g+8, q]
+            float aLoQ4 = scratch[srcA + 2], aHiQ4 = scratch[srcA + 3];       // A[g, q+4], A[g+8, q+4]
+            float b0Q = scratch[srcB0 + 4], b0Q4 = scratch[srcB0 + 5];        // B[q, 2t], B[q+4, 2t]
+            float b1Q = scratch[srcB1 + 4], b1Q4 = scratch[srcB1 + 5];        // B[q, 2t+1], B[q+4, 2t+1]
             d0 += aLoQ * b0Q + aLoQ4 * b0Q4;
             d1 += aLoQ * b1Q + aLoQ4 * b1Q4;
             d2 += aHiQ * b0Q + aHiQ4 * b0Q4;
             d3 += aHiQ * b1Q + aHiQ4 * b1Q4;
         }
+        // Nobody overwrites the scratch (next call) before every lane has read it.
+        Warp.Barrier();
         return new MmaAccumulator { C0 = d0, C1 = d1, C2 = d2, C3 = d3 };
     }
 
@@ -120,11 +136,13 @@ internal static class MatmulMmaIlgpuKernels
     private const int ABuffer = TileM * LdA, BBuffer = KTile * LdB;
 
     /// <summary>Grid: TilesM·TilesN·batch groups of 256 threads (tiles of 128 × 128). C unread when β = 0.</summary>
-    [GpuKernel(Hot = true, WarpShuffles = true)]
+    [GpuKernel(Hot = true)]
     public static void MatmulMma(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s)
     {
         var As = SharedMemory.Allocate<uint>(2 * ABuffer);
         var Bs = SharedMemory.Allocate<uint>(2 * BBuffer);
+        // The emulation's exchange buffer (unreferenced on CUDA, where the mma branch is the only one left).
+        var scratchAll = SharedMemory.Allocate<float>(GroupSize / 32 * Mma.ScratchPerWarp);
         int t = Group.IdxX, grid = Grid.IdxX;
         int m = s.M, n = s.N, k = s.K;
         int tiles = s.TilesM * s.TilesN;
@@ -134,6 +152,7 @@ internal static class MatmulMmaIlgpuKernels
         int lane = t & 31, warp = t >> 5;
         int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
         int g = lane >> 2, tg = lane & 3;
+        var scratch = scratchAll.SubView(warp * Mma.ScratchPerWarp, Mma.ScratchPerWarp);
 
         MmaAccumulator c00 = default, c01 = default, c02 = default, c03 = default;
         MmaAccumulator c10 = default, c11 = default, c12 = default, c13 = default;
@@ -173,14 +192,14 @@ internal static class MatmulMmaIlgpuKernels
                 var fb1 = FragmentB(Bs, bBase + (ks + tg) * LdB + wn + 8 + g);
                 var fb2 = FragmentB(Bs, bBase + (ks + tg) * LdB + wn + 16 + g);
                 var fb3 = FragmentB(Bs, bBase + (ks + tg) * LdB + wn + 24 + g);
-                c00 = Mma.MmaTf32(c00, fa0, fb0); c01 = Mma.MmaTf32(c01, fa0, fb1);
-                c02 = Mma.MmaTf32(c02, fa0, fb2); c03 = Mma.MmaTf32(c03, fa0, fb3);
-                c10 = Mma.MmaTf32(c10, fa1, fb0); c11 = Mma.MmaTf32(c11, fa1, fb1);
-                c12 = Mma.MmaTf32(c12, fa1, fb2); c13 = Mma.MmaTf32(c13, fa1, fb3);
-                c20 = Mma.MmaTf32(c20, fa2, fb0); c21 = Mma.MmaTf32(c21, fa2, fb1);
-                c22 = Mma.MmaTf32(c22, fa2, fb2); c23 = Mma.MmaTf32(c23, fa2, fb3);
-                c30 = Mma.MmaTf32(c30, fa3, fb0); c31 = Mma.MmaTf32(c31, fa3, fb1);
-                c32 = Mma.MmaTf32(c32, fa3, fb2); c33 = Mma.MmaTf32(c33, fa3, fb3);
+                c00 = Mma.MmaTf32(c00, fa0, fb0, scratch); c01 = Mma.MmaTf32(c01, fa0, fb1, scratch);
+                c02 = Mma.MmaTf32(c02, fa0, fb2, scratch); c03 = Mma.MmaTf32(c03, fa0, fb3, scratch);
+                c10 = Mma.MmaTf32(c10, fa1, fb0, scratch); c11 = Mma.MmaTf32(c11, fa1, fb1, scratch);
+                c12 = Mma.MmaTf32(c12, fa1, fb2, scratch); c13 = Mma.MmaTf32(c13, fa1, fb3, scratch);
+                c20 = Mma.MmaTf32(c20, fa2, fb0, scratch); c21 = Mma.MmaTf32(c21, fa2, fb1, scratch);
+                c22 = Mma.MmaTf32(c22, fa2, fb2, scratch); c23 = Mma.MmaTf32(c23, fa2, fb3, scratch);
+                c30 = Mma.MmaTf32(c30, fa3, fb0, scratch); c31 = Mma.MmaTf32(c31, fa3, fb1, scratch);
+                c32 = Mma.MmaTf32(c32, fa3, fb2, scratch); c33 = Mma.MmaTf32(c33, fa3, fb3, scratch);
             }
             if (more)
             {

@@ -9,15 +9,15 @@ namespace Lddm.Kernels.Tests;
 
 /// <summary>
 /// The TF32 tensor-core GEMM (<c>MatmulMmaIlgpuKernels.MatmulMma</c>). On the simulator it runs its emulation path:
-/// the same kernel body and fragment indexing, the <c>mma.sync.m16n8k8</c> product done with warp shuffles from the
-/// documented fragment layout, inputs rounded to TF32 as <c>cvt.rna.tf32.f32</c> does. Each result is checked twice
+/// the same kernel body and fragment indexing, the <c>mma.sync.m16n8k8</c> product done from the documented fragment
+/// layout through a per-warp shared-memory exchange, inputs rounded to TF32 as <c>cvt.rna.tf32.f32</c> does. Each result is checked twice
 /// against float64: tightly (FP32 accumulation error only) against the product of the TF32-rounded inputs, and within
 /// TF32 rounding against the product of the inputs as given.
 /// </summary>
 public sealed class MatmulMmaTests
 {
-    [Property(Arbitrary = [typeof(Dims)], MaxTest = 10)]
-    public void Mma_matmul_matches_the_reference_for_every_shape_transpose_broadcast_and_beta(Dim m, Dim n, Dim k,
+    [Property(Arbitrary = [typeof(Dims)], MaxTest = 12)]
+    public void Mma_matmul_matches_the_reference_for_every_shape_transpose_broadcast_and_beta(SmallDim m, SmallDim n, SmallDim k,
         bool transposeA, bool transposeB, bool broadcastB, int seed)
     {
         var rng = new Random(seed);
@@ -33,9 +33,9 @@ public sealed class MatmulMmaTests
     [InlineData(true, true, 0f)]
     public void Mma_matmul_walks_many_k_slices_and_edge_tiles_in_every_layout(bool transposeA, bool transposeB, float beta)
     {
-        // 130 × 136: two row and column tiles, the second nearly empty; k = 100 = 6 full slices and a partial one,
+        // 130 × 136: two row and column tiles, the second nearly empty; k = 70 = 4 full slices and a partial one,
         // not a multiple of 4 (every chunk of the last slice takes the guarded path).
-        AssertMatchesTf32(TestBackends.IlgpuMma, 2, 130, 136, 100, transposeA, transposeB, 0.75f, beta, false, seed: 11);
+        AssertMatchesTf32(TestBackends.IlgpuMma, 1, 130, 136, 70, transposeA, transposeB, 0.75f, beta, false, seed: 11);
     }
 
     [Fact]
@@ -78,8 +78,6 @@ public sealed class MatmulMmaTests
         {
             Assert.False(TestBackends.IlgpuCpu.UseMmaMatmul);
         }
-        var e = Assert.Throws<ArgumentException>(() => IlgpuBackend.CreateCpuSimulator(useWarpShuffles: false, useMmaMatmul: true));
-        Assert.Contains("warp shuffles", e.Message, StringComparison.Ordinal);
     }
 
     /// <summary>x rounded to 10 mantissa bits, nearest, ties away from zero, in float64 (subnormals keep the
