@@ -74,6 +74,12 @@ public sealed class MatmulMmaTests
     {
         Assert.True(TestBackends.IlgpuMma.UseMmaMatmul);
         Assert.Contains("mma", TestBackends.IlgpuMma.Name, StringComparison.Ordinal);
+        if (Environment.GetEnvironmentVariable("LDDM_TEST_ILGPU_DEVICE")?.Trim().StartsWith("cuda", StringComparison.OrdinalIgnoreCase) == true
+            && IlgpuBackend.MmaOptedIn)
+        {
+            // The GPU check: the real mma.sync kernel, not the simulator, is under test.
+            Assert.Equal(BackendKind.Cuda, TestBackends.IlgpuMma.Kind);
+        }
         if (Environment.GetEnvironmentVariable(IlgpuBackend.MmaEnvironmentVariable) != "1")
         {
             Assert.False(TestBackends.IlgpuCpu.UseMmaMatmul);
