@@ -5,8 +5,9 @@
 #   2. `lddm bench --quick --device cuda:0` (every kernel validated, then timed; matmul up to 4096³, attention up
 #      to T = 4096);
 #   3. 50 training steps of the small and base presets on cuda:0 (tokens/s once warm).
+#   1b. (after 1) the TF32 tensor-core matmul with LDDM_CUDA_MMA=1: its tests and the quick bench's matmul rows.
 # Writes gpu-check.md (one table per part) and the raw logs to $OUT (or ./gpu-check-out). Bundle from
-# scripts/gpu-bundle.sh. Budget: about 5 minutes on an H200.
+# scripts/gpu-bundle.sh. Budget: about 7 minutes on an H200.
 #   scripts/gpu-check.sh .gpu/lddm-gpu.tar.xz
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,19 @@ run_tests() { # device, label, assemblies...
   echo >> "$report"
 }
 run_tests "$device" "the GPU" Kernels Autograd Models
+# The TF32 tensor-core GEMM (opt-in, LDDM_CUDA_MMA=1, unvalidated on hardware until this runs): its tests against the
+# float64 reference with TF32 tolerances, then matmul timed through it (4096³ against the FP32 kernel's row above).
+if [[ $device == cuda* ]]; then
+  echo "## TF32 mma matmul on $device (LDDM_CUDA_MMA=1)" | tee -a "$report"
+  echo '```' >> "$report"
+  LDDM_CUDA_MMA=1 LDDM_TEST_ILGPU_DEVICE=$device DOTNET_ROLL_FORWARD=Major timeout 120 \
+    dotnet "$work/xunit/xunit.console.dll" "$work/test-Kernels/Lddm.Kernels.Tests.dll" -nocolor -parallel none \
+    -class Lddm.Kernels.Tests.MatmulMmaTests 2>&1 | tee "$out/tests-mma.log" |
+    grep -E "Total:|\[FAIL\]|C\[" | cut -c1-220 | head -20 >> "$report"
+  LDDM_CUDA_MMA=1 timeout 80 dotnet "$work/lddm/lddm.dll" bench --quick --device "$device" 2>&1 |
+    tee "$out/bench-mma.log" | grep -iE "matmul|error|wrong" >> "$report"
+  echo '```' >> "$report"
+fi
 for other in $(lddm device 2>/dev/null | awk '$1 ~ /^opencl:/ {print $1}'); do
   run_tests "$other" "$(lddm device 2>/dev/null | awk -v d="$other" '$1 == d {$1=""; print substr($0,2)}')" Kernels
 done

@@ -18,13 +18,24 @@ public sealed partial class IlgpuBackend : Backend
     private readonly object _gate = new();
     private readonly HashSet<string> _loadedTwins = [];
 
-    private IlgpuBackend(Context context, Accelerator accelerator, BackendKind kind, bool useWarpShuffles)
+    private IlgpuBackend(Context context, Accelerator accelerator, BackendKind kind, bool useWarpShuffles,
+        bool useMmaMatmul = false)
     {
         _context = context;
         _accelerator = accelerator;
         Kind = kind;
         UseWarpShuffles = useWarpShuffles;
+        UseMmaMatmul = useMmaMatmul;
     }
+
+    /// <summary>
+    /// The environment variable that opts CUDA into the TF32 tensor-core GEMM (<c>LDDM_CUDA_MMA=1</c>). Off by
+    /// default until a GPU run validates the kernel on hardware (it is proven on the simulator and by ptxas only).
+    /// </summary>
+    public const string MmaEnvironmentVariable = "LDDM_CUDA_MMA";
+
+    /// <summary>True when <see cref="MmaEnvironmentVariable"/> is "1".</summary>
+    public static bool MmaOptedIn => Environment.GetEnvironmentVariable(MmaEnvironmentVariable) == "1";
 
     /// <summary>ILGPU's CPU accelerator running the warp-shuffle kernels, as CUDA does.</summary>
     public static IlgpuBackend CreateCpuSimulator() => CreateCpuSimulator(useWarpShuffles: true);
@@ -34,13 +45,20 @@ public sealed partial class IlgpuBackend : Backend
     /// <paramref name="useWarpShuffles"/> false runs the OpenCL path (the shared-memory twins of the shuffle kernels)
     /// so both paths are tested against the references on the simulator.
     /// </summary>
-    public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles)
+    public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles) => CreateCpuSimulator(useWarpShuffles, false);
+
+    /// <summary>
+    /// As <see cref="CreateCpuSimulator(bool)"/>; <paramref name="useMmaMatmul"/> runs matmul through the tensor-core
+    /// kernel's emulation path (the same kernel body, the <c>mma.sync</c> fragments multiplied through a per-warp
+    /// shared-memory exchange).
+    /// </summary>
+    public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles, bool useMmaMatmul)
     {
         var context = IlgpuContexts.Create();
         try
         {
             return new IlgpuBackend(context, context.CreateCPUAccelerator(IlgpuContexts.SimulatorIndex(context)),
-                BackendKind.IlgpuCpu, useWarpShuffles);
+                BackendKind.IlgpuCpu, useWarpShuffles, useMmaMatmul);
         }
         catch
         {
@@ -68,7 +86,9 @@ public sealed partial class IlgpuBackend : Backend
             // ILGPU 1.5.3 writes warp shuffles in OpenCL C only for devices it classifies as Intel (subgroups); any
             // other, like the CPU OpenCL runtime of the lent H200 machine, fails to compile them: every OpenCL
             // device takes the shared-memory twins.
-            return new IlgpuBackend(context, devices[index].CreateAccelerator(context), kind, useWarpShuffles: kind == BackendKind.Cuda);
+            // The tensor-core GEMM is CUDA-only and opt-in (MmaEnvironmentVariable) until validated on hardware.
+            return new IlgpuBackend(context, devices[index].CreateAccelerator(context), kind,
+                useWarpShuffles: kind == BackendKind.Cuda, useMmaMatmul: kind == BackendKind.Cuda && MmaOptedIn);
         }
         catch
         {
@@ -84,6 +104,13 @@ public sealed partial class IlgpuBackend : Backend
     /// default); false when their <c>NoShuffle</c> twins, which reduce through shared memory, are (OpenCL).
     /// </summary>
     public bool UseWarpShuffles { get; }
+
+    /// <summary>
+    /// True when matmul runs the TF32 tensor-core kernel <c>MatmulMmaIlgpuKernels.MatmulMma</c> (CUDA with
+    /// <see cref="MmaEnvironmentVariable"/>=1, or a simulator created with it: its emulation path) instead of the FP32
+    /// CUDA-core kernel. TF32 inputs: products carry ~2⁻¹¹ relative rounding per operand.
+    /// </summary>
+    public bool UseMmaMatmul { get; }
 
     /// <summary>The shuffle kernels and twins loaded so far (method names), as <see cref="Twin"/> chose them.</summary>
     internal IReadOnlyCollection<string> LoadedTwins
@@ -113,8 +140,11 @@ public sealed partial class IlgpuBackend : Backend
 
     public override string Name => Kind switch
     {
-        BackendKind.IlgpuCpu => UseWarpShuffles ? "ilgpu-cpu (ILGPU CPU simulator)" : "ilgpu-cpu (ILGPU CPU simulator, no warp shuffles)",
-        _ => $"{Kind.ToString().ToLowerInvariant()} ({_accelerator.Name}, {_accelerator.MemorySize / (1 << 20)} MiB)",
+        BackendKind.IlgpuCpu => UseWarpShuffles
+            ? "ilgpu-cpu (ILGPU CPU simulator" + (UseMmaMatmul ? ", TF32 mma matmul emulated)" : ")")
+            : "ilgpu-cpu (ILGPU CPU simulator, no warp shuffles" + (UseMmaMatmul ? ", TF32 mma matmul emulated)" : ")"),
+        _ => $"{Kind.ToString().ToLowerInvariant()} ({_accelerator.Name}, {_accelerator.MemorySize / (1 << 20)} MiB)"
+            + (UseMmaMatmul ? ", TF32 mma matmul" : ""),
     };
 
     public override BackendKind Kind { get; }

@@ -33,6 +33,24 @@ public static class TestBackends
 
     private static readonly Lazy<IlgpuBackend> s_noShuffles = new(() => IlgpuBackend.CreateCpuSimulator(useWarpShuffles: false));
 
+    private static readonly Lazy<IlgpuBackend> s_mma = new(CreateMma);
+
+    /// <summary>
+    /// The TF32 tensor-core matmul: with <c>LDDM_TEST_ILGPU_DEVICE=cuda:N</c> and <c>LDDM_CUDA_MMA=1</c> (as
+    /// scripts/gpu-check.sh runs these tests) the GPU slot itself, so the real <c>mma.sync</c> kernel is tested;
+    /// otherwise the simulator running its emulation path (created with it explicitly).
+    /// </summary>
+    public static IlgpuBackend IlgpuMma => s_mma.Value;
+
+    private static IlgpuBackend CreateMma()
+    {
+        string? spec = Environment.GetEnvironmentVariable("LDDM_TEST_ILGPU_DEVICE");
+        bool cuda = !string.IsNullOrWhiteSpace(spec) && spec.Trim().StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        return cuda && IlgpuBackend.MmaOptedIn && IlgpuCpu.UseMmaMatmul
+            ? IlgpuCpu
+            : IlgpuBackend.CreateCpuSimulator(useWarpShuffles: true, useMmaMatmul: true);
+    }
+
     /// <summary>The simulator on the OpenCL path: the shared-memory twins of the warp-shuffle kernels.</summary>
     public static IlgpuBackend IlgpuCpuNoShuffles => s_noShuffles.Value;
 
