@@ -25,6 +25,8 @@ internal sealed class IlgpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
     {
         if (Length > 0)
         {
+            _backend.LaunchCounters.HostToDevice();
+            _backend.LaunchCounters.Synchronization(); // ILGPU copies a span synchronously
             View.CopyFromCPU(source);
         }
     }
@@ -33,6 +35,7 @@ internal sealed class IlgpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
     {
         if (Length > 0)
         {
+            _backend.LaunchCounters.DeviceToHost(); // DeviceBuffer.CopyTo synchronised (and counted) first
             View.CopyToCPU(destination);
         }
     }
