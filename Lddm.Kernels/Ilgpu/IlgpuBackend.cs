@@ -208,6 +208,10 @@ public sealed partial class IlgpuBackend : Backend
     protected override void Dispose(bool disposing)
     {
         _accelerator.Synchronize();
+        lock (_gate)
+        {
+            DisposeSegmentTables();
+        }
         TrimPool();
         _accelerator.Dispose();
         _context.Dispose();

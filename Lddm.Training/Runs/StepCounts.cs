@@ -19,8 +19,17 @@ public static class StepCounts
     /// <summary>The mean counters per step of <paramref name="steps"/> steady steps of <paramref name="preset"/>.</summary>
     public static BackendCounters PerStep(string preset, int batch = 2, int length = 8, int steps = 2, string model = "mdlm")
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
         using var backend = IlgpuBackend.CreateCpuSimulator();
+        return PerStep(backend, preset, batch, length, steps, model);
+    }
+
+    /// <summary>
+    /// As <see cref="PerStep(string, int, int, int, string)"/> on <paramref name="backend"/> (nothing else may run on
+    /// it meanwhile: its counters are read before and after). Reusing one simulator saves its kernel compilation.
+    /// </summary>
+    public static BackendCounters PerStep(Backend backend, string preset, int batch, int length, int steps, string model = "mdlm")
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
         var config = new TrainConfig
         {
             Preset = preset,
