@@ -34,6 +34,7 @@ public sealed class TrainingLoop : IDisposable
     private readonly GradientClipper _clipper;
     private readonly DeviceBuffer<float> _probe; // [loss of each micro-batch, squared gradient norm]: one read per step
     private readonly DeviceBuffer<float>[] _probeSlots;
+    private readonly List<Func<double>[]> _pendingNelbo = []; // per step since the last log line: each micro-batch's deferred NELBO
     private readonly LearningRateSchedule _lr;
     private readonly CheckpointStore? _store;
     private readonly IProgress<TrainingProgress>? _progress; // null on ranks other than 0
@@ -164,14 +165,33 @@ public sealed class TrainingLoop : IDisposable
         int firstStep = Step;
         double lossSum = 0, nelboSum = 0;
         int logged = 0;
+        _pendingNelbo.Clear();
         while (Step < c.Steps && !(_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed))
         {
             Step++;
             var (loss, nelbo) = TrainStep(cancel);
             lossSum += loss;
-            nelboSum += nelbo;
             logged++;
-            if (Step % c.LogEvery == 0 || Step == c.Steps)
+            bool logDue = Step % c.LogEvery == 0 || Step == c.Steps;
+            if (_allReduce is not null)
+            {
+                nelboSum += nelbo;
+            }
+            else if (logDue)
+            {
+                // The NELBOs kept on the device since the last log line, read now, summed in step order as before.
+                foreach (var micros in _pendingNelbo)
+                {
+                    double stepNelbo = 0;
+                    foreach (var read in micros)
+                    {
+                        stepNelbo += read() / c.GradAccumulation;
+                    }
+                    nelboSum += stepNelbo;
+                }
+                _pendingNelbo.Clear();
+            }
+            if (logDue)
             {
                 double seconds = clock.Elapsed.TotalSeconds;
                 double rate = (Step - firstStep) * tokensPerStep / Math.Max(seconds, 1e-9);
@@ -215,6 +235,7 @@ public sealed class TrainingLoop : IDisposable
             }
             StepCompleted?.Invoke(Step);
         }
+        DropPendingNelbo(); // stopped between log lines: free the device copies
         if ((_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed) && _store is not null && Step > 0 && Step != _savedStep)
         {
             // Stopped early (Ctrl+C or a caller's token): keep what was trained.
@@ -230,6 +251,7 @@ public sealed class TrainingLoop : IDisposable
         var c = _config;
         var tokens = new int[c.Batch * c.Length];
         double loss = 0, nelbo = 0;
+        var micros = new Func<double>[c.GradAccumulation];
         Model.Network.Train();
         for (int micro = 0; micro < c.GradAccumulation; micro++)
         {
@@ -248,7 +270,18 @@ public sealed class TrainingLoop : IDisposable
             {
                 loss += result.Value.Item() / c.GradAccumulation;
             }
-            nelbo += result.NelboPerToken() / c.GradAccumulation;
+            if (_allReduce is null)
+            {
+                micros[micro] = result.DeferNelboPerToken(); // read when the loop logs
+            }
+            else
+            {
+                nelbo += result.NelboPerToken() / c.GradAccumulation;
+            }
+        }
+        if (_allReduce is null)
+        {
+            _pendingNelbo.Add(micros);
         }
         if (_allReduce is not null)
         {
@@ -360,8 +393,22 @@ public sealed class TrainingLoop : IDisposable
     private static string Summarise(IReadOnlyList<string> names) => names.Count == 0 ? "none"
         : string.Join(", ", names.GroupBy(n => n.Split('.')[0]).Select(g => g.Count() == 1 ? g.First() : $"{g.Key}.* ({g.Count()})"));
 
+    /// <summary>Reads (and so frees) the deferred NELBOs no log line will use.</summary>
+    private void DropPendingNelbo()
+    {
+        foreach (var micros in _pendingNelbo)
+        {
+            foreach (var read in micros)
+            {
+                read?.Invoke();
+            }
+        }
+        _pendingNelbo.Clear();
+    }
+
     public void Dispose()
     {
+        DropPendingNelbo(); // a step that threw (divergence) may have left some
         _optimizer.Dispose();
         _ema.Dispose();
         _clipper.Dispose();
