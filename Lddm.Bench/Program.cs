@@ -6,6 +6,7 @@ using Lddm.Training.Runs;
 // Run all:   dotnet run -c Release --project Lddm.Bench -- --filter '*'
 // Run one:   dotnet run -c Release --project Lddm.Bench -- --filter '*Matmul*'
 // Reports:   dotnet run -c Release --project Lddm.Bench -- report attention|attnlayout|sample|ditblock|endtoend|kernelcpu|trainstep [presets] [rounds] [steps]
+//            dotnet run -c Release --project Lddm.Bench -- report stepcounts [presets]   (launches/synchronisations per GPU step)
 // Data-parallel: [mpirun --oversubscribe -np K] dotnet Lddm.Bench/bin/Release/net10.0/Lddm.Bench.dll report distributed [steps] [preset] [batch]
 if (args is ["report", "attention"])
 {
@@ -40,6 +41,11 @@ if (args is ["report", "attnlayout", .. var layoutArgs])
 if (args is ["report", "trainstep", .. var trainArgs])
 {
     TrainStepReport.Run(trainArgs, Console.Out);
+    return;
+}
+if (args is ["report", "stepcounts", .. var countArgs])
+{
+    StepCounts.Run(countArgs.Length > 0 ? countArgs[0].Split(',') : ["tiny", "small"], Console.Out);
     return;
 }
 if (args is ["report", "distributed", .. var rest])

@@ -12,6 +12,26 @@ public sealed class Parameter : Tensor
         Data.Fill(0f);
     }
 
+    /// <summary>The flat arena this parameter's weights and gradient live in (null when it has buffers of its own).</summary>
+    public ParameterArena? Arena { get; private set; }
+
+    /// <summary>This parameter's position in <see cref="Arena"/>'s list.</summary>
+    internal int ArenaIndex { get; private set; } = -1;
+
+    /// <summary>
+    /// Moves the weights into <paramref name="data"/> (a slice of the arena, already holding a copy of them) and the
+    /// gradient to <paramref name="grad"/> from the next backward on; the old weight buffer is freed.
+    /// </summary>
+    internal void MoveInto(ParameterArena arena, int index, DeviceBuffer<float> data, DeviceBuffer<float> grad)
+    {
+        var old = Data;
+        Data = data;
+        GradSlot = grad;
+        Arena = arena;
+        ArenaIndex = index;
+        old.Dispose();
+    }
+
     /// <summary>Copies <paramref name="values"/> into the parameter (exactly its element count).</summary>
     public void Load(ReadOnlySpan<float> values)
     {

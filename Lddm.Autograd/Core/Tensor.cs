@@ -25,7 +25,10 @@ public class Tensor : IDisposable
 
     public Shape Shape { get; }
 
-    public DeviceBuffer<float> Data { get; }
+    public DeviceBuffer<float> Data { get; private protected set; }
+
+    /// <summary>Where this tensor's gradient lives when it is a parameter in a <see cref="ParameterArena"/> (else null).</summary>
+    private protected DeviceBuffer<float>? GradSlot { get; set; }
 
     public Backend Backend => Data.Backend;
 
@@ -104,7 +107,7 @@ public class Tensor : IDisposable
         if (Grad is null)
         {
             // Gradients are owned by their tensor, not the tape: a parameter's gradient outlives the step.
-            Grad = new Tensor(Shape, Backend.Allocate<float>(Shape.Elements), true);
+            Grad = NewGrad();
             Grad.Data.Fill(0f);
         }
         return Grad.Data;
@@ -120,7 +123,7 @@ public class Tensor : IDisposable
     {
         if (Grad is null)
         {
-            Grad = new Tensor(Shape, Backend.Allocate<float>(Shape.Elements), true);
+            Grad = NewGrad();
             beta = 0f;
         }
         else
@@ -130,7 +133,12 @@ public class Tensor : IDisposable
         return Grad.Data;
     }
 
-    /// <summary>Drops the gradient (frees it).</summary>
+    /// <summary>A fresh (unwritten) gradient tensor: the arena slot of a parameter, else a new pooled buffer.</summary>
+    private Tensor NewGrad() => GradSlot is { } slot
+        ? new Tensor(Shape, slot, ownsData: false)
+        : new Tensor(Shape, Backend.Allocate<float>(Shape.Elements), true);
+
+    /// <summary>Drops the gradient (frees it; an arena slot stays, for the next step).</summary>
     public void ClearGrad()
     {
         Grad?.Dispose();

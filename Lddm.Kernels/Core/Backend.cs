@@ -58,6 +58,12 @@ public abstract partial class Backend : IDisposable
     /// <summary>Waits until every kernel launched so far has finished.</summary>
     public abstract void Synchronize();
 
+    /// <summary>
+    /// Launches, synchronisations and host↔device copies so far (ILGPU backends count them; the CPU backend's kernels
+    /// are calls on the host, so it reports zeros).
+    /// </summary>
+    public virtual BackendCounters Counters => default;
+
     /// <summary>Current pool occupancy.</summary>
     public abstract PoolStatistics PoolStatistics { get; }
 

@@ -23,6 +23,27 @@ public abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
 
     public bool IsDisposed => _disposed;
 
+    /// <summary>True for a <see cref="Slice"/>: a view that owns no storage (disposing it frees nothing).</summary>
+    public virtual bool IsSlice => false;
+
+    /// <summary>
+    /// A non-owning view of elements [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>)
+    /// that every kernel accepts like a buffer of its own; valid while this buffer lives (disposing the slice frees
+    /// nothing). Flat parameter, gradient and optimizer arenas hand out one slice per tensor.
+    /// </summary>
+    public DeviceBuffer<T> Slice(int offset, int length)
+    {
+        ThrowIfDisposed();
+        if (offset < 0 || length < 0 || (long)offset + length > Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset),
+                $"Slice [{offset}, {(long)offset + length}) does not lie in a buffer of {Length} elements.");
+        }
+        return SliceCore(offset, length);
+    }
+
+    protected abstract DeviceBuffer<T> SliceCore(int offset, int length);
+
     /// <summary>Copies <paramref name="source"/> (exactly <see cref="Length"/> elements) to the device.</summary>
     public void CopyFrom(ReadOnlySpan<T> source)
     {

@@ -7,17 +7,30 @@ internal sealed unsafe class CpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
 {
     private readonly BufferPool<T[]> _pool;
     private readonly T[] _array;
+    private readonly int _offset;
+    private readonly bool _owns;
 
-    public CpuBuffer(Backend backend, BufferPool<T[]> pool, T[] array, int length) : base(backend, length)
+    public CpuBuffer(Backend backend, BufferPool<T[]> pool, T[] array, int length) : this(backend, pool, array, 0, length, owns: true)
+    {
+    }
+
+    private CpuBuffer(Backend backend, BufferPool<T[]> pool, T[] array, int offset, int length, bool owns) : base(backend, length)
     {
         _pool = pool;
         _array = array;
+        _offset = offset;
+        _owns = owns;
     }
 
-    public Span<T> Span => _array.AsSpan(0, Length);
+    public override bool IsSlice => !_owns;
+
+    public Span<T> Span => _array.AsSpan(_offset, Length);
 
     /// <summary>Stable pointer to element 0 (the array lives on the pinned-object heap).</summary>
-    public T* Pointer => (T*)Unsafe.AsPointer(ref _array[0]);
+    public T* Pointer => (T*)Unsafe.AsPointer(ref _array[_offset]);
+
+    protected override DeviceBuffer<T> SliceCore(int offset, int length) =>
+        new CpuBuffer<T>(Backend, _pool, _array, _offset + offset, length, owns: false);
 
     protected override void CopyFromCore(ReadOnlySpan<T> source) => source.CopyTo(Span);
 
@@ -36,8 +49,15 @@ internal sealed unsafe class CpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
             return;
         }
         var array = _array;
-        cpu.Pool.For(Length, chunk, (start, end) => array.AsSpan(start, end - start).Fill(value));
+        int origin = _offset;
+        cpu.Pool.For(Length, chunk, (start, end) => array.AsSpan(origin + start, end - start).Fill(value));
     }
 
-    protected override void Release() => _pool.Return(typeof(T), Length, sizeof(T), _array);
+    protected override void Release()
+    {
+        if (_owns)
+        {
+            _pool.Return(typeof(T), Length, sizeof(T), _array);
+        }
+    }
 }

@@ -12,7 +12,8 @@ namespace Lddm.Kernels.Ilgpu;
 public sealed partial class IlgpuBackend : Backend
 {
     private readonly Context _context;
-    private readonly Accelerator _accelerator;
+    private readonly CountingAccelerator _accelerator; // every kernel loaded through it counts its launches
+    private readonly LaunchCounters _counters = new();
     private readonly Dictionary<Type, IBufferPool> _pools = new();
     private readonly Dictionary<Type, Delegate> _fillKernels = new();
     private readonly object _gate = new();
@@ -22,7 +23,7 @@ public sealed partial class IlgpuBackend : Backend
         bool useMmaMatmul = false)
     {
         _context = context;
-        _accelerator = accelerator;
+        _accelerator = new CountingAccelerator(accelerator, _counters);
         Kind = kind;
         UseWarpShuffles = useWarpShuffles;
         UseMmaMatmul = useMmaMatmul;
@@ -97,7 +98,11 @@ public sealed partial class IlgpuBackend : Backend
         }
     }
 
-    internal Accelerator Accelerator => _accelerator;
+    internal Accelerator Accelerator => _accelerator.Raw;
+
+    public override BackendCounters Counters => _counters.Snapshot();
+
+    internal LaunchCounters LaunchCounters => _counters;
 
     /// <summary>
     /// True when the kernels marked <see cref="GpuKernelAttribute.WarpShuffles"/> are loaded (CUDA; the simulator by
@@ -233,6 +238,10 @@ public sealed partial class IlgpuBackend : Backend
     protected override void Dispose(bool disposing)
     {
         _accelerator.Synchronize();
+        lock (_gate)
+        {
+            DisposeSegmentTables();
+        }
         TrimPool();
         _accelerator.Dispose();
         _context.Dispose();

@@ -9,6 +9,8 @@ public sealed partial class IlgpuBackend
     private Action<KernelConfig, ArrayView<float>, int, ArrayView<float>, float, int>? _finalSum;
     private Action<KernelConfig, ArrayView<float>, int, int, int, int, ArrayView<float>>? _columnPartials;
     private Action<Index1D, ArrayView<float>, int, int, ArrayView<float>, int>? _columnFinal;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>? _segmentedPartialSums;
+    private readonly Dictionary<string, DeviceBuffer<int>> _segmentTables = new();
     private Action<KernelConfig, ArrayView<float>, int, ArrayView<float>, int>? _sumCols;
 
     protected override void SumCore(DeviceBuffer<float> x, DeviceBuffer<float> result, float scale, bool accumulate) =>
@@ -79,6 +81,18 @@ public sealed partial class IlgpuBackend
         }
         // Pooled scratch: released after the launches are queued, so a later kernel on this stream reuses it safely.
         using var partials = Allocate<float>(Math.Max(1, total));
+        if (SegmentTable(xs, groups, total) is { } table)
+        {
+            // Slices of one allocation (a flat gradient arena): every segment's groups in one launch, same bits.
+            _segmentedPartialSums ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(
+                ReductionIlgpuKernels.SegmentedPartialSums);
+            var root = (IlgpuBuffer<float>)xs[0];
+            _segmentedPartialSums(new KernelConfig(total, ReductionIlgpuKernels.GroupSize), root.Root.View, View(table),
+                View(partials), square ? 1 : 0);
+            _finalSum(new KernelConfig(1, ReductionIlgpuKernels.GroupSize), View(partials), total, View(result), scale,
+                accumulate ? 1 : 0);
+            return;
+        }
         int offset = 0;
         for (int b = 0; b < xs.Count; b++)
         {
@@ -91,5 +105,64 @@ public sealed partial class IlgpuBackend
         }
         _finalSum(new KernelConfig(1, ReductionIlgpuKernels.GroupSize), View(partials), total, View(result), scale,
             accumulate ? 1 : 0);
+    }
+
+    private void DisposeSegmentTables()
+    {
+        foreach (var t in _segmentTables.Values)
+        {
+            t.Dispose();
+        }
+        _segmentTables.Clear();
+    }
+
+    /// <summary>
+    /// The (start, length, group, groups) table of <see cref="ReductionIlgpuKernels.SegmentedPartialSums"/> when
+    /// <paramref name="xs"/> are several non-empty slices of one allocation; null otherwise. Tables are uploaded once
+    /// per distinct segment list and kept (a training step reduces the same gradient slices every step).
+    /// </summary>
+    private DeviceBuffer<int>? SegmentTable(IReadOnlyList<DeviceBuffer<float>> xs, int[] groups, int total)
+    {
+        if (xs.Count < 2 || xs[0] is not IlgpuBuffer<float> { IsSlice: true } first)
+        {
+            return null;
+        }
+        var key = new System.Text.StringBuilder();
+        foreach (var x in xs)
+        {
+            if (x is not IlgpuBuffer<float> { IsSlice: true } s || !ReferenceEquals(s.Root, first.Root) || s.Length == 0)
+            {
+                return null;
+            }
+            key.Append(s.Offset).Append(',').Append(s.Length).Append(';');
+        }
+        string k = key.ToString();
+        lock (_gate)
+        {
+            if (_segmentTables.TryGetValue(k, out var cached))
+            {
+                return cached;
+            }
+        }
+        var rows = new int[4 * total];
+        int b = 0;
+        for (int i = 0; i < xs.Count; i++)
+        {
+            var s = (IlgpuBuffer<float>)xs[i];
+            for (int g = 0; g < groups[i]; g++, b++)
+            {
+                (rows[4 * b], rows[4 * b + 1], rows[4 * b + 2], rows[4 * b + 3]) = (s.Offset, s.Length, g, groups[i]);
+            }
+        }
+        var table = Upload<int>(rows);
+        lock (_gate)
+        {
+            if (_segmentTables.Count >= 64)
+            {
+                DisposeSegmentTables(); // bounded: a training run uses one or two lists
+            }
+            _segmentTables[k] = table;
+        }
+        return table;
     }
 }

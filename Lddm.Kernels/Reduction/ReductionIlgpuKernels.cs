@@ -30,6 +30,30 @@ internal static class ReductionIlgpuKernels
         }
     }
 
+    /// <summary>
+    /// <see cref="PartialSums"/> for many segments of one buffer in one launch: group b reads its row of
+    /// <paramref name="table"/> (segment start, segment length, its group index in the segment, the segment's group
+    /// count) and sums exactly the elements, in exactly the order, that group of a per-segment launch would, into
+    /// partials[b] — so the result is the same bits as one <see cref="PartialSums"/> launch per segment.
+    /// </summary>
+    [GpuKernel]
+    public static void SegmentedPartialSums(ArrayView<float> x, ArrayView<int> table, ArrayView<float> partials, int square)
+    {
+        int tid = Group.IdxX, b = Grid.IdxX;
+        int start = table[4 * b], n = table[4 * b + 1], g = table[4 * b + 2], stride = table[4 * b + 3] * GroupSize;
+        float s = 0f;
+        for (int i = g * GroupSize + tid; i < n; i += stride)
+        {
+            float v = x[start + i];
+            s = square != 0 ? s + v * v : s + v;
+        }
+        s = GroupSum(s, tid);
+        if (tid == 0)
+        {
+            partials[b] = s;
+        }
+    }
+
     /// <summary>result[0] = (accumulate ? result[0] : 0) + scale·Σ partials[0..count); one group.</summary>
     [GpuKernel]
     public static void FinalSum(ArrayView<float> partials, int count, ArrayView<float> result, float scale, int accumulate)

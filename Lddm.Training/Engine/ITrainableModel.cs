@@ -17,6 +17,17 @@ public interface IStepLoss
     double NelboPerToken();
 
     /// <summary>
+    /// <see cref="NelboPerToken"/> to be read later, after the tape is gone (the training loop reads it only when it
+    /// logs): by default read now; a loss whose NELBO needs device data keeps a copy of it on the device instead,
+    /// and the function reads (and frees) it — the same value, bit for bit. Call the function exactly once.
+    /// </summary>
+    Func<double> DeferNelboPerToken()
+    {
+        double nelbo = NelboPerToken();
+        return () => nelbo;
+    }
+
+    /// <summary>
     /// The bound's terms in nats per token, summing to <see cref="NelboPerToken"/>: MDLM and AR have one ("tokens");
     /// LDDM splits it into the token term (given the latent) and the latent chain's term ("latent").
     /// </summary>

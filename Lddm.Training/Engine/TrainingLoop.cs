@@ -28,9 +28,13 @@ public sealed class TrainingLoop : IDisposable
 {
     private readonly TrainerOptions _config;
     private readonly ITokenData _data;
+    private readonly ParameterArena? _arena; // the trainable weights and gradients, flat (null: per tensor)
     private readonly AdamW _optimizer;
     private readonly Ema _ema;
     private readonly GradientClipper _clipper;
+    private readonly DeviceBuffer<float> _probe; // [loss of each micro-batch, squared gradient norm]: one read per step
+    private readonly DeviceBuffer<float>[] _probeSlots;
+    private readonly List<Func<double>[]> _pendingNelbo = []; // per step since the last log line: each micro-batch's deferred NELBO
     private readonly LearningRateSchedule _lr;
     private readonly CheckpointStore? _store;
     private readonly IProgress<TrainingProgress>? _progress; // null on ranks other than 0
@@ -86,9 +90,14 @@ public sealed class TrainingLoop : IDisposable
             throw;
         }
         var config = options;
+        // Weights and gradients in one flat buffer each, so AdamW, the EMA, the norm and the clip are a few launches
+        // per step instead of a few per tensor (issue #15); after the initial weights are in, before anything copies them.
+        _arena = ParameterArena.TryCreate(model.TrainableParameters.Select(np => np.Parameter));
         _optimizer = new AdamW(model.TrainableParameters, new AdamWConfig(WeightDecay: config.WeightDecay));
         _ema = new Ema(model.TrainableParameters, config.EmaDecay);
         _clipper = new GradientClipper(model.Network.Backend, config.GradClip);
+        _probe = model.Network.Backend.Full(config.GradAccumulation + 1, 0f);
+        _probeSlots = [.. Enumerable.Range(0, config.GradAccumulation + 1).Select(i => _probe.Slice(i, 1))];
         _lr = new LearningRateSchedule(config.LearningRate, config.WarmupSteps, config.Decay, config.Steps);
         _lr.Validate();
         _store = outputDirectory is null || _collective.Rank != 0 ? null : new CheckpointStore(outputDirectory);
@@ -156,14 +165,33 @@ public sealed class TrainingLoop : IDisposable
         int firstStep = Step;
         double lossSum = 0, nelboSum = 0;
         int logged = 0;
+        _pendingNelbo.Clear();
         while (Step < c.Steps && !(_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed))
         {
             Step++;
             var (loss, nelbo) = TrainStep(cancel);
             lossSum += loss;
-            nelboSum += nelbo;
             logged++;
-            if (Step % c.LogEvery == 0 || Step == c.Steps)
+            bool logDue = Step % c.LogEvery == 0 || Step == c.Steps;
+            if (_allReduce is not null)
+            {
+                nelboSum += nelbo;
+            }
+            else if (logDue)
+            {
+                // The NELBOs kept on the device since the last log line, read now, summed in step order as before.
+                foreach (var micros in _pendingNelbo)
+                {
+                    double stepNelbo = 0;
+                    foreach (var read in micros)
+                    {
+                        stepNelbo += read() / c.GradAccumulation;
+                    }
+                    nelboSum += stepNelbo;
+                }
+                _pendingNelbo.Clear();
+            }
+            if (logDue)
             {
                 double seconds = clock.Elapsed.TotalSeconds;
                 double rate = (Step - firstStep) * tokensPerStep / Math.Max(seconds, 1e-9);
@@ -207,6 +235,7 @@ public sealed class TrainingLoop : IDisposable
             }
             StepCompleted?.Invoke(Step);
         }
+        DropPendingNelbo(); // stopped between log lines: free the device copies
         if ((_allReduce is null ? cancel.IsCancellationRequested : _stopAgreed) && _store is not null && Step > 0 && Step != _savedStep)
         {
             // Stopped early (Ctrl+C or a caller's token): keep what was trained.
@@ -222,6 +251,7 @@ public sealed class TrainingLoop : IDisposable
         var c = _config;
         var tokens = new int[c.Batch * c.Length];
         double loss = 0, nelbo = 0;
+        var micros = new Func<double>[c.GradAccumulation];
         Model.Network.Train();
         for (int micro = 0; micro < c.GradAccumulation; micro++)
         {
@@ -231,8 +261,27 @@ public sealed class TrainingLoop : IDisposable
             var dropout = new DropoutRng(c.Seed, (ulong)index);
             var result = Model.Loss(tokens, c.Batch, c.Length, c.Seed, index, dropout);
             ScaleOp.Apply(result.Value, 1f / c.GradAccumulation).Backward();
-            loss += result.Value.Item() / c.GradAccumulation;
-            nelbo += result.NelboPerToken() / c.GradAccumulation;
+            if (_allReduce is null)
+            {
+                // Kept on the device (an exact copy) and read with the gradient norm, once per step.
+                Model.Network.Backend.Axpby(1f, result.Value.Data, 0f, _probeSlots[micro]);
+            }
+            else
+            {
+                loss += result.Value.Item() / c.GradAccumulation;
+            }
+            if (_allReduce is null)
+            {
+                micros[micro] = result.DeferNelboPerToken(); // read when the loop logs
+            }
+            else
+            {
+                nelbo += result.NelboPerToken() / c.GradAccumulation;
+            }
+        }
+        if (_allReduce is null)
+        {
+            _pendingNelbo.Add(micros);
         }
         if (_allReduce is not null)
         {
@@ -240,7 +289,23 @@ public sealed class TrainingLoop : IDisposable
             (loss, nelbo, _stopAgreed) = _allReduce.Reduce(loss, nelbo, cancel.IsCancellationRequested);
         }
         _clipper.Clip(Model.TrainableParameters.Select(np => np.Parameter));
-        GuardDivergence(loss);
+        double norm;
+        if (_allReduce is null)
+        {
+            // One device→host read per step for the divergence guard: every micro-batch's loss and the norm together.
+            Model.Network.Backend.Axpby(1f, _clipper.NormSquared, 0f, _probeSlots[c.GradAccumulation]);
+            var probe = _probe.ToArray();
+            for (int micro = 0; micro < c.GradAccumulation; micro++)
+            {
+                loss += probe[micro] / c.GradAccumulation;
+            }
+            norm = Math.Sqrt(probe[c.GradAccumulation]);
+        }
+        else
+        {
+            norm = _clipper.LastNorm;
+        }
+        GuardDivergence(loss, norm);
         _optimizer.Step(_lr.At(Step));
         Model.Network.ZeroGrad(); // frozen parameters too: a gradient that reached them is dropped
         _ema.Update();
@@ -252,9 +317,8 @@ public sealed class TrainingLoop : IDisposable
     /// run naming the step, the quantity and the tensors (weights first, then gradients) that hold non-finite values.
     /// Nothing is saved, so the last good checkpoint stays the latest one.
     /// </summary>
-    private void GuardDivergence(double loss)
+    private void GuardDivergence(double loss, double norm)
     {
-        double norm = _clipper.LastNorm;
         if (double.IsFinite(loss) && double.IsFinite(norm))
         {
             return;
@@ -329,11 +393,27 @@ public sealed class TrainingLoop : IDisposable
     private static string Summarise(IReadOnlyList<string> names) => names.Count == 0 ? "none"
         : string.Join(", ", names.GroupBy(n => n.Split('.')[0]).Select(g => g.Count() == 1 ? g.First() : $"{g.Key}.* ({g.Count()})"));
 
+    /// <summary>Reads (and so frees) the deferred NELBOs no log line will use.</summary>
+    private void DropPendingNelbo()
+    {
+        foreach (var micros in _pendingNelbo)
+        {
+            foreach (var read in micros)
+            {
+                read?.Invoke();
+            }
+        }
+        _pendingNelbo.Clear();
+    }
+
     public void Dispose()
     {
+        DropPendingNelbo(); // a step that threw (divergence) may have left some
         _optimizer.Dispose();
         _ema.Dispose();
         _clipper.Dispose();
+        _probe.Dispose();
         Model.Dispose();
+        _arena?.Dispose(); // after the model: its parameters' weights are slices of it
     }
 }

@@ -180,9 +180,25 @@ public sealed class MdlmLoss(Tensor loss, Tensor perPosition, float[] usedWeight
     public MdlmDraw Draw { get; } = draw;
 
     /// <summary>The NELBO estimate in nats per token for this batch (reads B·L floats from the device).</summary>
-    public double NelboPerToken()
+    public double NelboPerToken() => Nelbo(perPosition.ToArray());
+
+    /// <summary>A device copy of the per-position cross-entropy (one launch), read and weighed when the function is called.</summary>
+    public Func<double> DeferNelboPerToken()
     {
-        var ce = perPosition.ToArray();
+        var backend = perPosition.Backend;
+        var copy = backend.Allocate<float>(perPosition.Shape.Elements);
+        backend.Axpby(1f, perPosition.Data, 0f, copy);
+        return () =>
+        {
+            using (copy)
+            {
+                return Nelbo(copy.ToArray());
+            }
+        };
+    }
+
+    private double Nelbo(float[] ce)
+    {
         double sum = 0;
         for (int i = 0; i < ce.Length; i++)
         {

@@ -23,16 +23,30 @@ public sealed record AdamWConfig(double Beta1 = 0.9, double Beta2 = 0.999, doubl
 /// AdamW over a module's parameters with decoupled weight decay (the <see cref="Backend.AdamWStep"/> kernel,
 /// PyTorch's order). Moments live on the device beside the parameters; <see cref="State"/> exposes them for
 /// checkpoints. Parameters without a gradient in a step are left untouched (their moments too).
+/// When the parameters are exactly a <see cref="ParameterArena"/>'s, the moments are laid out like it and a step in
+/// which every parameter has its gradient is one launch over the arena (the same element-wise arithmetic, so the
+/// same bits); otherwise, or when some parameter got no gradient, it steps per tensor.
 /// </summary>
 public sealed class AdamW : IDisposable
 {
     private readonly (string Name, Parameter Parameter, DeviceBuffer<float> M, DeviceBuffer<float> V)[] _slots;
+    private readonly ParameterArena? _arena;
+    private readonly DeviceBuffer<float>? _flatM, _flatV;
 
     public AdamW(IEnumerable<(string Name, Parameter Parameter)> parameters, AdamWConfig config)
     {
         config.Validate();
         Config = config;
-        _slots = parameters.Select(np =>
+        var list = parameters.ToArray();
+        if (list.Length > 0 && list[0].Parameter.Arena is { } arena && arena.Covers([.. list.Select(np => np.Parameter)]))
+        {
+            _arena = arena;
+            (_flatM, var ms) = arena.Allocate();
+            (_flatV, var vs) = arena.Allocate();
+            _slots = [.. list.Select((np, i) => (np.Name, np.Parameter, ms[i], vs[i]))];
+            return;
+        }
+        _slots = list.Select(np =>
         {
             var backend = np.Parameter.Backend;
             return (np.Name, np.Parameter, backend.Full(np.Parameter.Shape.Elements, 0f), backend.Full(np.Parameter.Shape.Elements, 0f));
@@ -54,6 +68,11 @@ public sealed class AdamW : IDisposable
         StepCount++;
         var p = new AdamWParameters((float)learningRate, (float)Config.Beta1, (float)Config.Beta2, (float)Config.Epsilon,
             (float)Config.WeightDecay, StepCount);
+        if (_arena is not null && _arena.AllGradientsInPlace())
+        {
+            _arena.Backend.AdamWStep(_arena.Data, _arena.Grads, _flatM!, _flatV!, p);
+            return;
+        }
         foreach (var (_, parameter, m, v) in _slots)
         {
             if (parameter.Grad is { } g)
@@ -78,8 +97,10 @@ public sealed class AdamW : IDisposable
     {
         foreach (var (_, _, m, v) in _slots)
         {
-            m.Dispose();
+            m.Dispose(); // a slice frees nothing
             v.Dispose();
         }
+        _flatM?.Dispose();
+        _flatV?.Dispose();
     }
 }

@@ -26,7 +26,16 @@ public sealed class GradientClipper : IDisposable
     /// <summary>Clips the gradients of <paramref name="parameters"/> that have one.</summary>
     public void Clip(IEnumerable<Parameter> parameters)
     {
-        var grads = parameters.Where(p => p.Grad is not null).Select(p => p.Grad!.Data).ToList();
+        var list = parameters as IReadOnlyList<Parameter> ?? [.. parameters];
+        if (list.Count > 0 && list[0].Arena is { } arena && arena.Covers(list) && arena.AllGradientsInPlace())
+        {
+            // The norm over the gradient slices (one launch for them all on ILGPU, the same bits as per tensor), then
+            // one clip over the whole gradient arena (its padding is zero and stays zero).
+            arena.Backend.GradNormSquared(arena.GradSlices, _normSquared);
+            arena.Backend.ClipByNorm([arena.Grads], _normSquared, (float)MaxNorm);
+            return;
+        }
+        var grads = list.Where(p => p.Grad is not null).Select(p => p.Grad!.Data).ToList();
         if (grads.Count == 0)
         {
             return;
@@ -35,6 +44,9 @@ public sealed class GradientClipper : IDisposable
         backend.GradNormSquared(grads, _normSquared);
         backend.ClipByNorm(grads, _normSquared, (float)MaxNorm);
     }
+
+    /// <summary>The squared global norm before the last clip, on the device (one float).</summary>
+    internal DeviceBuffer<float> NormSquared => _normSquared;
 
     /// <summary>The global gradient norm before the last clip (reads one float from the device).</summary>
     public double LastNorm => Math.Sqrt(_normSquared.ToArray()[0]);

@@ -68,6 +68,9 @@ public sealed class MdlmObjectiveTests(ITestOutputHelper output)
         using var tape = Tape.Begin();
         var loss = objective.Loss(model, x0, B, L, draw);
         double value = loss.Value.Item(), nelbo = loss.NelboPerToken();
+        var deferred = ((Lddm.Training.Engine.IStepLoss)loss).DeferNelboPerToken(); // the training loop's path: read after the tape
+        tape.Dispose();
+        Assert.Equal(nelbo, deferred()); // the same bits, read from the device copy after the tape freed its tensors
         output.WriteLine($"{backendName} elbo={elbo} tc={timeConditioning}: loss {value:R} vs {used:R} (Δ {value - used:E2}); NELBO {nelbo:R} vs {weighted:R} (Δ {nelbo - weighted:E2})");
         Assert.True(Math.Abs(value - used) <= 1e-5 * (1 + Math.Abs(used)), $"{backendName}: loss {value} vs hand {used}.");
         Assert.True(Math.Abs(nelbo - weighted) <= 1e-5 * (1 + Math.Abs(weighted)), $"{backendName}: NELBO {nelbo} vs hand {weighted}.");

@@ -1,0 +1,22 @@
+using Lddm.Kernels.Ilgpu;
+using Lddm.Training.Runs;
+using Xunit;
+
+namespace Lddm.Training.Tests.Runs;
+
+public sealed class StepCountsTests
+{
+    [Fact]
+    public void Launches_and_synchronisations_per_step_do_not_depend_on_batch_or_length()
+    {
+        // A dedicated simulator: parallel tests must not add to its counters.
+        using var backend = IlgpuBackend.CreateCpuSimulator();
+        var rng = new Random();
+        int b1 = 1 + rng.Next(2), l1 = 4 * (1 + rng.Next(2)), b2 = b1 + 1 + rng.Next(2), l2 = l1 + 4 * (1 + rng.Next(2));
+        var a = StepCounts.PerStep(backend, "xxs", b1, l1, steps: 1);
+        var b = StepCounts.PerStep(backend, "xxs", b2, l2, steps: 1);
+        Assert.Equal(a, b);
+        Assert.True(a.Launches > 50 && a.Synchronizations > 0, $"implausible counts {a}");
+        Assert.True(a.DeviceToHost >= 1, $"the divergence guard reads once per step: {a}");
+    }
+}
