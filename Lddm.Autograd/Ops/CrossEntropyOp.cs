@@ -56,8 +56,9 @@ public sealed class SubsCrossEntropyOp : Node
         int rows = gradOutput.Shape.Elements;
         if (_logits.RequiresGrad && rows > 0)
         {
+            // The forward validated these very id buffers (ops never write an IntTensor they read): no second host copy.
             _logits.Backend.SubsCrossEntropyBackward(_logits.Data, _targets.Data, _noisy.Data, _weights.Data, gradOutput.Data,
-                rows, _logits.Shape.Last, _logits.GradData());
+                rows, _logits.Shape.Last, _logits.GradData(), idsValidated: true);
         }
     }
 }

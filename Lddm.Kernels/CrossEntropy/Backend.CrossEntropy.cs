@@ -31,10 +31,22 @@ public abstract partial class Backend
     /// dloss (rows). Accumulates into <paramref name="dlogits"/>. Ids are validated as in the forward.
     /// </summary>
     public void SubsCrossEntropyBackward(DeviceBuffer<float> logits, DeviceBuffer<int> targets, DeviceBuffer<int> noisy,
-        DeviceBuffer<float> weights, DeviceBuffer<float> dloss, int rows, int vocab, DeviceBuffer<float> dlogits)
+        DeviceBuffer<float> weights, DeviceBuffer<float> dloss, int rows, int vocab, DeviceBuffer<float> dlogits) =>
+        SubsCrossEntropyBackward(logits, targets, noisy, weights, dloss, rows, vocab, dlogits, idsValidated: false);
+
+    /// <summary>
+    /// <see cref="SubsCrossEntropyBackward(DeviceBuffer{float}, DeviceBuffer{int}, DeviceBuffer{int}, DeviceBuffer{float}, DeviceBuffer{float}, int, int, DeviceBuffer{float})"/>,
+    /// with <paramref name="idsValidated"/> true when <paramref name="targets"/> and <paramref name="noisy"/> are the
+    /// very buffers a <see cref="SubsCrossEntropyForward"/> call already validated, unchanged since (the autograd op's
+    /// backward): the ids are then not copied back to the host again — on a GPU that copy is a synchronisation.
+    /// Shapes are checked either way.
+    /// </summary>
+    public void SubsCrossEntropyBackward(DeviceBuffer<float> logits, DeviceBuffer<int> targets, DeviceBuffer<int> noisy,
+        DeviceBuffer<float> weights, DeviceBuffer<float> dloss, int rows, int vocab, DeviceBuffer<float> dlogits,
+        bool idsValidated)
     {
         const string k = nameof(SubsCrossEntropyBackward);
-        CheckSubs(k, logits, targets, noisy, weights, rows, vocab);
+        CheckSubs(k, logits, targets, noisy, weights, rows, vocab, checkIds: !idsValidated);
         Check.Buffer(this, dloss, rows, k, nameof(dloss), $"(rows {rows})");
         Check.Buffer(this, dlogits, logits.Length, k, nameof(dlogits), $"(rows {rows}, vocab {vocab})");
         SubsCrossEntropyBackwardCore(logits, targets, noisy, weights, dloss, rows, vocab, dlogits);
@@ -48,7 +60,7 @@ public abstract partial class Backend
         DeviceBuffer<float> dlogits);
 
     private void CheckSubs(string k, DeviceBuffer<float> logits, DeviceBuffer<int> targets, DeviceBuffer<int> noisy,
-        DeviceBuffer<float> weights, int rows, int vocab)
+        DeviceBuffer<float> weights, int rows, int vocab, bool checkIds = true)
     {
         Check.Positive(rows, k, nameof(rows));
         if (vocab < 2)
@@ -61,6 +73,10 @@ public abstract partial class Backend
         Check.Buffer(this, targets, rows, k, nameof(targets), $"(rows {rows})");
         Check.Buffer(this, noisy, rows, k, nameof(noisy), $"(rows {rows})");
         Check.Buffer(this, weights, rows, k, nameof(weights), $"(rows {rows})");
+        if (!checkIds)
+        {
+            return;
+        }
         int mask = vocab - 1;
         // Ids are small: copy them back through pooled arrays (no per-call garbage) and check every row.
         var t = ArrayPool<int>.Shared.Rent(rows);

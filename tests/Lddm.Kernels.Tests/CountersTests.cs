@@ -96,4 +96,33 @@ public sealed class CountersTests
         }
         Assert.True(loaded >= 4, $"only {loaded} kernels loaded");
     }
+
+    [Fact]
+    public void A_cross_entropy_backward_after_its_forward_skips_the_second_id_copy_and_gives_the_same_gradient()
+    {
+        using var backend = IlgpuBackend.CreateCpuSimulator();
+        var rng = new Random(11);
+        int rows = 1 + rng.Next(40), vocab = 2 + rng.Next(30);
+        using var logits = backend.Upload<float>(Numerics.RandomFloats(rng, rows * vocab, 3f));
+        using var targets = backend.Upload<int>(Enumerable.Range(0, rows).Select(_ => rng.Next(vocab - 1)).ToArray());
+        using var noisy = backend.Upload<int>(Enumerable.Range(0, rows).Select(_ => rng.Next(2) == 0 ? vocab - 1 : rng.Next(vocab - 1)).ToArray());
+        using var weights = backend.Upload<float>(Numerics.RandomFloats(rng, rows));
+        using var dloss = backend.Upload<float>(Numerics.RandomFloats(rng, rows));
+        using var checkedGrad = backend.Full(rows * vocab, 0f);
+        using var trustedGrad = backend.Full(rows * vocab, 0f);
+
+        var before = backend.Counters;
+        backend.SubsCrossEntropyBackward(logits, targets, noisy, weights, dloss, rows, vocab, checkedGrad);
+        var validating = backend.Counters - before;
+        before = backend.Counters;
+        backend.SubsCrossEntropyBackward(logits, targets, noisy, weights, dloss, rows, vocab, trustedGrad, idsValidated: true);
+        var trusted = backend.Counters - before;
+
+        Assert.Equal(2, validating.DeviceToHost);
+        Assert.Equal(new BackendCounters(validating.Launches, 0, 0, 0), trusted);
+        Assert.Equal(checkedGrad.ToArray(), trustedGrad.ToArray());
+        // Shapes are still checked when the ids are trusted.
+        Assert.Throws<ArgumentException>(() =>
+            backend.SubsCrossEntropyBackward(logits, targets, noisy, weights, dloss, rows, vocab + 1, trustedGrad, idsValidated: true));
+    }
 }
