@@ -295,37 +295,38 @@ internal static class MatmulMmaIlgpuKernels
     private static void StoreA(ArrayView<uint> As, MatmulParams s, int buffer, int chunk, MmaFloat4 v)
     {
         int o = buffer * ABuffer;
+        // Row-major A: As[r, kq..kq+3], consecutive words; transposed A: As[mq..mq+3, kk], a column of stride LdA.
         if (s.TransposeA == 0)
         {
-            // As[r, kq..kq+3]: consecutive words.
-            int i = o + (chunk >> 2) * LdA + (chunk & 3) * 4;
-            As[i] = Mma.ToTf32(v.X); As[i + 1] = Mma.ToTf32(v.Y); As[i + 2] = Mma.ToTf32(v.Z); As[i + 3] = Mma.ToTf32(v.W);
+            StoreQuad(As, o + (chunk >> 2) * LdA + (chunk & 3) * 4, 1, v);
         }
         else
         {
-            // As[mq..mq+3, kk]: a column, stride LdA.
-            int i = o + (chunk & 31) * 4 * LdA + (chunk >> 5);
-            As[i] = Mma.ToTf32(v.X); As[i + LdA] = Mma.ToTf32(v.Y);
-            As[i + 2 * LdA] = Mma.ToTf32(v.Z); As[i + 3 * LdA] = Mma.ToTf32(v.W);
+            StoreQuad(As, o + (chunk & 31) * 4 * LdA + (chunk >> 5), LdA, v);
         }
     }
 
     private static void StoreB(ArrayView<uint> Bs, MatmulParams s, int buffer, int chunk, MmaFloat4 v)
     {
         int o = buffer * BBuffer;
+        // Row-major B: Bs[kk, nq..nq+3], consecutive words; transposed B: Bs[kq..kq+3, c], a column of stride LdB.
         if (s.TransposeB == 0)
         {
-            // Bs[kk, nq..nq+3]: consecutive words.
-            int i = o + (chunk >> 5) * LdB + (chunk & 31) * 4;
-            Bs[i] = Mma.ToTf32(v.X); Bs[i + 1] = Mma.ToTf32(v.Y); Bs[i + 2] = Mma.ToTf32(v.Z); Bs[i + 3] = Mma.ToTf32(v.W);
+            StoreQuad(Bs, o + (chunk >> 5) * LdB + (chunk & 31) * 4, 1, v);
         }
         else
         {
-            // Bs[kq..kq+3, c]: a column, stride LdB.
-            int i = o + (chunk & 3) * 4 * LdB + (chunk >> 2);
-            Bs[i] = Mma.ToTf32(v.X); Bs[i + LdB] = Mma.ToTf32(v.Y);
-            Bs[i + 2 * LdB] = Mma.ToTf32(v.Z); Bs[i + 3 * LdB] = Mma.ToTf32(v.W);
+            StoreQuad(Bs, o + (chunk & 3) * 4 * LdB + (chunk >> 2), LdB, v);
         }
+    }
+
+    /// <summary>The four staged floats, rounded to TF32, at shared[i], shared[i + step], … (step 1: a row, else a column).</summary>
+    private static void StoreQuad(ArrayView<uint> shared, int i, int step, MmaFloat4 v)
+    {
+        shared[i] = Mma.ToTf32(v.X);
+        shared[i + step] = Mma.ToTf32(v.Y);
+        shared[i + 2 * step] = Mma.ToTf32(v.Z);
+        shared[i + 3 * step] = Mma.ToTf32(v.W);
     }
 
     /// <summary>The lane's 2 × 2 share of one 16 × 8 accumulator tile (rows r, r+8; columns col, col+1).</summary>

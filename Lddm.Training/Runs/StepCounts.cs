@@ -30,19 +30,14 @@ public static class StepCounts
     public static BackendCounters PerStep(Backend backend, string preset, int batch, int length, int steps, string model = "mdlm")
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
-        var config = new TrainConfig
+        var config = TrainStepReport.Silent(new TrainConfig
         {
             Preset = preset,
             Model = model,
             Batch = batch,
             Length = length,
             Steps = WarmupSteps + steps + 1,
-            WarmupSteps = 1,
-            LogEvery = 1_000_000,
-            EvalEvery = 0,
-            EvalSequences = 1,
-            CheckpointEvery = 0,
-        }.Validate();
+        });
         var data = TrainingRun.Data(config);
         using var trainer = new Trainer(backend, config, data, null, TextWriter.Null);
         using var stop = new CancellationTokenSource();

@@ -33,16 +33,7 @@ public static class TrainStepReport
             $"measured fp32 FMA peak: 1 thread {peaks[1]:F1} GFLOP/s, 2 threads {peaks[2]:F1} GFLOP/s; load average {LoadAverage()}"));
         foreach (string preset in presets)
         {
-            var config = new TrainConfig
-            {
-                Preset = preset,
-                Steps = 1_000_000,
-                WarmupSteps = 1,
-                LogEvery = 1_000_000,
-                EvalEvery = 0,
-                EvalSequences = 1,
-                CheckpointEvery = 0,
-            }.Validate();
+            var config = Silent(new TrainConfig { Preset = preset, Steps = 1_000_000 });
             var data = TrainingRun.Data(config);
             var model = TrainingRun.ModelConfig(config, data.Vocabulary);
             double flops = 3.0 * config.Batch * config.Length *
@@ -131,6 +122,19 @@ public static class TrainStepReport
                 $"sample {preset} N={SampleSteps} L={SampleLength} B={SampleCount} {t}T: {1e3 * wall:F1} ms (CPU {1e3 * Median(cpu[t]):F1} ms, all threads), {SampleCount * SampleLength / wall:F0} tok/s, NFE {nfe[t]} (median of {rounds} after 1 warm-up)"));
         }
     }
+
+    /// <summary>
+    /// <paramref name="config"/> for timing and counting steps: one warm-up step of the learning rate, and no log line,
+    /// evaluation or checkpoint inside the measured steps; validated.
+    /// </summary>
+    internal static TrainConfig Silent(TrainConfig config) => (config with
+    {
+        WarmupSteps = 1,
+        LogEvery = 1_000_000,
+        EvalEvery = 0,
+        EvalSequences = 1,
+        CheckpointEvery = 0,
+    }).Validate();
 
     private static double Peak(int threads) => MachinePeak.Fp32GflopsPerSecond(threads: threads);
 
