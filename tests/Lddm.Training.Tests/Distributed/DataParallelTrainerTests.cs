@@ -97,13 +97,14 @@ public sealed class DataParallelTrainerTests(ITestOutputHelper output) : IDispos
         });
         var single = TrainOne(config with { GradAccumulation = k * accumulation });
         var (worst, where) = Compare(single, ranks[0]);
-        output.WriteLine($"{model}, K = {k}, A = {accumulation}: worst relative difference {worst:E2} at {where}");
-        Assert.True(worst <= Tolerance, $"K = {k} ranks differ from one process with the {k}-fold batch by {worst:E2} at {where}");
+        output.WriteLine($"{model}, K = {k}, A = {accumulation}, seed {config.Seed}: worst relative difference {worst:E2} at {where}");
+        Assert.True(worst <= Tolerance,
+            $"K = {k} ranks differ from one process with the {k}-fold batch by {worst:E2} at {where} (seed {config.Seed})");
         Assert.Equal(0, Compare(ranks[0], ranks[1]).Worst); // every rank holds the same weights, bit for bit
 
         // The comparison can fail: one process with the undoubled batch is far off.
         var (undoubled, _) = Compare(TrainOne(config), ranks[0]);
-        Assert.True(undoubled > 100 * Tolerance, $"the undoubled batch is only {undoubled:E2} away: the test cannot tell");
+        Assert.True(undoubled > 100 * Tolerance, $"the undoubled batch is only {undoubled:E2} away (seed {config.Seed}): the test cannot tell");
     }
 
     [Fact]

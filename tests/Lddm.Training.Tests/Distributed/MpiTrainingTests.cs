@@ -50,7 +50,7 @@ public sealed class MpiTrainingTests(ITestOutputHelper output) : IDisposable
         var single = DataParallelTrainerTests.TrainOne(config with { GradAccumulation = 2 });
         var (worst, where) = DataParallelTrainerTests.Compare(single, mpi);
         output.WriteLine($"2 MPI ranks vs one process with the doubled batch: worst relative difference {worst:E2} at {where}");
-        Assert.True(worst <= DataParallelTrainerTests.Tolerance, $"2 MPI ranks differ from one process with the doubled batch by {worst:E2} at {where}");
+        Assert.True(worst <= DataParallelTrainerTests.Tolerance, $"2 MPI ranks differ from one process with the doubled batch by {worst:E2} at {where} (seed {config.Seed})");
         var (undoubled, _) = DataParallelTrainerTests.Compare(DataParallelTrainerTests.TrainOne(config), mpi);
         Assert.True(undoubled > 100 * DataParallelTrainerTests.Tolerance, $"the undoubled batch is only {undoubled:E2} away: the test cannot tell");
     }
