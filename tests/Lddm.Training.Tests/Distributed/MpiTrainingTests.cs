@@ -80,19 +80,32 @@ public sealed class MpiTrainingTests(ITestOutputHelper output) : IDisposable
         {
             return;
         }
-        var config = DataParallelTrainerTests.Tiny() with { Steps = 32, CheckpointEvery = 4, LogEvery = 4 };
+        // Long enough (a few seconds) that the job is still running when mpirun relays the first checkpoint line, even
+        // on a loaded machine: at 32 steps the whole job could end before the line arrived and rank 1 was gone.
+        var config = DataParallelTrainerTests.Tiny() with { Steps = 400, CheckpointEvery = 4, LogEvery = 4 };
         string dir = Path.Combine(_dir, "killed"), tag = Guid.NewGuid().ToString("N");
         int killed = 0;
+        string? killFailure = null;
         var run = Launch(mpirun, 2, [.. Flags(config), "--out", dir], tag, line =>
         {
-            // Rank 0 announces each checkpoint; after the first, SIGKILL rank 1 (found by its environment).
+            // Rank 0 announces each checkpoint; after the first, SIGKILL rank 1 (found by its environment). This runs on
+            // the output reader's thread: a failure is recorded for the test to report, not thrown (it would end the
+            // whole test host).
             if (line.StartsWith("checkpoint ", StringComparison.Ordinal) && Interlocked.Exchange(ref killed, 1) == 0)
             {
-                Process.GetProcessById(FindRank(tag, 1)).Kill();
+                try
+                {
+                    Process.GetProcessById(FindRank(tag, 1)).Kill();
+                }
+                catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                {
+                    killFailure = $"{e.Message} when rank 0 printed '{line}'";
+                }
             }
         });
         output.WriteLine(run.Output);
         Assert.Equal(1, killed);
+        Assert.True(killFailure is null, $"could not kill rank 1: {killFailure}\n{run.Output}");
         Assert.NotEqual(0, run.ExitCode);
         Assert.Contains("exited on signal 9", run.Output);
         Assert.DoesNotContain($"step {config.Steps,6}/{config.Steps}", run.Output);
