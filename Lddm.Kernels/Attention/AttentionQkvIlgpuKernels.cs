@@ -17,8 +17,9 @@ public readonly struct QkvShape(int batch, int tokens, int heads, int dim, int r
 
 /// <summary>
 /// The layout kernels around the fused attention on ILGPU for <c>Backend.AttentionQkvForward/Backward</c>: split a
-/// (B, T, 3, H, D) QKV buffer into head-major q, k, v (rotating q and k by RoPE), move o and dO between (B, H, T, D)
-/// and (B, T, H, D), and scatter dq, dk (rotated back), dv into the (B, T, 3, H, D) gradient. One thread per
+/// (B, T, 3, H, D) QKV buffer into head-major q, k, v (rotating q and k by RoPE) and scatter dq, dk (rotated back),
+/// dv into the (B, T, 3, H, D) gradient (o and dO move between (B, H, T, D) and (B, T, H, D) through the existing
+/// <c>CopyIlgpuKernels.SwapAxes</c>). One thread per
 /// element; the attention itself is the head-major ILGPU kernels. The cos/sin table is the host's float64 one.
 /// </summary>
 internal static class AttentionQkvIlgpuKernels
@@ -55,28 +56,6 @@ internal static class AttentionQkvIlgpuKernels
         {
             v[dst] = x;
         }
-    }
-
-    /// <summary>Thread p = element (b, t, h, d) of dst (B, T, H, D) ← src (B, H, T, D).</summary>
-    [GpuKernel]
-    public static void HeadsToTokens(Index1D p, ArrayView<float> src, ArrayView<float> dst, QkvShape s)
-    {
-        int dim = s.Dim, d = p % dim, rest = p / dim;
-        int h = rest % s.Heads;
-        rest /= s.Heads;
-        int t = rest % s.Tokens, b = rest / s.Tokens;
-        dst[p] = src[((b * s.Heads + h) * s.Tokens + t) * dim + d];
-    }
-
-    /// <summary>Thread p = element (b, t, h, d) of src (B, T, H, D) → dst (B, H, T, D).</summary>
-    [GpuKernel]
-    public static void TokensToHeads(Index1D p, ArrayView<float> src, ArrayView<float> dst, QkvShape s)
-    {
-        int dim = s.Dim, d = p % dim, rest = p / dim;
-        int h = rest % s.Heads;
-        rest /= s.Heads;
-        int t = rest % s.Tokens, b = rest / s.Tokens;
-        dst[((b * s.Heads + h) * s.Tokens + t) * dim + d] = src[p];
     }
 
     /// <summary>

@@ -7,7 +7,6 @@ public sealed partial class IlgpuBackend
 {
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         QkvShape>? _splitQkv;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, QkvShape>? _headsToTokens, _tokensToHeads;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         QkvShape, int>? _mergeQkvGradients;
 
@@ -26,9 +25,8 @@ public sealed partial class IlgpuBackend
         using var heads = Allocate<float>(n);
         SplitQkv(qkv, dims, ropeTheta, shape, q, k, v);
         AttentionForwardCore(q, k, v, validLengths, dims, heads, lse);
-        _headsToTokens ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            QkvShape>(AttentionQkvIlgpuKernels.HeadsToTokens);
-        _headsToTokens(n, View(heads), View(o), shape);
+        // (B, H, T, D) → (B, T, H, D): the existing axis swap.
+        SwapAxesCore(heads, dims.Batch, dims.Heads, 1, dims.Tokens, dims.HeadDim, o);
     }
 
     /// <summary>Split again, o and dO back to head-major, the head-major backward, dq/dk/dv scattered into dqkv.</summary>
@@ -47,10 +45,9 @@ public sealed partial class IlgpuBackend
         using var dk = Full(n, 0f);
         using var dv = Full(n, 0f);
         SplitQkv(qkv, dims, ropeTheta, shape, q, k, v);
-        _tokensToHeads ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            QkvShape>(AttentionQkvIlgpuKernels.TokensToHeads);
-        _tokensToHeads(n, View(o), View(oh), shape);
-        _tokensToHeads(n, View(dO), View(dOh), shape);
+        // (B, T, H, D) → (B, H, T, D): the existing axis swap.
+        SwapAxesCore(o, dims.Batch, dims.Tokens, 1, dims.Heads, dims.HeadDim, oh);
+        SwapAxesCore(dO, dims.Batch, dims.Tokens, 1, dims.Heads, dims.HeadDim, dOh);
         AttentionBackwardCore(q, k, v, oh, lse, dOh, validLengths, dims, dq, dk, dv);
         _mergeQkvGradients ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, QkvShape, int>(AttentionQkvIlgpuKernels.MergeQkvGradients);
