@@ -73,8 +73,9 @@ public sealed class MdlmSampler
     {
         ArgumentNullException.ThrowIfNull(model);
         CheckRequest(nameof(MdlmSampler), model.Config.MaxLength, model.Config.Vocab, count, length, steps, temperature);
-        return RunChain(model.Backend, model.Config.Vocab, (tokens, t) => Denoise(model, tokens, count, timeConditioning ? t : 0),
-            count, length, steps, seed, temperature, timeConditioning, progress, afterStep, template, block);
+        // The DiT sees each sequence alone (its tokens and the shared t), so identical rows may share one evaluation.
+        return RunChain(model.Backend, model.Config.Vocab, (tokens, t) => Denoise(model, tokens, timeConditioning ? t : 0),
+            count, length, steps, seed, temperature, timeConditioning, progress, afterStep, template, block, rowsIndependent: true);
     }
 
     /// <summary>
@@ -85,10 +86,14 @@ public sealed class MdlmSampler
     /// <see cref="BlockPlan"/> run left to right, each with the template and every position outside it as the unmask
     /// kernel's carry-over mask; step k of the chain is the k-th step over all blocks (callbacks and Philox offsets), so
     /// an all-free template in one block is the unconditional chain bit for bit, and an all-fixed one costs no call.
+    /// <paramref name="rowsIndependent"/> promises that the denoiser's logits for a sequence depend on its tokens (and
+    /// t) alone — no per-sequence latent or other input: then a step whose sequences are all identical (the first step
+    /// from an all-MASK or shared-prompt start) evaluates one row and copies its logits to the others, which is exact
+    /// (the unmask draws stay per row) and saves (count − 1)/count of that network call.
     /// </summary>
     public MdlmSamples RunChain(Backend backend, int vocab, Func<IntTensor, double, Tensor> denoise, int count, int length,
         int steps, ulong seed, float temperature, bool timeConditioning, IProgress<int>? progress = null,
-        Action<int, int[]>? afterStep = null, int[]? template = null, int block = 0)
+        Action<int, int[]>? afterStep = null, int[]? template = null, int block = 0, bool rowsIndependent = false)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(denoise);
@@ -102,7 +107,8 @@ public sealed class MdlmSampler
         {
             var keep = plan.Keep(b);
             using var keepBuffer = keep is null ? null : backend.Upload<int>(keep);
-            var (n, c) = RunBlock(backend, vocab, denoise, tokens, host, keep, keepBuffer, b, seed, temperature, timeConditioning, progress, afterStep);
+            var (n, c) = RunBlock(backend, vocab, denoise, tokens, host, count, keep, keepBuffer, b, seed, temperature, timeConditioning,
+                rowsIndependent, progress, afterStep);
             nfe += n;
             cached += c;
         }
@@ -111,8 +117,8 @@ public sealed class MdlmSampler
 
     /// <summary>One block of <see cref="RunChain"/>: its N_b steps on the grid and the final fill; returns (NFE, cached steps).</summary>
     private (int Nfe, int Cached) RunBlock(Backend backend, int vocab, Func<IntTensor, double, Tensor> denoise, IntTensor tokens,
-        int[] host, int[]? keep, DeviceBuffer<int>? keepBuffer, SamplingBlock block, ulong seed, float temperature, bool timeConditioning,
-        IProgress<int>? progress, Action<int, int[]>? afterStep)
+        int[] host, int count, int[]? keep, DeviceBuffer<int>? keepBuffer, SamplingBlock block, ulong seed, float temperature,
+        bool timeConditioning, bool rowsIndependent, IProgress<int>? progress, Action<int, int[]>? afterStep)
     {
         int rows = host.Length, mask = vocab - 1, steps = block.Steps;
         var grid = TimeGrid(steps);
@@ -135,7 +141,9 @@ public sealed class MdlmSampler
                 if (logits is null)
                 {
                     tape = Tape.Begin(); // frees this forward's temporaries (and its logits) when disposed
-                    logits = denoise(tokens, grid[k]);
+                    logits = rowsIndependent && count > 1 && RowsIdentical(host, count)
+                        ? SharedRowLogits(backend, denoise, host, count, grid[k])
+                        : denoise(tokens, grid[k]);
                     nfe++;
                 }
                 else
@@ -165,9 +173,45 @@ public sealed class MdlmSampler
         return (nfe, cached);
     }
 
-    /// <summary>The network on x_t: logits (count, length, K+1) at time t for every sequence (0 without time input).</summary>
-    private static Tensor Denoise(DiT model, IntTensor tokens, int count, double t)
+    /// <summary>True when all <paramref name="count"/> rows of <paramref name="host"/> hold the same ids.</summary>
+    internal static bool RowsIdentical(int[] host, int count)
     {
+        int length = host.Length / count;
+        var first = host.AsSpan(0, length);
+        for (int r = 1; r < count; r++)
+        {
+            if (!host.AsSpan(r * length, length).SequenceEqual(first))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The logits of <paramref name="count"/> identical rows from one evaluation: the denoiser on row 0 alone, its
+    /// (1, length, K+1) logits copied to every row by doubling block copies (⌈log₂ count⌉ copies), on the current tape.
+    /// </summary>
+    private static Tensor SharedRowLogits(Backend backend, Func<IntTensor, double, Tensor> denoise, int[] host, int count, double t)
+    {
+        int length = host.Length / count;
+        var one = IntTensor.FromArray(backend, host.AsSpan(0, length), 1, length);
+        var row = denoise(one, t);
+        int n = row.Shape.Elements;
+        var all = Tensor.Empty(backend, new Shape(count, length, n / length));
+        backend.CopyBlock(row.Data, 0, n, all.Data, 0, n, 1, n);
+        for (int have = 1; have < count; have *= 2)
+        {
+            int rows = Math.Min(have, count - have);
+            backend.CopyBlock(all.Data, 0, rows * n, all.Data, have * n, rows * n, 1, rows * n);
+        }
+        return all;
+    }
+
+    /// <summary>The network on x_t: logits (count, length, K+1) at time t for every sequence (0 without time input).</summary>
+    private static Tensor Denoise(DiT model, IntTensor tokens, double t)
+    {
+        int count = tokens.Shape[0];
         var times = new float[count];
         Array.Fill(times, (float)t);
         return model.Forward(tokens, times);

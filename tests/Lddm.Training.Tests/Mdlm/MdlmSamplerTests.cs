@@ -142,6 +142,61 @@ public sealed class MdlmSamplerTests(ITestOutputHelper output)
         Assert.InRange(timed.Nfe, steps, steps + 1);
     }
 
+    /// <summary>
+    /// Identical rows (the all-MASK start, or one prompt for every sequence) share one network call: the denoiser sees
+    /// a single row, and the samples equal those of the chain that evaluates every row (same seed), on both backends.
+    /// Rows that differ, or a denoiser not declared row-independent, are evaluated whole.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void IdenticalRowsShareOneEvaluationAndSampleTheSame(bool timeConditioning, bool sharedPrompt)
+    {
+        // 7 rows: the doubling copies end with a partial one; 2 steps: half the positions are drawn from the shared logits.
+        const int count = 7, steps = 2;
+        var sampler = new MdlmSampler(MaskingSchedule.LogLinear());
+        var template = Enumerable.Repeat(K, count * L).ToArray();
+        if (sharedPrompt)
+        {
+            for (int r = 0; r < count; r++)
+            {
+                template[r * L] = 2;
+                template[r * L + 1] = 0;
+            }
+        }
+        foreach (var backend in TestBackends.All)
+        {
+            using var model = TinyMdlm.Create(backend, K, L, seed: 27);
+            var rowsSeen = new Dictionary<bool, List<int>> { [false] = [], [true] = [] };
+            var runs = new[] { false, true }.ToDictionary(share => share, share => sampler.RunChain(backend, model.Config.Vocab,
+                (tokens, t) =>
+                {
+                    rowsSeen[share].Add(tokens.Shape[0]);
+                    var times = Enumerable.Repeat(timeConditioning ? (float)t : 0f, tokens.Shape[0]).ToArray();
+                    return model.Forward(tokens, times);
+                },
+                count, L, steps, seed: 9, temperature: 1f, timeConditioning, template: (int[])template.Clone(), rowsIndependent: share));
+            output.WriteLine($"{backend.Name}: rows per call shared {string.Join(",", rowsSeen[true])}, whole {string.Join(",", rowsSeen[false])}");
+            Assert.Equal(runs[false].Tokens, runs[true].Tokens);
+            Assert.Equal(runs[false].Nfe, runs[true].Nfe);
+            Assert.All(rowsSeen[false], rows => Assert.Equal(count, rows));
+            Assert.Equal(1, rowsSeen[true][0]); // the first step: every row is the same
+            Assert.All(rowsSeen[true].Skip(1), rows => Assert.Equal(count, rows)); // the rows differ after one draw
+        }
+
+        // Rows that differ from the start are never shared.
+        template[3 * L + 4] = 1;
+        using var cpuModel = TinyMdlm.Create(TestBackends.Cpu, K, L, seed: 27, Flat);
+        var seen = new List<int>();
+        sampler.RunChain(TestBackends.Cpu, cpuModel.Config.Vocab, (tokens, t) =>
+        {
+            seen.Add(tokens.Shape[0]);
+            return cpuModel.Forward(tokens, new float[tokens.Shape[0]]);
+        }, count, L, steps, seed: 9, temperature: 1f, timeConditioning: false, template: template, rowsIndependent: true);
+        Assert.All(seen, rows => Assert.Equal(count, rows));
+    }
+
     [Fact]
     public void BadArgumentsAreRejected()
     {
