@@ -37,3 +37,71 @@ public abstract partial class Backend
 /// <summary>A validated batched-GEMM problem (see <see cref="Backend.Matmul"/>).</summary>
 public readonly record struct MatmulShape(int Batch, int M, int N, int K, bool TransposeA, bool TransposeB,
     float Alpha, float Beta, bool BroadcastB);
+
+public abstract partial class Backend
+{
+    /// <summary>
+    /// A linear layer's forward, y = act(x·W + bias): x (rows, inFeatures), W (inFeatures, outFeatures) row-major,
+    /// bias (outFeatures) or null. With <see cref="Activation.Identity"/> only <paramref name="y"/> is written
+    /// (<paramref name="pre"/> must be null). Otherwise <paramref name="pre"/> receives x·W — the pre-activation
+    /// without the bias, which <see cref="BiasActivationBackward"/>(pre, bias, …) reads — and y = act(pre + bias).
+    /// The result is exactly <see cref="Matmul"/> followed by <see cref="BiasActivationForward"/> (the same float
+    /// operations); the CPU backend applies the bias and activation to each GEMM tile while it is in L1 instead of
+    /// in a second pass over memory.
+    /// </summary>
+    public void LinearForward(DeviceBuffer<float> x, DeviceBuffer<float> weight, DeviceBuffer<float>? bias, int rows,
+        int inFeatures, int outFeatures, Activation act, DeviceBuffer<float>? pre, DeviceBuffer<float> y)
+    {
+        const string k = nameof(LinearForward);
+        Check.Positive(rows, k, nameof(rows));
+        Check.Positive(inFeatures, k, nameof(inFeatures));
+        Check.Positive(outFeatures, k, nameof(outFeatures));
+        if (!Enum.IsDefined(act))
+        {
+            throw new ArgumentOutOfRangeException(nameof(act), act, $"{k}: 'act' is not a defined Activation.");
+        }
+        Check.Buffer(this, x, Check.Elements(k, rows, inFeatures), k, nameof(x), $"({rows}, {inFeatures})");
+        Check.Buffer(this, weight, Check.Elements(k, inFeatures, outFeatures), k, nameof(weight), $"({inFeatures}, {outFeatures})");
+        int n = Check.Elements(k, rows, outFeatures);
+        Check.Buffer(this, y, n, k, nameof(y), $"({rows}, {outFeatures})");
+        if (bias is not null)
+        {
+            Check.Buffer(this, bias, outFeatures, k, nameof(bias), $"({outFeatures})");
+        }
+        if (act == Activation.Identity)
+        {
+            if (pre is not null)
+            {
+                throw new ArgumentException($"{k}: 'pre' must be null with Activation.Identity (only y is written).", nameof(pre));
+            }
+        }
+        else
+        {
+            if (pre is null)
+            {
+                throw new ArgumentNullException(nameof(pre), $"{k}: {act} needs 'pre' ({rows}, {outFeatures}) for the backward.");
+            }
+            Check.Buffer(this, pre, n, k, nameof(pre), $"({rows}, {outFeatures})");
+            if (ReferenceEquals(pre, y))
+            {
+                throw new ArgumentException($"{k}: 'pre' and 'y' must be different buffers with {act}.", nameof(y));
+            }
+        }
+        LinearForwardCore(x, weight, bias, rows, inFeatures, outFeatures, act, pre, y);
+    }
+
+    /// <summary>
+    /// <see cref="LinearForward"/> as the GEMM into pre (or y) and one bias + activation pass (the composition; a
+    /// backend with a fused epilogue overrides it).
+    /// </summary>
+    protected virtual void LinearForwardCore(DeviceBuffer<float> x, DeviceBuffer<float> weight, DeviceBuffer<float>? bias,
+        int rows, int inFeatures, int outFeatures, Activation act, DeviceBuffer<float>? pre, DeviceBuffer<float> y)
+    {
+        var product = act == Activation.Identity ? y : pre!;
+        MatmulCore(x, weight, product, new MatmulShape(1, rows, outFeatures, inFeatures, false, false, 1f, 0f, false));
+        if (bias is not null || act != Activation.Identity)
+        {
+            ActivationForwardCore(product, bias, rows, outFeatures, act, y);
+        }
+    }
+}

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Lddm.Kernels.Cpu;
 
 public sealed partial class CpuBackend
@@ -40,5 +42,32 @@ public sealed partial class CpuBackend
         {
             CpuGemm.Run(pa + p * aStride, pb + p * bStride, pc + p * cStride, s, pool: Pool);
         }
+    }
+
+    /// <summary>
+    /// The GEMM with the bias and activation fused into its tile loop (<see cref="CpuGemm.Epilogue"/>): each tile of
+    /// x·W is finished (y = act(tile + bias)) right after its last K block is stored, so no second pass reads the
+    /// product back from memory. Same float operations as the composition, so the same bits.
+    /// </summary>
+    protected override unsafe void LinearForwardCore(DeviceBuffer<float> x, DeviceBuffer<float> weight,
+        DeviceBuffer<float>? bias, int rows, int inFeatures, int outFeatures, Activation act, DeviceBuffer<float>? pre,
+        DeviceBuffer<float> y)
+    {
+        long macs = (long)rows * inFeatures * outFeatures;
+        if (macs < MatmulSmall || !Vector512.IsHardwareAccelerated || (bias is null && act == Activation.Identity))
+        {
+            base.LinearForwardCore(x, weight, bias, rows, inFeatures, outFeatures, act, pre, y);
+            return;
+        }
+        delegate*<float*, float*, float*, int, void> row = act switch
+        {
+            Activation.Identity => &ActForwardRow<IdentityOp>,
+            Activation.GeluTanh => &ActForwardRow<GeluTanhOp>,
+            _ => &ActForwardRow<SiluOp>,
+        };
+        float* product = Raw(act == Activation.Identity ? y : pre!).Pointer;
+        var epilogue = new CpuGemm.Epilogue(row, bias is null ? null : Raw(bias).Pointer, Raw(y).Pointer);
+        var shape = new MatmulShape(1, rows, outFeatures, inFeatures, false, false, 1f, 0f, false);
+        CpuGemm.Run(Raw(x).Pointer, Raw(weight).Pointer, product, shape, macs < MatmulSerial ? null : Pool, epilogue);
     }
 }

@@ -48,12 +48,18 @@ internal static unsafe partial class CpuGemm
     /// r times in all; the grid is the one that minimises that redundant packing (rows when A is the larger operand —
     /// the activations of a projection — columns when B is, e.g. a weight gradient Xᵀ·dY with a long K).
     /// </summary>
-    public static void Run(float* a, float* b, float* c, MatmulShape s, CpuParallel? pool)
+    public static void Run(float* a, float* b, float* c, MatmulShape s, CpuParallel? pool) => Run(a, b, c, s, pool, default);
+
+    /// <summary>
+    /// <see cref="Run(float*, float*, float*, MatmulShape, CpuParallel?)"/> with <paramref name="epilogue"/> applied to
+    /// every tile of C as soon as its last K block is stored (the tile is still in L1).
+    /// </summary>
+    public static void Run(float* a, float* b, float* c, MatmulShape s, CpuParallel? pool, Epilogue epilogue)
     {
         var (rows, cols) = pool is null ? (1, 1) : Grid(s.M, s.N, pool.Threads);
         if (rows * cols <= 1)
         {
-            Rectangle(a, b, c, s, 0, s.M, 0, s.N);
+            Rectangle(a, b, c, s, 0, s.M, 0, s.N, epilogue);
             return;
         }
         pool!.For(rows * cols, 1, (start, end) =>
@@ -62,9 +68,33 @@ internal static unsafe partial class CpuGemm
             {
                 int r = t / cols, q = t % cols;
                 Rectangle(a, b, c, s, Split(s.M, MR, r, rows), Split(s.M, MR, r + 1, rows),
-                    Split(s.N, NR, q, cols), Split(s.N, NR, q + 1, cols));
+                    Split(s.N, NR, q, cols), Split(s.N, NR, q + 1, cols), epilogue);
             }
         });
+    }
+
+    /// <summary>
+    /// What a linear layer does to each finished tile of C: <see cref="Row"/>(C row, bias + column, Y row, width),
+    /// i.e. Y = act(C + bias) (Y may be C itself: the bias added in place). <see cref="Row"/> null: nothing.
+    /// <see cref="Bias"/> and <see cref="Y"/> point at column 0 / element 0 of the whole matrix; Y has C's shape.
+    /// </summary>
+    internal readonly struct Epilogue(delegate*<float*, float*, float*, int, void> row, float* bias, float* y)
+    {
+        public readonly delegate*<float*, float*, float*, int, void> Row = row;
+        public readonly float* Bias = bias, Y = y;
+
+        public bool Active => Row != null;
+
+        /// <summary>Rows [0, mr) × columns [0, nr) of the tile at (row i, column j) of C, whose first element is at ct.</summary>
+        public void Apply(float* ct, int ldc, int i, int j, int mr, int nr)
+        {
+            float* bias = Bias == null ? null : Bias + j;
+            float* y = Y + (long)i * ldc + j;
+            for (int r = 0; r < mr; r++)
+            {
+                Row(ct + (long)r * ldc, bias, y + (long)r * ldc, nr);
+            }
+        }
     }
 
     /// <summary>
@@ -104,7 +134,7 @@ internal static unsafe partial class CpuGemm
         t >= parts ? n : (int)Math.Min(n, (long)(n + unit - 1) / unit * t / parts * unit);
 
     /// <summary>C[i0..i1, j0..j1] = α·op(A)·op(B) + β·C on the calling thread, through its own packing buffers.</summary>
-    private static void Rectangle(float* a, float* b, float* c, MatmulShape s, int i0, int i1, int j0, int j1)
+    private static void Rectangle(float* a, float* b, float* c, MatmulShape s, int i0, int i1, int j0, int j1, Epilogue epilogue)
     {
         t_bPack = t_bPack != null ? t_bPack : Alloc(KC * NC);
         t_aPack = t_aPack != null ? t_aPack : Alloc(KC * MC);
@@ -121,13 +151,15 @@ internal static unsafe partial class CpuGemm
                 PackB(b, bp, s.TransposeB, s.N, s.K, jc, nc, pc, kc);
                 // The first K block applies β to C; later blocks add to what the earlier ones wrote.
                 float cBeta = pc == 0 ? s.Beta : 1f;
+                // The epilogue runs on each tile after the last K block (C complete).
+                var e = pc + kc >= s.K ? epilogue : default;
                 for (int ic = i0; ic < i1; ic += MC)
                 {
                     int mc = Math.Min(MC, i1 - ic);
                     if (!direct)
                     {
                         PackA(a, ap, s.TransposeA, s.M, s.K, ic, mc, pc, kc);
-                        Block(ap, null, 0, bp, c + (long)ic * s.N + jc, s.N, mc, nc, kc, s.Alpha, cBeta);
+                        Block(ap, null, 0, bp, c, s.N, ic, jc, mc, nc, kc, s.Alpha, cBeta, e);
                         continue;
                     }
                     int full = mc / MR * MR;
@@ -135,7 +167,7 @@ internal static unsafe partial class CpuGemm
                     {
                         PackA(a, ap + full * kc, false, s.M, s.K, ic + full, mc - full, pc, kc);
                     }
-                    Block(ap, a + (long)ic * s.K + pc, s.K, bp, c + (long)ic * s.N + jc, s.N, mc, nc, kc, s.Alpha, cBeta);
+                    Block(ap, a + (long)ic * s.K + pc, s.K, bp, c, s.N, ic, jc, mc, nc, kc, s.Alpha, cBeta, e);
                 }
             }
         }
@@ -144,15 +176,17 @@ internal static unsafe partial class CpuGemm
     private static float* Alloc(int floats) => (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
 
     /// <summary>
-    /// C block (mc × nc, leading dimension ldc) from packed A (mc × kc) and packed B (kc × nc). With
-    /// <paramref name="a"/> not null, full MR-row slivers are read in place from row-major A (row stride
-    /// <paramref name="lda"/>) by <see cref="Kernel512Rows"/> — the same FMAs in the same order, so bit-identical —
-    /// and only a partial last sliver comes from <paramref name="ap"/>.
+    /// C block (mc × nc at row ic, column jc of C, leading dimension ldc) from packed A (mc × kc) and packed B
+    /// (kc × nc). With <paramref name="a"/> not null, full MR-row slivers are read in place from row-major A (row
+    /// stride <paramref name="lda"/>) by <see cref="Kernel512Rows"/> — the same FMAs in the same order, so
+    /// bit-identical — and only a partial last sliver comes from <paramref name="ap"/>. An active
+    /// <paramref name="epilogue"/> runs on each tile right after it is stored.
     /// </summary>
-    private static void Block(float* ap, float* a, int lda, float* bp, float* c, int ldc, int mc, int nc, int kc,
-        float alpha, float cBeta)
+    private static void Block(float* ap, float* a, int lda, float* bp, float* cMatrix, int ldc, int ic, int jc, int mc,
+        int nc, int kc, float alpha, float cBeta, Epilogue epilogue)
     {
         float* tile = stackalloc float[MR * NR];
+        float* c = cMatrix + (long)ic * ldc + jc;
         for (int ir = 0; ir < mc; ir += MR)
         {
             int mr = Math.Min(MR, mc - ir);
@@ -160,32 +194,40 @@ internal static unsafe partial class CpuGemm
             for (int col = 0; col < nc; col += NR)
             {
                 int nr = Math.Min(NR, nc - col);
+                float* ct = c + (long)ir * ldc + col;
                 if (inPlace)
                 {
                     float* rows = a + (long)ir * lda;
                     if (nr == NR)
                     {
-                        Kernel512Rows(kc, rows, lda, bp + col * kc, tile, c + (long)ir * ldc + col, ldc, alpha, cBeta);
-                        continue;
+                        Kernel512Rows(kc, rows, lda, bp + col * kc, tile, ct, ldc, alpha, cBeta);
                     }
-                    Kernel512Rows(kc, rows, lda, bp + col * kc, tile);
-                    Store(tile, c + (long)ir * ldc + col, ldc, mr, nr, alpha, cBeta);
-                    continue;
+                    else
+                    {
+                        Kernel512Rows(kc, rows, lda, bp + col * kc, tile);
+                        Store(tile, ct, ldc, mr, nr, alpha, cBeta);
+                    }
                 }
-                if (Vector512.IsHardwareAccelerated && mr == MR && nr == NR)
+                else if (Vector512.IsHardwareAccelerated && mr == MR && nr == NR)
                 {
-                    Kernel512(kc, ap + ir * kc, bp + col * kc, tile, c + (long)ir * ldc + col, ldc, alpha, cBeta);
-                    continue;
-                }
-                if (Vector512.IsHardwareAccelerated)
-                {
-                    Kernel512(kc, ap + ir * kc, bp + col * kc, tile);
+                    Kernel512(kc, ap + ir * kc, bp + col * kc, tile, ct, ldc, alpha, cBeta);
                 }
                 else
                 {
-                    Kernel256(kc, ap + ir * kc, bp + col * kc, tile);
+                    if (Vector512.IsHardwareAccelerated)
+                    {
+                        Kernel512(kc, ap + ir * kc, bp + col * kc, tile);
+                    }
+                    else
+                    {
+                        Kernel256(kc, ap + ir * kc, bp + col * kc, tile);
+                    }
+                    Store(tile, ct, ldc, mr, nr, alpha, cBeta);
                 }
-                Store(tile, c + (long)ir * ldc + col, ldc, mr, nr, alpha, cBeta);
+                if (epilogue.Active)
+                {
+                    epilogue.Apply(ct, ldc, ic + ir, jc + col, mr, nr);
+                }
             }
         }
     }

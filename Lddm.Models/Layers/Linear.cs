@@ -29,10 +29,9 @@ public sealed class Linear : Module
     /// <summary>(out), or null without bias.</summary>
     public Parameter? Bias { get; }
 
-    /// <summary>x (…, in) → act(x·W + b) (…, out); the bias and activation run as one fused epilogue.</summary>
-    public Tensor Forward(Tensor x, Activation act = Activation.Identity)
-    {
-        var y = MatmulOp.Apply(x, Weight);
-        return Bias is null && act == Activation.Identity ? y : BiasActivationOp.Apply(y, Bias, act);
-    }
+    /// <summary>
+    /// x (…, in) → act(x·W + b) (…, out) as one <see cref="LinearOp"/>: the bias and activation are the GEMM's
+    /// epilogue (fused into its tile loop on the CPU).
+    /// </summary>
+    public Tensor Forward(Tensor x, Activation act = Activation.Identity) => LinearOp.Apply(x, Weight, Bias, act);
 }

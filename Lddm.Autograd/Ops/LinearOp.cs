@@ -1,0 +1,112 @@
+using Lddm.Kernels;
+
+namespace Lddm.Autograd;
+
+/// <summary>
+/// A linear layer in one op, y = act(x·W + bias): x (…, in), W (in, out), bias (out) or null. The forward is
+/// <see cref="Backend.LinearForward"/> (on the CPU the bias and activation run inside the GEMM's tile loop); it keeps
+/// the pre-activation x·W only when act is not the identity. Backward: ∂u = ∂y·act′(x·W + bias) (∂y itself for the
+/// identity: no pass, no copy), then ∂x += ∂u·Wᵀ, ∂W += xᵀ·∂u, ∂bias += Σ_rows ∂u — each written, not zero-filled
+/// and added, when it is the first gradient of its tensor. The same values as <see cref="MatmulOp"/> followed by
+/// <see cref="BiasActivationOp"/>.
+/// </summary>
+public sealed class LinearOp : Node
+{
+    private Tensor _x = null!, _weight = null!;
+    private Tensor? _bias;
+    private Tensor? _pre;
+    private Activation _act;
+    private int _rows, _in, _out;
+
+    public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias, Activation act)
+    {
+        const string op = nameof(LinearOp);
+        OpCheck.Live(op, x, weight, bias);
+        OpCheck.SameBackend(op, x, weight, "x", "weight");
+        if (!Enum.IsDefined(act))
+        {
+            throw new ArgumentOutOfRangeException(nameof(act), act, $"{op}: 'act' is not a defined Activation.");
+        }
+        if (weight.Shape.Rank != 2)
+        {
+            throw new ArgumentException($"{op}: 'weight' must be (in, out) but has shape {weight.Shape}.", nameof(weight));
+        }
+        if (x.Shape.Rank == 0 || x.Shape.Last != weight.Shape[0])
+        {
+            throw new ArgumentException(
+                $"{op}: shape mismatch: the last axis of 'x' {x.Shape} must be the weight's input size {weight.Shape[0]} (weight {weight.Shape}).", nameof(x));
+        }
+        int outFeatures = weight.Shape[1];
+        if (bias is not null)
+        {
+            OpCheck.SameBackend(op, x, bias, "x", "bias");
+            if (bias.Shape != new Shape(outFeatures))
+            {
+                throw new ArgumentException($"{op}: shape mismatch: 'bias' {bias.Shape} must be ({outFeatures}), the weight's output size.", nameof(bias));
+            }
+        }
+        var dims = x.Shape.ToArray();
+        dims[^1] = outFeatures;
+        var y = Tensor.Empty(x.Backend, new Shape(dims));
+        var node = new LinearOp { _x = x, _weight = weight, _bias = bias, _act = act, _rows = x.Shape.Rows, _in = x.Shape.Last, _out = outFeatures };
+        if (y.Shape.Elements > 0)
+        {
+            if (act != Activation.Identity)
+            {
+                // A tensor on the tape (freed with it), like every activation an op keeps for its backward.
+                node._pre = Tensor.Empty(x.Backend, y.Shape);
+            }
+            x.Backend.LinearForward(x.Data, weight.Data, bias?.Data, node._rows, node._in, outFeatures, act, node._pre?.Data, y.Data);
+        }
+        return Record(node, y, x, weight, bias);
+    }
+
+    protected internal override void Backward(Tensor gradOutput)
+    {
+        if (gradOutput.Shape.Elements == 0)
+        {
+            return;
+        }
+        var backend = gradOutput.Backend;
+        int rows = _rows, n = _out, k = _in;
+        var dbias = _bias is { RequiresGrad: true } ? _bias : null;
+        DeviceBuffer<float>? scratch = null;
+        try
+        {
+            DeviceBuffer<float> g;
+            if (_act == Activation.Identity)
+            {
+                g = gradOutput.Data;
+                if (dbias is not null)
+                {
+                    var db = dbias.GradForWrite(out float beta);
+                    backend.SumRows(g, rows, n, db, accumulate: beta != 0f);
+                }
+            }
+            else
+            {
+                // ∂u = ∂y·act′(pre + bias) (the kernel accumulates, so into zeros), and ∂bias += its column sums.
+                scratch = backend.Allocate<float>(rows * n);
+                scratch.Fill(0f);
+                backend.BiasActivationBackward(_pre!.Data, _bias?.Data, gradOutput.Data, rows, n, _act, scratch, dbias?.GradData());
+                g = scratch;
+            }
+            if (_x.RequiresGrad)
+            {
+                // ∂x (rows, in) += ∂u (rows, out) · Wᵀ.
+                var dx = _x.GradForWrite(out float beta);
+                backend.Matmul(g, _weight.Data, dx, 1, rows, k, n, false, true, beta: beta);
+            }
+            if (_weight.RequiresGrad)
+            {
+                // ∂W (in, out) += xᵀ (in, rows) · ∂u (rows, out).
+                var dw = _weight.GradForWrite(out float beta);
+                backend.Matmul(_x.Data, g, dw, 1, k, n, rows, true, false, beta: beta);
+            }
+        }
+        finally
+        {
+            scratch?.Dispose();
+        }
+    }
+}
