@@ -4,7 +4,7 @@ using ILGPU.Algorithms;
 namespace Lddm.Kernels.Ilgpu;
 
 /// <summary>Shape and switches of a bias + activation launch (keeps the kernel parameter lists short).</summary>
-internal readonly struct ActivationShape(int rows, int cols, int act, int hasBias)
+public readonly struct ActivationShape(int rows, int cols, int act, int hasBias)
 {
     public readonly int Rows = rows;
     public readonly int Cols = cols;
@@ -85,7 +85,7 @@ internal static class ActivationIlgpuKernels
     }
 
     /// <summary>GELU as u·σ(2k) (one exp, no cancellation in the negative tail); SiLU as u·σ(u).</summary>
-    private static float Value(int act, float u)
+    internal static float Value(int act, float u)
     {
         if (act == (int)Activation.GeluTanh)
         {

@@ -7,6 +7,8 @@ public sealed partial class IlgpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>? _matmul;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>? _matmulMma;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams, ArrayView<float>,
+        ArrayView<float>, ActivationShape>? _matmulLinear, _matmulMmaLinear;
 
     protected override void MatmulCore(DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> c,
         MatmulShape shape)
@@ -45,5 +47,36 @@ public sealed partial class IlgpuBackend
             MatmulMmaIlgpuKernels.MatmulMma);
         _matmulMma(new KernelConfig((int)groups, MatmulMmaIlgpuKernels.GroupSize), View(a), View(b), View(c),
             new MatmulParams(shape, tilesM, tilesN));
+    }
+
+    /// <summary>
+    /// One launch: the GEMM (FP32 tiles, or the tensor-core kernel when <see cref="UseMmaMatmul"/>) with the bias and
+    /// activation applied as each element is stored (<see cref="LinearGemmStore"/>), instead of a GEMM and a
+    /// bias-activation pass.
+    /// </summary>
+    protected override void LinearForwardCore(DeviceBuffer<float> x, DeviceBuffer<float> weight, DeviceBuffer<float>? bias,
+        int rows, int inFeatures, int outFeatures, Activation act, DeviceBuffer<float>? pre, DeviceBuffer<float> y)
+    {
+        var shape = new MatmulShape(1, rows, outFeatures, inFeatures, false, false, 1f, 0f, false);
+        var product = act == Activation.Identity ? y : pre!;
+        var epilogue = new ActivationShape(rows, outFeatures, (int)act, bias is null ? 0 : 1);
+        // Absent views are placeholders the store never reads (HasBias = 0) or writes (y with the identity).
+        var biasView = View(bias ?? y);
+        if (UseMmaMatmul)
+        {
+            int tilesM = (rows + MatmulMmaIlgpuKernels.TileM - 1) / MatmulMmaIlgpuKernels.TileM;
+            int tilesN = (outFeatures + MatmulMmaIlgpuKernels.TileN - 1) / MatmulMmaIlgpuKernels.TileN;
+            _matmulMmaLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams,
+                ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulMmaIlgpuKernels.MatmulMmaLinear);
+            _matmulMmaLinear(new KernelConfig(checked(tilesM * tilesN), MatmulMmaIlgpuKernels.GroupSize), View(x), View(weight),
+                View(product), new MatmulParams(shape, tilesM, tilesN), biasView, View(y), epilogue);
+            return;
+        }
+        const int tile = MatmulIlgpuKernels.Tile;
+        int tm = (rows + tile - 1) / tile, tn = (outFeatures + tile - 1) / tile;
+        _matmulLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams,
+            ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulIlgpuKernels.MatmulLinear);
+        _matmulLinear(new KernelConfig(checked(tm * tn), MatmulIlgpuKernels.GroupSize), View(x), View(weight), View(product),
+            new MatmulParams(shape, tm, tn), biasView, View(y), epilogue);
     }
 }

@@ -14,20 +14,76 @@ public readonly struct MatmulParams(MatmulShape s, int tilesM, int tilesN)
 }
 
 /// <summary>
+/// Where a GEMM kernel puts C[row, col] = v (v = op(A)·op(B) at that element, before α/β): a plain C store, or a
+/// linear layer's epilogue. Public because ILGPU's CPU accelerator emits code that must see the implementations.
+/// </summary>
+public interface IGemmStore
+{
+    void Store(ArrayView<float> c, int index, int col, float v);
+}
+
+/// <summary>c = α·v + β·c (c unread when β = 0).</summary>
+public readonly struct PlainGemmStore(float alpha, float beta) : IGemmStore
+{
+    private readonly float _alpha = alpha, _beta = beta;
+
+    public void Store(ArrayView<float> c, int index, int col, float v) =>
+        c[index] = _beta == 0f ? _alpha * v : _alpha * v + _beta * c[index];
+}
+
+/// <summary>
+/// A linear layer's epilogue (<see cref="Backend.LinearForward"/>): with the identity, c = v + bias[col] (c is y);
+/// otherwise c = v (the pre-activation) and y = act(v + bias[col]). No bias: HasBias = 0 and the view is unread.
+/// </summary>
+public readonly struct LinearGemmStore(ArrayView<float> bias, ArrayView<float> y, ActivationShape shape) : IGemmStore
+{
+    private readonly ArrayView<float> _bias = bias, _y = y;
+    private readonly ActivationShape _shape = shape;
+
+    public void Store(ArrayView<float> c, int index, int col, float v)
+    {
+        float u = _shape.HasBias != 0 ? v + _bias[col] : v;
+        if (_shape.Act == (int)Activation.Identity)
+        {
+            c[index] = u;
+            return;
+        }
+        c[index] = v;
+        _y[index] = ActivationIlgpuKernels.Value(_shape.Act, u);
+    }
+}
+
+/// <summary>
 /// Shared-memory tiled batched GEMM: each group of 256 threads owns a 64 × 64 tile of C[p]; K is walked in
 /// 16-deep slices of op(A) and op(B) staged in shared memory (transposes are absorbed by the loads, which
-/// stay coalesced along the stored rows); each thread accumulates a 4 × 4 register block.
+/// stay coalesced along the stored rows); each thread accumulates a 4 × 4 register block. Shared rows are 66 words
+/// (64 + 2): the 16 threads that store one row's 16 k-values (A as stored, Bᵀ) hit 16 distinct even banks, the next
+/// row's 16 the odd ones, so no store conflicts (a 64-word row put all 16 in one bank); reads stay broadcasts.
 /// </summary>
 internal static class MatmulIlgpuKernels
 {
     public const int Tile = 64, KTile = 16, GroupSize = 256;
+    private const int Ld = Tile + 2;
 
     /// <summary>Grid: TilesM·TilesN·batch groups of 256 threads. C = α·op(A)·op(B) + β·C, C unread when β = 0.</summary>
     [GpuKernel(Hot = true)]
-    public static void Matmul(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s)
+    public static void Matmul(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s) =>
+        Gemm(a, b, c, s, new PlainGemmStore(s.Alpha, s.Beta));
+
+    /// <summary>
+    /// A linear layer, y = act(x·W + bias), with the bias and activation in the store (<see cref="LinearGemmStore"/>):
+    /// c is y for the identity, else the pre-activation x·W. One batch, no transposes, α = 1, β = 0.
+    /// </summary>
+    [GpuKernel(Hot = true)]
+    public static void MatmulLinear(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s,
+        ArrayView<float> bias, ArrayView<float> y, ActivationShape epilogue) =>
+        Gemm(a, b, c, s, new LinearGemmStore(bias, y, epilogue));
+
+    private static void Gemm<TStore>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s, TStore store)
+        where TStore : struct, IGemmStore
     {
-        var As = SharedMemory.Allocate<float>(KTile * Tile);
-        var Bs = SharedMemory.Allocate<float>(KTile * Tile);
+        var As = SharedMemory.Allocate<float>(KTile * Ld);
+        var Bs = SharedMemory.Allocate<float>(KTile * Ld);
         int t = Group.IdxX, g = Grid.IdxX;
         int m = s.M, n = s.N, k = s.K;
         int tiles = s.TilesM * s.TilesN;
@@ -41,7 +97,7 @@ internal static class MatmulIlgpuKernels
         {
             for (int e = t; e < KTile * Tile; e += GroupSize)
             {
-                // op(A)[row, kk] → As[kk·64 + row]; op(B)[kk, col] → Bs[kk·64 + col].
+                // op(A)[row, kk] → As[kk·Ld + row]; op(B)[kk, col] → Bs[kk·Ld + col].
                 int rowA, kkA, colB, kkB;
                 if (s.TransposeA != 0) { rowA = e % Tile; kkA = e / Tile; }
                 else { kkA = e % KTile; rowA = e / KTile; }
@@ -57,17 +113,17 @@ internal static class MatmulIlgpuKernels
                 {
                     vb = b[bOff + (s.TransposeB != 0 ? gc * k + gkb : gkb * n + gc)];
                 }
-                As[kkA * Tile + rowA] = va;
-                Bs[kkB * Tile + colB] = vb;
+                As[kkA * Ld + rowA] = va;
+                Bs[kkB * Ld + colB] = vb;
             }
             Group.Barrier();
             for (int kk = 0; kk < KTile; kk++)
             {
                 // Thread (ty, tx) owns rows ty + 16i and columns tx + 16j: consecutive threads read consecutive words.
-                float a0 = As[kk * Tile + ty], a1 = As[kk * Tile + ty + 16];
-                float a2 = As[kk * Tile + ty + 32], a3 = As[kk * Tile + ty + 48];
-                float b0 = Bs[kk * Tile + tx], b1 = Bs[kk * Tile + tx + 16];
-                float b2 = Bs[kk * Tile + tx + 32], b3 = Bs[kk * Tile + tx + 48];
+                float a0 = As[kk * Ld + ty], a1 = As[kk * Ld + ty + 16];
+                float a2 = As[kk * Ld + ty + 32], a3 = As[kk * Ld + ty + 48];
+                float b0 = Bs[kk * Ld + tx], b1 = Bs[kk * Ld + tx + 16];
+                float b2 = Bs[kk * Ld + tx + 32], b3 = Bs[kk * Ld + tx + 48];
                 c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
                 c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
                 c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
@@ -75,34 +131,33 @@ internal static class MatmulIlgpuKernels
             }
             Group.Barrier();
         }
-        float alpha = s.Alpha, beta = s.Beta;
         int r = row0 + ty;
-        StoreRow(c, cOff, r, col0 + tx, m, n, alpha, beta, c00, c01, c02, c03);
-        StoreRow(c, cOff, r + 16, col0 + tx, m, n, alpha, beta, c10, c11, c12, c13);
-        StoreRow(c, cOff, r + 32, col0 + tx, m, n, alpha, beta, c20, c21, c22, c23);
-        StoreRow(c, cOff, r + 48, col0 + tx, m, n, alpha, beta, c30, c31, c32, c33);
+        StoreRow(c, cOff, r, col0 + tx, m, n, store, c00, c01, c02, c03);
+        StoreRow(c, cOff, r + 16, col0 + tx, m, n, store, c10, c11, c12, c13);
+        StoreRow(c, cOff, r + 32, col0 + tx, m, n, store, c20, c21, c22, c23);
+        StoreRow(c, cOff, r + 48, col0 + tx, m, n, store, c30, c31, c32, c33);
     }
 
-    private static void StoreRow(ArrayView<float> c, int cOff, int row, int col, int m, int n, float alpha,
-        float beta, float v0, float v1, float v2, float v3)
+    private static void StoreRow<TStore>(ArrayView<float> c, int cOff, int row, int col, int m, int n, TStore store,
+        float v0, float v1, float v2, float v3) where TStore : struct, IGemmStore
     {
         if (row >= m)
         {
             return;
         }
         int o = cOff + row * n;
-        Store(c, o, col, n, alpha, beta, v0);
-        Store(c, o, col + 16, n, alpha, beta, v1);
-        Store(c, o, col + 32, n, alpha, beta, v2);
-        Store(c, o, col + 48, n, alpha, beta, v3);
+        Store(c, o, col, n, store, v0);
+        Store(c, o, col + 16, n, store, v1);
+        Store(c, o, col + 32, n, store, v2);
+        Store(c, o, col + 48, n, store, v3);
     }
 
-    private static void Store(ArrayView<float> c, int rowOff, int col, int n, float alpha, float beta, float v)
+    private static void Store<TStore>(ArrayView<float> c, int rowOff, int col, int n, TStore store, float v)
+        where TStore : struct, IGemmStore
     {
         if (col < n)
         {
-            int i = rowOff + col;
-            c[i] = beta == 0f ? alpha * v : alpha * v + beta * c[i];
+            store.Store(c, rowOff + col, col, v);
         }
     }
 }

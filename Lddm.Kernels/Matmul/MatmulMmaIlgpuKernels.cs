@@ -137,7 +137,20 @@ internal static class MatmulMmaIlgpuKernels
 
     /// <summary>Grid: TilesM·TilesN·batch groups of 256 threads (tiles of 128 × 128). C unread when β = 0.</summary>
     [GpuKernel(Hot = true)]
-    public static void MatmulMma(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s)
+    public static void MatmulMma(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s) =>
+        Gemm(a, b, c, s, new PlainGemmStore(s.Alpha, s.Beta));
+
+    /// <summary>
+    /// A linear layer on tensor cores, y = act(x·W + bias), the bias and activation applied as each accumulator is
+    /// stored (<see cref="LinearGemmStore"/>): c is y for the identity, else the pre-activation x·W.
+    /// </summary>
+    [GpuKernel(Hot = true)]
+    public static void MatmulMmaLinear(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s,
+        ArrayView<float> bias, ArrayView<float> y, ActivationShape epilogue) =>
+        Gemm(a, b, c, s, new LinearGemmStore(bias, y, epilogue));
+
+    private static void Gemm<TStore>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s, TStore store)
+        where TStore : struct, IGemmStore
     {
         var As = SharedMemory.Allocate<uint>(2 * ABuffer);
         var Bs = SharedMemory.Allocate<uint>(2 * BBuffer);
@@ -213,16 +226,15 @@ internal static class MatmulMmaIlgpuKernels
             Group.Barrier();
         }
 
-        float alpha = s.Alpha, beta = s.Beta;
         int r0 = row0 + wm + g, cc = col0 + wn + 2 * tg;
-        Store(c, cOff, r0, cc, m, n, alpha, beta, c00); Store(c, cOff, r0, cc + 8, m, n, alpha, beta, c01);
-        Store(c, cOff, r0, cc + 16, m, n, alpha, beta, c02); Store(c, cOff, r0, cc + 24, m, n, alpha, beta, c03);
-        Store(c, cOff, r0 + 16, cc, m, n, alpha, beta, c10); Store(c, cOff, r0 + 16, cc + 8, m, n, alpha, beta, c11);
-        Store(c, cOff, r0 + 16, cc + 16, m, n, alpha, beta, c12); Store(c, cOff, r0 + 16, cc + 24, m, n, alpha, beta, c13);
-        Store(c, cOff, r0 + 32, cc, m, n, alpha, beta, c20); Store(c, cOff, r0 + 32, cc + 8, m, n, alpha, beta, c21);
-        Store(c, cOff, r0 + 32, cc + 16, m, n, alpha, beta, c22); Store(c, cOff, r0 + 32, cc + 24, m, n, alpha, beta, c23);
-        Store(c, cOff, r0 + 48, cc, m, n, alpha, beta, c30); Store(c, cOff, r0 + 48, cc + 8, m, n, alpha, beta, c31);
-        Store(c, cOff, r0 + 48, cc + 16, m, n, alpha, beta, c32); Store(c, cOff, r0 + 48, cc + 24, m, n, alpha, beta, c33);
+        Store(c, cOff, r0, cc, m, n, store, c00); Store(c, cOff, r0, cc + 8, m, n, store, c01);
+        Store(c, cOff, r0, cc + 16, m, n, store, c02); Store(c, cOff, r0, cc + 24, m, n, store, c03);
+        Store(c, cOff, r0 + 16, cc, m, n, store, c10); Store(c, cOff, r0 + 16, cc + 8, m, n, store, c11);
+        Store(c, cOff, r0 + 16, cc + 16, m, n, store, c12); Store(c, cOff, r0 + 16, cc + 24, m, n, store, c13);
+        Store(c, cOff, r0 + 32, cc, m, n, store, c20); Store(c, cOff, r0 + 32, cc + 8, m, n, store, c21);
+        Store(c, cOff, r0 + 32, cc + 16, m, n, store, c22); Store(c, cOff, r0 + 32, cc + 24, m, n, store, c23);
+        Store(c, cOff, r0 + 48, cc, m, n, store, c30); Store(c, cOff, r0 + 48, cc + 8, m, n, store, c31);
+        Store(c, cOff, r0 + 48, cc + 16, m, n, store, c32); Store(c, cOff, r0 + 48, cc + 24, m, n, store, c33);
     }
 
     /// <summary>Lane (g, t)'s A fragment of the 16 × 8 tile whose element [g, t] is at <paramref name="i"/>.</summary>
@@ -330,22 +342,21 @@ internal static class MatmulMmaIlgpuKernels
     }
 
     /// <summary>The lane's 2 × 2 share of one 16 × 8 accumulator tile (rows r, r+8; columns col, col+1).</summary>
-    private static void Store(ArrayView<float> c, int cOff, int r, int col, int m, int n, float alpha, float beta,
-        MmaAccumulator v)
+    private static void Store<TStore>(ArrayView<float> c, int cOff, int r, int col, int m, int n, TStore store,
+        MmaAccumulator v) where TStore : struct, IGemmStore
     {
-        Store1(c, cOff, r, col, m, n, alpha, beta, v.C0);
-        Store1(c, cOff, r, col + 1, m, n, alpha, beta, v.C1);
-        Store1(c, cOff, r + 8, col, m, n, alpha, beta, v.C2);
-        Store1(c, cOff, r + 8, col + 1, m, n, alpha, beta, v.C3);
+        Store1(c, cOff, r, col, m, n, store, v.C0);
+        Store1(c, cOff, r, col + 1, m, n, store, v.C1);
+        Store1(c, cOff, r + 8, col, m, n, store, v.C2);
+        Store1(c, cOff, r + 8, col + 1, m, n, store, v.C3);
     }
 
-    private static void Store1(ArrayView<float> c, int cOff, int r, int col, int m, int n, float alpha, float beta,
-        float v)
+    private static void Store1<TStore>(ArrayView<float> c, int cOff, int r, int col, int m, int n, TStore store, float v)
+        where TStore : struct, IGemmStore
     {
         if (r < m && col < n)
         {
-            int i = cOff + r * n + col;
-            c[i] = beta == 0f ? alpha * v : alpha * v + beta * c[i];
+            store.Store(c, cOff + r * n + col, col, v);
         }
     }
 }
