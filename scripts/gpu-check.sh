@@ -5,7 +5,8 @@
 #   2. `lddm bench --quick --device cuda:0` (every kernel validated, then timed; matmul up to 4096³, attention up
 #      to T = 4096);
 #   3. 50 training steps of the small and base presets on cuda:0 (tokens/s once warm).
-#   1b. (after 1) the TF32 tensor-core matmul with LDDM_CUDA_MMA=1: its tests and the quick bench's matmul rows.
+#   1b. (after 1) the TF32 tensor-core matmul with LDDM_CUDA_MMA=1, then BF16 inputs with LDDM_CUDA_MMA=bf16: their
+#       tests and the quick bench's matmul rows.
 # Writes gpu-check.md (one table per part) and the raw logs to $OUT (or ./gpu-check-out). Bundle from
 # scripts/gpu-bundle.sh. Budget: about 7 minutes on an H200.
 #   scripts/gpu-check.sh .gpu/lddm-gpu.tar.xz
@@ -69,6 +70,16 @@ if [[ $device == cuda* ]]; then
     grep -E "Total:|\[FAIL\]|C\[" | cut -c1-220 | head -20 >> "$report"
   LDDM_CUDA_MMA=1 timeout 80 dotnet "$work/lddm/lddm.dll" bench --quick --device "$device" 2>&1 |
     tee "$out/bench-mma.log" | grep -iE "matmul|error|wrong" >> "$report"
+  echo '```' >> "$report"
+  # The BF16-input variant (LDDM_CUDA_MMA=bf16, m16n8k16): its tests with BF16 tolerances, then the same matmul rows.
+  echo "## BF16 mma matmul on $device (LDDM_CUDA_MMA=bf16)" | tee -a "$report"
+  echo '```' >> "$report"
+  LDDM_CUDA_MMA=bf16 LDDM_TEST_ILGPU_DEVICE=$device DOTNET_ROLL_FORWARD=Major timeout 120 \
+    dotnet "$work/xunit/xunit.console.dll" "$work/test-Kernels/Lddm.Kernels.Tests.dll" -nocolor -parallel none \
+    -class Lddm.Kernels.Tests.MatmulMmaBf16Tests 2>&1 | tee "$out/tests-mma-bf16.log" |
+    grep -E "Total:|\[FAIL\]|C\[" | cut -c1-220 | head -20 >> "$report"
+  LDDM_CUDA_MMA=bf16 timeout 80 dotnet "$work/lddm/lddm.dll" bench --quick --device "$device" 2>&1 |
+    tee "$out/bench-mma-bf16.log" | grep -iE "matmul|error|wrong" >> "$report"
   echo '```' >> "$report"
 fi
 for other in $(lddm device 2>/dev/null | awk '$1 ~ /^opencl:/ {print $1}'); do

@@ -20,13 +20,14 @@ public sealed partial class IlgpuBackend : Backend
     private readonly HashSet<string> _loadedTwins = [];
 
     private IlgpuBackend(Context context, Accelerator accelerator, BackendKind kind, bool useWarpShuffles,
-        bool useMmaMatmul = false)
+        bool useMmaMatmul = false, bool mmaBf16 = false)
     {
         _context = context;
         _accelerator = new CountingAccelerator(accelerator, _counters);
         Kind = kind;
         UseWarpShuffles = useWarpShuffles;
-        UseMmaMatmul = useMmaMatmul;
+        UseMmaMatmul = useMmaMatmul || mmaBf16;
+        MmaBf16 = mmaBf16;
     }
 
     /// <summary>
@@ -35,8 +36,11 @@ public sealed partial class IlgpuBackend : Backend
     /// </summary>
     public const string MmaEnvironmentVariable = "LDDM_CUDA_MMA";
 
-    /// <summary>True when <see cref="MmaEnvironmentVariable"/> is "1".</summary>
-    public static bool MmaOptedIn => Environment.GetEnvironmentVariable(MmaEnvironmentVariable) == "1";
+    /// <summary>True when <see cref="MmaEnvironmentVariable"/> is "1" (TF32) or "bf16" (BF16 inputs).</summary>
+    public static bool MmaOptedIn => Environment.GetEnvironmentVariable(MmaEnvironmentVariable) is "1" or "bf16";
+
+    /// <summary>True when <see cref="MmaEnvironmentVariable"/> is "bf16": the tensor-core GEMM takes BF16 inputs.</summary>
+    public static bool MmaBf16OptedIn => Environment.GetEnvironmentVariable(MmaEnvironmentVariable) == "bf16";
 
     /// <summary>ILGPU's CPU accelerator running the warp-shuffle kernels, as CUDA does.</summary>
     public static IlgpuBackend CreateCpuSimulator() => CreateCpuSimulator(useWarpShuffles: true);
@@ -53,13 +57,20 @@ public sealed partial class IlgpuBackend : Backend
     /// kernel's emulation path (the same kernel body, the <c>mma.sync</c> fragments multiplied through a per-warp
     /// shared-memory exchange).
     /// </summary>
-    public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles, bool useMmaMatmul)
+    public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles, bool useMmaMatmul) =>
+        CreateCpuSimulator(useWarpShuffles, useMmaMatmul, mmaBf16: false);
+
+    /// <summary>
+    /// As <see cref="CreateCpuSimulator(bool, bool)"/>; <paramref name="mmaBf16"/> runs matmul through the BF16-input
+    /// tensor-core kernel's emulation (<c>MatmulMmaBf16IlgpuKernels</c>) instead of the TF32 one.
+    /// </summary>
+    public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles, bool useMmaMatmul, bool mmaBf16)
     {
         var context = IlgpuContexts.Create();
         try
         {
             return new IlgpuBackend(context, context.CreateCPUAccelerator(IlgpuContexts.SimulatorIndex(context)),
-                BackendKind.IlgpuCpu, useWarpShuffles, useMmaMatmul);
+                BackendKind.IlgpuCpu, useWarpShuffles, useMmaMatmul, mmaBf16);
         }
         catch
         {
@@ -89,7 +100,8 @@ public sealed partial class IlgpuBackend : Backend
             // device takes the shared-memory twins.
             // The tensor-core GEMM is CUDA-only and opt-in (MmaEnvironmentVariable) until validated on hardware.
             return new IlgpuBackend(context, devices[index].CreateAccelerator(context), kind,
-                useWarpShuffles: kind == BackendKind.Cuda, useMmaMatmul: kind == BackendKind.Cuda && MmaOptedIn);
+                useWarpShuffles: kind == BackendKind.Cuda, useMmaMatmul: kind == BackendKind.Cuda && MmaOptedIn,
+                mmaBf16: kind == BackendKind.Cuda && MmaBf16OptedIn);
         }
         catch
         {
@@ -116,6 +128,15 @@ public sealed partial class IlgpuBackend : Backend
     /// CUDA-core kernel. TF32 inputs: products carry ~2⁻¹¹ relative rounding per operand.
     /// </summary>
     public bool UseMmaMatmul { get; }
+
+    /// <summary>
+    /// True when the tensor-core GEMM takes BF16 inputs (<c>MatmulMmaBf16IlgpuKernels</c>, <c>m16n8k16</c>; CUDA with
+    /// <see cref="MmaEnvironmentVariable"/>=bf16, or a simulator created with it): twice the TF32 rate on Ampere and
+    /// Hopper, with ~2⁻⁸ relative rounding per operand. Implies <see cref="UseMmaMatmul"/>.
+    /// </summary>
+    public bool MmaBf16 { get; }
+
+    private string MmaLabel => MmaBf16 ? "BF16" : "TF32";
 
     /// <summary>The shuffle kernels and twins loaded so far (method names), as <see cref="Twin"/> chose them.</summary>
     internal IReadOnlyCollection<string> LoadedTwins
@@ -146,10 +167,10 @@ public sealed partial class IlgpuBackend : Backend
     public override string Name => Kind switch
     {
         BackendKind.IlgpuCpu => UseWarpShuffles
-            ? "ilgpu-cpu (ILGPU CPU simulator" + (UseMmaMatmul ? ", TF32 mma matmul emulated)" : ")")
-            : "ilgpu-cpu (ILGPU CPU simulator, no warp shuffles" + (UseMmaMatmul ? ", TF32 mma matmul emulated)" : ")"),
+            ? "ilgpu-cpu (ILGPU CPU simulator" + (UseMmaMatmul ? $", {MmaLabel} mma matmul emulated)" : ")")
+            : "ilgpu-cpu (ILGPU CPU simulator, no warp shuffles" + (UseMmaMatmul ? $", {MmaLabel} mma matmul emulated)" : ")"),
         _ => $"{Kind.ToString().ToLowerInvariant()} ({_accelerator.Name}, {_accelerator.MemorySize / (1 << 20)} MiB)"
-            + (UseMmaMatmul ? ", TF32 mma matmul" : ""),
+            + (UseMmaMatmul ? $", {MmaLabel} mma matmul" : ""),
     };
 
     public override BackendKind Kind { get; }

@@ -7,8 +7,9 @@ public sealed partial class IlgpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>? _matmul;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>? _matmulMma;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>? _matmulMmaBf16;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams, ArrayView<float>,
-        ArrayView<float>, ActivationShape>? _matmulLinear, _matmulMmaLinear;
+        ArrayView<float>, ActivationShape>? _matmulLinear, _matmulMmaLinear, _matmulMmaBf16Linear;
 
     protected override void MatmulCore(DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> c,
         MatmulShape shape)
@@ -43,9 +44,12 @@ public sealed partial class IlgpuBackend
             throw new ArgumentOutOfRangeException(nameof(shape),
                 $"Matmul: {groups} tiles of {MatmulMmaIlgpuKernels.TileM}x{MatmulMmaIlgpuKernels.TileN} exceed one launch; split the batch.");
         }
-        _matmulMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
-            MatmulMmaIlgpuKernels.MatmulMma);
-        _matmulMma(new KernelConfig((int)groups, MatmulMmaIlgpuKernels.GroupSize), View(a), View(b), View(c),
+        var kernel = MmaBf16
+            ? _matmulMmaBf16 ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
+                MatmulMmaBf16IlgpuKernels.MatmulMmaBf16)
+            : _matmulMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
+                MatmulMmaIlgpuKernels.MatmulMma);
+        kernel(new KernelConfig((int)groups, MatmulMmaIlgpuKernels.GroupSize), View(a), View(b), View(c),
             new MatmulParams(shape, tilesM, tilesN));
     }
 
@@ -66,9 +70,12 @@ public sealed partial class IlgpuBackend
         {
             int tilesM = (rows + MatmulMmaIlgpuKernels.TileM - 1) / MatmulMmaIlgpuKernels.TileM;
             int tilesN = (outFeatures + MatmulMmaIlgpuKernels.TileN - 1) / MatmulMmaIlgpuKernels.TileN;
-            _matmulMmaLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams,
-                ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulMmaIlgpuKernels.MatmulMmaLinear);
-            _matmulMmaLinear(new KernelConfig(checked(tilesM * tilesN), MatmulMmaIlgpuKernels.GroupSize), View(x), View(weight),
+            var linear = MmaBf16
+                ? _matmulMmaBf16Linear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    MatmulParams, ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulMmaBf16IlgpuKernels.MatmulMmaBf16Linear)
+                : _matmulMmaLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    MatmulParams, ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulMmaIlgpuKernels.MatmulMmaLinear);
+            linear(new KernelConfig(checked(tilesM * tilesN), MatmulMmaIlgpuKernels.GroupSize), View(x), View(weight),
                 View(product), new MatmulParams(shape, tilesM, tilesN), biasView, View(y), epilogue);
             return;
         }

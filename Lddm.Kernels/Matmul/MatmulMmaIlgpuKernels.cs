@@ -280,7 +280,7 @@ internal static class MatmulMmaIlgpuKernels
 
     /// <summary>row[j..j+3] of a stored row of <paramref name="len"/> floats at <paramref name="rowOff"/>, zeros past
     /// its end.</summary>
-    private static MmaFloat4 Load4(ArrayView<float> v, int rowOff, int j, int len)
+    internal static MmaFloat4 Load4(ArrayView<float> v, int rowOff, int j, int len)
     {
         var r = default(MmaFloat4);
         int i = rowOff + j;

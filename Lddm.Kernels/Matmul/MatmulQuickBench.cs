@@ -42,12 +42,13 @@ internal sealed class MatmulQuickBench : IQuickBench
         using var db = backend.Upload<float>(b);
         using var dc = backend.Full(batch * m * n, float.NaN);
         backend.Matmul(da, db, dc, batch, m, n, k, ta, tb);
-        bool tf32 = backend is Ilgpu.IlgpuBackend { UseMmaMatmul: true };
-        if (tf32)
+        // Tensor-core inputs carry 2^-(bits+1) relative rounding per operand: TF32 10 explicit mantissa bits, BF16 7.
+        int inputBits = backend is Ilgpu.IlgpuBackend { UseMmaMatmul: true } mma ? (mma.MmaBf16 ? 7 : 10) : 23;
+        if (inputBits < 23)
         {
-            name += " (TF32 mma)";
+            name += inputBits == 7 ? " (BF16 mma)" : " (TF32 mma)";
         }
-        Validate(a, b, dc.ToArray(), batch, m, n, k, ta, tb, name, tf32);
+        Validate(a, b, dc.ToArray(), batch, m, n, k, ta, tb, name, inputBits);
         double t = QuickBench.Time(backend, () => backend.Matmul(da, db, dc, batch, m, n, k, ta, tb),
             context.SecondsPerKernel);
         string shape = batch == 1 ? $"{m}x{n}x{k}" : $"{batch}x{m}x{n}x{k}";
@@ -57,7 +58,7 @@ internal sealed class MatmulQuickBench : IQuickBench
 
     /// <summary>Checks 512 random entries (and the last one) against the float64 reference dot product.</summary>
     private static void Validate(float[] a, float[] b, float[] got, int batch, int m, int n, int k, bool ta, bool tb,
-        string name, bool tf32)
+        string name, int inputBits)
     {
         var rng = new Random(2);
         for (int s = 0; s <= 512; s++)
@@ -65,9 +66,9 @@ internal sealed class MatmulQuickBench : IQuickBench
             int i = s == 512 ? got.Length - 1 : rng.Next(got.Length);
             int p = i / (m * n), row = i / n % m, col = i % n;
             double expected = MatmulReference.Dot(a, b, p, row, col, m, n, k, ta, tb, broadcastB: false);
-            // Unit-range inputs: a k-term dot product carries about √k·1e-7 relative rounding; with TF32 inputs
-            // (2⁻¹¹ per operand) about √k·2⁻¹⁰·E|ab| = √k·3e-4: allowed 6 standard deviations.
-            double tol = tf32 ? 2e-3 * Math.Sqrt(k) : 1e-3 * (1 + Math.Abs(expected));
+            // Unit-range inputs: a k-term dot product carries about √k·1e-7 relative rounding; with rounded inputs
+            // (≤ 2^-(bits+1) per operand) about √k·2^-bits·E|ab| (TF32: √k·2.4e-4, BF16: √k·2e-3): allowed 2·2^-bits·√k.
+            double tol = inputBits < 23 ? 2 * Math.ScaleB(1, -inputBits) * Math.Sqrt(k) : 1e-3 * (1 + Math.Abs(expected));
             if (!(Math.Abs(got[i] - expected) <= tol))
             {
                 throw new InvalidOperationException(

@@ -100,7 +100,17 @@ public sealed class MatmulMmaTests
     }
 
     private static void AssertMatchesTf32(Backend backend, int batch, int m, int n, int k, bool transposeA,
-        bool transposeB, float alpha, float beta, bool broadcastB, int seed)
+        bool transposeB, float alpha, float beta, bool broadcastB, int seed) =>
+        AssertMatchesRounded(backend, "MatmulMma (TF32)", RoundTf32, 10, batch, m, n, k, transposeA, transposeB, alpha, beta,
+            broadcastB, seed);
+
+    /// <summary>
+    /// C from <paramref name="backend"/> against float64: within FP32 accumulation error of the product of the inputs
+    /// rounded by <paramref name="round"/>, and within that rounding (<paramref name="mantissaBits"/> explicit bits, at
+    /// most half an ulp per operand) of the product of the inputs as given.
+    /// </summary>
+    internal static void AssertMatchesRounded(Backend backend, string kernel, Func<float, float> round, int mantissaBits,
+        int batch, int m, int n, int k, bool transposeA, bool transposeB, float alpha, float beta, bool broadcastB, int seed)
     {
         var rng = new Random(seed);
         var a = Numerics.RandomFloats(rng, batch * m * k);
@@ -112,26 +122,27 @@ public sealed class MatmulMmaTests
         backend.Matmul(da, db, dc, batch, m, n, k, transposeA, transposeB, alpha, beta, broadcastB);
         var got = dc.ToArray();
 
-        var ar = a.Select(RoundTf32).ToArray();
-        var br = b.Select(RoundTf32).ToArray();
+        var ar = a.Select(round).ToArray();
+        var br = b.Select(round).ToArray();
         var exact = MatmulReference.Matmul(a, b, c, batch, m, n, k, transposeA, transposeB, alpha, beta, broadcastB);
         var rounded = MatmulReference.Matmul(ar, br, c, batch, m, n, k, transposeA, transposeB, alpha, beta, broadcastB);
         var magnitude = MatmulReference.Matmul(ar.Select(x => Math.Abs(x)).ToArray(), br.Select(x => Math.Abs(x)).ToArray(), c, batch,
             m, n, k, transposeA, transposeB, 1, 0, broadcastB);
-        string context = $"MatmulMma on {backend.Name}, seed {seed}, batch {batch}, m {m}, n {n}, k {k}, " +
+        string context = $"{kernel} on {backend.Name}, seed {seed}, batch {batch}, m {m}, n {n}, k {k}, " +
             $"transposeA {transposeA}, transposeB {transposeB}, alpha {alpha}, beta {beta}, broadcastB {broadcastB}";
+        // Each operand carries ≤ 2^-(bits+1) relative rounding: ≤ 2^-bits + 2^-(2·bits+2) per product.
+        double perProduct = Math.ScaleB(1, -mantissaBits) + Math.ScaleB(1, -2 * mantissaBits - 2);
         for (int i = 0; i < got.Length; i++)
         {
             double scale = Math.Abs(alpha) * magnitude[i] + (beta == 0f ? 0 : Math.Abs(beta * c[i]));
             // FP32 accumulation of k products (tensor cores truncate some partial sums: 2⁻²² per term, not 2⁻²⁴).
             double accumulation = scale * (k + 8) * Math.ScaleB(1, -22) + 1e-30;
-            // Each TF32 operand carries ≤ 2⁻¹¹ relative rounding: ≤ 2⁻¹⁰ + 2⁻²² per product.
-            double tf32 = Math.Abs(alpha) * magnitude[i] * (Math.ScaleB(1, -10) + Math.ScaleB(1, -21)) + accumulation;
-            if (!float.IsFinite(got[i]) || Math.Abs(got[i] - rounded[i]) > accumulation || Math.Abs(got[i] - exact[i]) > tf32)
+            double inputs = Math.Abs(alpha) * magnitude[i] * perProduct + accumulation;
+            if (!float.IsFinite(got[i]) || Math.Abs(got[i] - rounded[i]) > accumulation || Math.Abs(got[i] - exact[i]) > inputs)
             {
                 int p = i / (m * n), row = i % (m * n) / n, col = i % n;
                 throw new XunitException($"{context}: C[{p}, {row}, {col}] = {got[i]:R}, expected {rounded[i]:R} " +
-                    $"(TF32-rounded inputs, tolerance {accumulation:E2}) and {exact[i]:R} (exact inputs, tolerance {tf32:E2}).");
+                    $"(rounded inputs, tolerance {accumulation:E2}) and {exact[i]:R} (exact inputs, tolerance {inputs:E2}).");
             }
         }
     }

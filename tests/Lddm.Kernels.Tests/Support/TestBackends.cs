@@ -46,9 +46,26 @@ public static class TestBackends
     {
         string? spec = Environment.GetEnvironmentVariable("LDDM_TEST_ILGPU_DEVICE");
         bool cuda = !string.IsNullOrWhiteSpace(spec) && spec.Trim().StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
-        return cuda && IlgpuBackend.MmaOptedIn && IlgpuCpu.UseMmaMatmul
+        return cuda && IlgpuBackend.MmaOptedIn && IlgpuCpu.UseMmaMatmul && !IlgpuCpu.MmaBf16
             ? IlgpuCpu
             : IlgpuBackend.CreateCpuSimulator(useWarpShuffles: true, useMmaMatmul: true);
+    }
+
+    private static readonly Lazy<IlgpuBackend> s_mmaBf16 = new(CreateMmaBf16);
+
+    /// <summary>
+    /// The BF16-input tensor-core matmul: the GPU slot with <c>LDDM_TEST_ILGPU_DEVICE=cuda:N</c> and
+    /// <c>LDDM_CUDA_MMA=bf16</c>, otherwise the simulator running its emulation path.
+    /// </summary>
+    public static IlgpuBackend IlgpuMmaBf16 => s_mmaBf16.Value;
+
+    private static IlgpuBackend CreateMmaBf16()
+    {
+        string? spec = Environment.GetEnvironmentVariable("LDDM_TEST_ILGPU_DEVICE");
+        bool cuda = !string.IsNullOrWhiteSpace(spec) && spec.Trim().StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        return cuda && IlgpuCpu.MmaBf16
+            ? IlgpuCpu
+            : IlgpuBackend.CreateCpuSimulator(useWarpShuffles: true, useMmaMatmul: true, mmaBf16: true);
     }
 
     /// <summary>The simulator on the OpenCL path: the shared-memory twins of the warp-shuffle kernels.</summary>
