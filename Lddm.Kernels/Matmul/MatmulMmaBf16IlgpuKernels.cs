@@ -148,10 +148,10 @@ internal static class MatmulMmaBf16IlgpuKernels
         MmaAccumulator c30 = default, c31 = default, c32 = default, c33 = default;
 
         int kTiles = (k + KTile - 1) / KTile;
-        var ra0 = LoadA(a, s, aOff, row0, 0, t);
-        var ra1 = LoadA(a, s, aOff, row0, 0, t + GroupSize);
-        var rb0 = LoadB(b, s, bOff, col0, 0, t);
-        var rb1 = LoadB(b, s, bOff, col0, 0, t + GroupSize);
+        var ra0 = MatmulMmaIlgpuKernels.LoadA(a, s, aOff, row0, 0, t);
+        var ra1 = MatmulMmaIlgpuKernels.LoadA(a, s, aOff, row0, 0, t + GroupSize);
+        var rb0 = MatmulMmaIlgpuKernels.LoadB(b, s, bOff, col0, 0, t);
+        var rb1 = MatmulMmaIlgpuKernels.LoadB(b, s, bOff, col0, 0, t + GroupSize);
         StoreA(As, s, 0, t, ra0);
         StoreA(As, s, 0, t + GroupSize, ra1);
         StoreB(Bs, s, 0, t, rb0);
@@ -164,10 +164,10 @@ internal static class MatmulMmaBf16IlgpuKernels
             if (more)
             {
                 int k0 = (kt + 1) * KTile;
-                ra0 = LoadA(a, s, aOff, row0, k0, t);
-                ra1 = LoadA(a, s, aOff, row0, k0, t + GroupSize);
-                rb0 = LoadB(b, s, bOff, col0, k0, t);
-                rb1 = LoadB(b, s, bOff, col0, k0, t + GroupSize);
+                ra0 = MatmulMmaIlgpuKernels.LoadA(a, s, aOff, row0, k0, t);
+                ra1 = MatmulMmaIlgpuKernels.LoadA(a, s, aOff, row0, k0, t + GroupSize);
+                rb0 = MatmulMmaIlgpuKernels.LoadB(b, s, bOff, col0, k0, t);
+                rb1 = MatmulMmaIlgpuKernels.LoadB(b, s, bOff, col0, k0, t + GroupSize);
             }
             int aBase = cur * ABuffer, bBase = cur * BBuffer;
             var fa0 = FragmentA(As, aBase + (wm + g) * PitchWords + tg);
@@ -198,15 +198,8 @@ internal static class MatmulMmaBf16IlgpuKernels
             Group.Barrier();
         }
 
-        int r0 = row0 + wm + g, cc = col0 + wn + 2 * tg;
-        Store(c, cOff, r0, cc, m, n, store, c00); Store(c, cOff, r0, cc + 8, m, n, store, c01);
-        Store(c, cOff, r0, cc + 16, m, n, store, c02); Store(c, cOff, r0, cc + 24, m, n, store, c03);
-        Store(c, cOff, r0 + 16, cc, m, n, store, c10); Store(c, cOff, r0 + 16, cc + 8, m, n, store, c11);
-        Store(c, cOff, r0 + 16, cc + 16, m, n, store, c12); Store(c, cOff, r0 + 16, cc + 24, m, n, store, c13);
-        Store(c, cOff, r0 + 32, cc, m, n, store, c20); Store(c, cOff, r0 + 32, cc + 8, m, n, store, c21);
-        Store(c, cOff, r0 + 32, cc + 16, m, n, store, c22); Store(c, cOff, r0 + 32, cc + 24, m, n, store, c23);
-        Store(c, cOff, r0 + 48, cc, m, n, store, c30); Store(c, cOff, r0 + 48, cc + 8, m, n, store, c31);
-        Store(c, cOff, r0 + 48, cc + 16, m, n, store, c32); Store(c, cOff, r0 + 48, cc + 24, m, n, store, c33);
+        MatmulMmaIlgpuKernels.StoreWarpTile(c, cOff, row0 + wm + g, col0 + wn + 2 * tg, m, n, store, c00, c01, c02, c03,
+            c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33);
     }
 
     /// <summary>Lane (g, t)'s A fragment of the 16 × 16 tile whose word (row g, columns 2t..2t+1) is at <paramref name="i"/>.</summary>
@@ -220,35 +213,6 @@ internal static class MatmulMmaBf16IlgpuKernels
 
     /// <summary>Lane (g, t)'s B fragment of the 16 × 8 tile whose word (column g, rows 2t..2t+1) is at <paramref name="i"/>.</summary>
     private static MmaBf16FragmentB FragmentB(ArrayView<uint> Bs, int i) => new() { B0 = Bs[i], B1 = Bs[i + 4] };
-
-    /// <summary>
-    /// Chunk <paramref name="chunk"/> (of 512) of the 128 × 16 op(A) slice at k0: 4 consecutive stored floats — along
-    /// k (op(A)[r, kq..kq+3]) for A as stored, along m (op(A)[mq..mq+3, kk]) for transposed A.
-    /// </summary>
-    private static MmaFloat4 LoadA(ArrayView<float> a, MatmulParams s, int aOff, int row0, int k0, int chunk)
-    {
-        int m = s.M, k = s.K;
-        if (s.TransposeA == 0)
-        {
-            int r = row0 + (chunk >> 2), kq = k0 + (chunk & 3) * 4;
-            return r < m ? MatmulMmaIlgpuKernels.Load4(a, aOff + r * k, kq, k) : default;
-        }
-        int kk = k0 + (chunk >> 5), mq = row0 + (chunk & 31) * 4;
-        return kk < k ? MatmulMmaIlgpuKernels.Load4(a, aOff + kk * m, mq, m) : default;
-    }
-
-    /// <summary>Chunk of the 16 × 128 op(B) slice: along n for B as stored, along k for transposed B.</summary>
-    private static MmaFloat4 LoadB(ArrayView<float> b, MatmulParams s, int bOff, int col0, int k0, int chunk)
-    {
-        int n = s.N, k = s.K;
-        if (s.TransposeB == 0)
-        {
-            int kk = k0 + (chunk >> 5), nq = col0 + (chunk & 31) * 4;
-            return kk < k ? MatmulMmaIlgpuKernels.Load4(b, bOff + kk * n, nq, n) : default;
-        }
-        int c = col0 + (chunk >> 2), kq = k0 + (chunk & 3) * 4;
-        return c < n ? MatmulMmaIlgpuKernels.Load4(b, bOff + c * k, kq, k) : default;
-    }
 
     /// <summary>A as [m][k] halves: 4 consecutive k of one row are two words; 4 consecutive m are 4 halves, a column.</summary>
     private static void StoreA(ArrayView<uint> As, MatmulParams s, int buffer, int chunk, MmaFloat4 v)
@@ -293,23 +257,5 @@ internal static class MatmulMmaBf16IlgpuKernels
         halves[h + Pitch] = (ushort)MmaBf16.ToBf16(v.Y);
         halves[h + 2 * Pitch] = (ushort)MmaBf16.ToBf16(v.Z);
         halves[h + 3 * Pitch] = (ushort)MmaBf16.ToBf16(v.W);
-    }
-
-    private static void Store<TStore>(ArrayView<float> c, int cOff, int r, int col, int m, int n, TStore store,
-        MmaAccumulator v) where TStore : struct, IGemmStore
-    {
-        Store1(c, cOff, r, col, m, n, store, v.C0);
-        Store1(c, cOff, r, col + 1, m, n, store, v.C1);
-        Store1(c, cOff, r + 8, col, m, n, store, v.C2);
-        Store1(c, cOff, r + 8, col + 1, m, n, store, v.C3);
-    }
-
-    private static void Store1<TStore>(ArrayView<float> c, int cOff, int r, int col, int m, int n, TStore store, float v)
-        where TStore : struct, IGemmStore
-    {
-        if (r < m && col < n)
-        {
-            store.Store(c, cOff + r * n + col, col, v);
-        }
     }
 }

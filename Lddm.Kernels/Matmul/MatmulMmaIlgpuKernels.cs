@@ -226,15 +226,8 @@ internal static class MatmulMmaIlgpuKernels
             Group.Barrier();
         }
 
-        int r0 = row0 + wm + g, cc = col0 + wn + 2 * tg;
-        Store(c, cOff, r0, cc, m, n, store, c00); Store(c, cOff, r0, cc + 8, m, n, store, c01);
-        Store(c, cOff, r0, cc + 16, m, n, store, c02); Store(c, cOff, r0, cc + 24, m, n, store, c03);
-        Store(c, cOff, r0 + 16, cc, m, n, store, c10); Store(c, cOff, r0 + 16, cc + 8, m, n, store, c11);
-        Store(c, cOff, r0 + 16, cc + 16, m, n, store, c12); Store(c, cOff, r0 + 16, cc + 24, m, n, store, c13);
-        Store(c, cOff, r0 + 32, cc, m, n, store, c20); Store(c, cOff, r0 + 32, cc + 8, m, n, store, c21);
-        Store(c, cOff, r0 + 32, cc + 16, m, n, store, c22); Store(c, cOff, r0 + 32, cc + 24, m, n, store, c23);
-        Store(c, cOff, r0 + 48, cc, m, n, store, c30); Store(c, cOff, r0 + 48, cc + 8, m, n, store, c31);
-        Store(c, cOff, r0 + 48, cc + 16, m, n, store, c32); Store(c, cOff, r0 + 48, cc + 24, m, n, store, c33);
+        StoreWarpTile(c, cOff, row0 + wm + g, col0 + wn + 2 * tg, m, n, store, c00, c01, c02, c03, c10, c11, c12, c13,
+            c20, c21, c22, c23, c30, c31, c32, c33);
     }
 
     /// <summary>Lane (g, t)'s A fragment of the 16 × 8 tile whose element [g, t] is at <paramref name="i"/>.</summary>
@@ -253,7 +246,7 @@ internal static class MatmulMmaIlgpuKernels
     /// Chunk <paramref name="chunk"/> (of 512) of the 128 × 16 op(A) slice at k0: 4 consecutive stored floats —
     /// along k (op(A)[r, kq..kq+3]) for A as stored, along m (op(A)[mq..mq+3, kk]) for transposed A.
     /// </summary>
-    private static MmaFloat4 LoadA(ArrayView<float> a, MatmulParams s, int aOff, int row0, int k0, int chunk)
+    internal static MmaFloat4 LoadA(ArrayView<float> a, MatmulParams s, int aOff, int row0, int k0, int chunk)
     {
         int m = s.M, k = s.K;
         if (s.TransposeA == 0)
@@ -266,7 +259,7 @@ internal static class MatmulMmaIlgpuKernels
     }
 
     /// <summary>Chunk of the 16 × 128 op(B) slice: along n for B as stored, along k for transposed B.</summary>
-    private static MmaFloat4 LoadB(ArrayView<float> b, MatmulParams s, int bOff, int col0, int k0, int chunk)
+    internal static MmaFloat4 LoadB(ArrayView<float> b, MatmulParams s, int bOff, int col0, int k0, int chunk)
     {
         int n = s.N, k = s.K;
         if (s.TransposeB == 0)
@@ -280,7 +273,7 @@ internal static class MatmulMmaIlgpuKernels
 
     /// <summary>row[j..j+3] of a stored row of <paramref name="len"/> floats at <paramref name="rowOff"/>, zeros past
     /// its end.</summary>
-    internal static MmaFloat4 Load4(ArrayView<float> v, int rowOff, int j, int len)
+    private static MmaFloat4 Load4(ArrayView<float> v, int rowOff, int j, int len)
     {
         var r = default(MmaFloat4);
         int i = rowOff + j;
@@ -339,6 +332,31 @@ internal static class MatmulMmaIlgpuKernels
         shared[i + step] = Mma.ToTf32(v.Y);
         shared[i + 2 * step] = Mma.ToTf32(v.Z);
         shared[i + 3 * step] = Mma.ToTf32(v.W);
+    }
+
+    /// <summary>
+    /// The lane's share of its warp's 64 × 32 tile: accumulator cIJ covers rows r0 + 16·I (and + 8), columns
+    /// c0 + 8·J (and + 1) — the m16n8 accumulator layout every tensor-core GEMM here uses.
+    /// </summary>
+    internal static void StoreWarpTile<TStore>(ArrayView<float> c, int cOff, int r0, int c0, int m, int n, TStore store,
+        MmaAccumulator c00, MmaAccumulator c01, MmaAccumulator c02, MmaAccumulator c03,
+        MmaAccumulator c10, MmaAccumulator c11, MmaAccumulator c12, MmaAccumulator c13,
+        MmaAccumulator c20, MmaAccumulator c21, MmaAccumulator c22, MmaAccumulator c23,
+        MmaAccumulator c30, MmaAccumulator c31, MmaAccumulator c32, MmaAccumulator c33) where TStore : struct, IGemmStore
+    {
+        StoreRow(c, cOff, r0, c0, m, n, store, c00, c01, c02, c03);
+        StoreRow(c, cOff, r0 + 16, c0, m, n, store, c10, c11, c12, c13);
+        StoreRow(c, cOff, r0 + 32, c0, m, n, store, c20, c21, c22, c23);
+        StoreRow(c, cOff, r0 + 48, c0, m, n, store, c30, c31, c32, c33);
+    }
+
+    private static void StoreRow<TStore>(ArrayView<float> c, int cOff, int r, int c0, int m, int n, TStore store,
+        MmaAccumulator v0, MmaAccumulator v1, MmaAccumulator v2, MmaAccumulator v3) where TStore : struct, IGemmStore
+    {
+        Store(c, cOff, r, c0, m, n, store, v0);
+        Store(c, cOff, r, c0 + 8, m, n, store, v1);
+        Store(c, cOff, r, c0 + 16, m, n, store, v2);
+        Store(c, cOff, r, c0 + 24, m, n, store, v3);
     }
 
     /// <summary>The lane's 2 × 2 share of one 16 × 8 accumulator tile (rows r, r+8; columns col, col+1).</summary>

@@ -64,17 +64,11 @@ public sealed class LinearForwardTests : IDisposable
         foreach (var backend in _threads)
         {
             var (pre, y) = Run(backend, x, w, bias, rows, inFeatures, outFeatures, act);
-            using var bx = backend.Upload<float>(x);
-            using var bw = backend.Upload<float>(w);
-            using var bb = bias is null ? null : backend.Upload<float>(bias);
-            using var product = Numerics.Poisoned(backend, rows * outFeatures);
-            using var expected = Numerics.Poisoned(backend, rows * outFeatures);
-            backend.Matmul(bx, bw, product, 1, rows, outFeatures, inFeatures);
-            backend.BiasActivationForward(product, bb, rows, outFeatures, act, expected);
-            Numerics.AssertBits(expected.ToArray(), y, $"{ctx}, {backend.Threads} threads, y");
+            var (product, expected) = Composed(backend, x, w, bias, rows, inFeatures, outFeatures, act);
+            Numerics.AssertBits(expected, y, $"{ctx}, {backend.Threads} threads, y");
             if (act != Activation.Identity)
             {
-                Numerics.AssertBits(product.ToArray(), pre!, $"{ctx}, {backend.Threads} threads, pre");
+                Numerics.AssertBits(product, pre!, $"{ctx}, {backend.Threads} threads, pre");
             }
         }
     }
@@ -96,18 +90,12 @@ public sealed class LinearForwardTests : IDisposable
             foreach (var act in s_all)
             {
                 var (pre, y) = Run(backend, x, w, bias, rows, inFeatures, outFeatures, act);
-                using var bx = backend.Upload<float>(x);
-                using var bw = backend.Upload<float>(w);
-                using var bb = bias is null ? null : backend.Upload<float>(bias);
-                using var product = Numerics.Poisoned(backend, rows * outFeatures);
-                using var expected = Numerics.Poisoned(backend, rows * outFeatures);
-                backend.Matmul(bx, bw, product, 1, rows, outFeatures, inFeatures);
-                backend.BiasActivationForward(product, bb, rows, outFeatures, act, expected);
+                var (product, expected) = Composed(backend, x, w, bias, rows, inFeatures, outFeatures, act);
                 string ctx = $"LinearForward {act} on {backend.Name}, seed {seed}, ({rows}, {inFeatures}) → {outFeatures}, bias {withBias}";
-                Numerics.AssertClose(expected.ToArray().Select(v => (double)v).ToArray(), y, 1e-6, ctx + ", y");
+                Numerics.AssertClose(expected.Select(v => (double)v).ToArray(), y, 1e-6, ctx + ", y");
                 if (act != Activation.Identity)
                 {
-                    Numerics.AssertClose(product.ToArray().Select(v => (double)v).ToArray(), pre!, 1e-6, ctx + ", pre");
+                    Numerics.AssertClose(product.Select(v => (double)v).ToArray(), pre!, 1e-6, ctx + ", pre");
                 }
             }
         }
@@ -144,5 +132,19 @@ public sealed class LinearForwardTests : IDisposable
         using var pre = act == Activation.Identity ? null : Numerics.Poisoned(backend, rows * outFeatures);
         backend.LinearForward(bx, bw, bb, rows, inFeatures, outFeatures, act, pre, y);
         return (pre?.ToArray(), y.ToArray());
+    }
+
+    /// <summary>What the composition gives: the product x·W (Matmul) and act(product + bias) (BiasActivationForward).</summary>
+    private static (float[] Product, float[] Y) Composed(Backend backend, float[] x, float[] w, float[]? bias, int rows,
+        int inFeatures, int outFeatures, Activation act)
+    {
+        using var bx = backend.Upload<float>(x);
+        using var bw = backend.Upload<float>(w);
+        using var bb = bias is null ? null : backend.Upload<float>(bias);
+        using var product = Numerics.Poisoned(backend, rows * outFeatures);
+        using var y = Numerics.Poisoned(backend, rows * outFeatures);
+        backend.Matmul(bx, bw, product, 1, rows, outFeatures, inFeatures);
+        backend.BiasActivationForward(product, bb, rows, outFeatures, act, y);
+        return (product.ToArray(), y.ToArray());
     }
 }
