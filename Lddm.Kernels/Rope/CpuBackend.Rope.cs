@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Lddm.Kernels.Cpu;
@@ -36,8 +37,10 @@ public sealed partial class CpuBackend
 
     /// <summary>
     /// (d1, d2) ⊕= (s1·c − s2·s, s2·c + s1·s) with s = sign·sin, over the pairs (i, i + half). Both halves are
-    /// loaded before either is stored, so src may alias dst when not accumulating.
+    /// loaded before either is stored, so src may alias dst when not accumulating. Inlined: the attention kernels call
+    /// it once per packed q/k row (head dims of 16–64: a call costs as much as the rotation).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void RopeRow(float* src, float* dst, float* cos, float* sin, int half, float sign, bool accumulate)
     {
         int i = 0;
