@@ -136,7 +136,7 @@ internal static class Commands
         if (backend.Kind == BackendKind.Cpu)
         {
             // The whole training step on 1 and 2 threads (30 warm-up steps per trainer, then interleaved rounds).
-            TrainStepReport.Run(quick ? ["small", "2", "6"] : ["tiny,small", "4", "12"], Console.Out);
+            TrainStepReport.Run(quick ? ["small", "2", "6"] : ["tiny,small,base", "4", "12"], Console.Out);
         }
         return 0;
     }

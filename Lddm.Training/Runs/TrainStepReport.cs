@@ -13,7 +13,8 @@ namespace Lddm.Training.Runs;
 /// One trainer per preset and thread count is built and warmed up (<see cref="Warmup"/> steps, enough for the tiered
 /// JIT to settle); then <c>rounds</c> interleaved rounds time <c>steps</c> steps on 1 thread, then on 2, so machine load
 /// hits both alike. Prints the median ms per step, tokens/s, % of the FMA peak of the same thread count (measured in
-/// this run), the process CPU time per step (all threads: on a loaded machine wall time inflates but CPU time still
+/// this run), the peak tensor memory of the timed steps (the backend pool's high-water mark of live buffers: weights,
+/// gradients, optimizer state and the step's activations), the process CPU time per step (all threads: on a loaded machine wall time inflates but CPU time still
 /// measures the work, and on 2 threads the work plus the pool's waiting) and the 2-thread over 1-thread speed-up as
 /// the mean ± standard error of the per-round ratios.
 /// FLOPs per step count the matrix products only: 3 × tokens × (layers·(24h² + 4·L·h) + 2·h·V) (forward + backward).
@@ -33,11 +34,9 @@ public static class TrainStepReport
             $"measured fp32 FMA peak: 1 thread {peaks[1]:F1} GFLOP/s, 2 threads {peaks[2]:F1} GFLOP/s; load average {LoadAverage()}"));
         foreach (string preset in presets)
         {
-            var config = Silent(new TrainConfig { Preset = preset, Steps = 1_000_000 });
+            var config = StepConfig(preset);
             var data = TrainingRun.Data(config);
-            var model = TrainingRun.ModelConfig(config, data.Vocabulary);
-            double flops = 3.0 * config.Batch * config.Length *
-                (model.Layers * (24.0 * model.Hidden * model.Hidden + 4.0 * config.Length * model.Hidden) + 2.0 * model.Hidden * model.Vocab);
+            double flops = StepFlops(config, data);
             var backends = threadCounts.ToDictionary(t => t, t => new CpuBackend(t));
             var trainers = threadCounts.ToDictionary(t => t, t => new Stepper(backends[t], config, data));
             try
@@ -45,6 +44,7 @@ public static class TrainStepReport
                 foreach (int t in threadCounts)
                 {
                     trainers[t].Time(Warmup);
+                    backends[t].ResetPeakMemory();
                 }
                 var times = threadCounts.ToDictionary(t => t, _ => new List<double>());
                 var cpu = threadCounts.ToDictionary(t => t, _ => new List<double>());
@@ -62,8 +62,9 @@ public static class TrainStepReport
                 foreach (int t in threadCounts)
                 {
                     double perStep = Median(times[t]);
+                    double peakMiB = backends[t].PoolStatistics.PeakLiveBytes / (1024.0 * 1024.0);
                     output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"train-step {preset} L={config.Length} B={config.Batch} {t}T: {1e3 * perStep:F2} ms/step (CPU {1e3 * Median(cpu[t]):F2} ms/step, all threads), {config.Batch * config.Length / perStep:F0} tok/s = {100 * flops / perStep / 1e9 / peaks[t]:F1}% of the {t}-thread peak ({flops / perStep / 1e9:F1} GFLOP/s)"));
+                        $"train-step {preset} L={config.Length} B={config.Batch} {t}T: {1e3 * perStep:F2} ms/step (CPU {1e3 * Median(cpu[t]):F2} ms/step, all threads), {config.Batch * config.Length / perStep:F0} tok/s = {100 * flops / perStep / 1e9 / peaks[t]:F1}% of the {t}-thread peak ({flops / perStep / 1e9:F1} GFLOP/s), peak tensor memory {peakMiB:F1} MiB"));
                 }
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"train-step {preset} speed-up 2T/1T: {mean:F3} ± {se:F3} (SE over {rounds} interleaved rounds of {steps} steps after {Warmup} warm-up steps; per round {string.Join(" ", ratios.Select(x => x.ToString("F3", CultureInfo.InvariantCulture)))})"));
@@ -136,6 +137,17 @@ public static class TrainStepReport
         CheckpointEvery = 0,
     }).Validate();
 
+    /// <summary>The timed step's configuration: <c>lddm train</c>'s defaults for <paramref name="preset"/>, silent.</summary>
+    public static TrainConfig StepConfig(string preset) => Silent(new TrainConfig { Preset = preset, Steps = 1_000_000 });
+
+    /// <summary>Matrix-product FLOPs of one step (forward + backward): 3 × tokens × (layers·(24h² + 4·L·h) + 2·h·V).</summary>
+    public static double StepFlops(TrainConfig config, Lddm.Training.Data.ITokenData data)
+    {
+        var model = TrainingRun.ModelConfig(config, data.Vocabulary);
+        return 3.0 * config.Batch * config.Length *
+            (model.Layers * (24.0 * model.Hidden * model.Hidden + 4.0 * config.Length * model.Hidden) + 2.0 * model.Hidden * model.Vocab);
+    }
+
     private static double Peak(int threads) => MachinePeak.Fp32GflopsPerSecond(threads: threads);
 
     private static double Median(List<double> xs)
@@ -157,7 +169,7 @@ public static class TrainStepReport
     }
 
     /// <summary>One trainer whose steps run on demand: <see cref="Time"/> runs n steps and returns seconds per step.</summary>
-    private sealed class Stepper : IDisposable
+    public sealed class Stepper : IDisposable
     {
         private readonly Trainer _trainer;
         private readonly Thread _thread;
