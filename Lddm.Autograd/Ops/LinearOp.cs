@@ -51,12 +51,17 @@ public sealed class LinearOp : Node
         var node = new LinearOp { _x = x, _weight = weight, _bias = bias, _act = act, _rows = x.Shape.Rows, _in = x.Shape.Last, _out = outFeatures };
         if (y.Shape.Elements > 0)
         {
-            if (act != Activation.Identity)
+            // The pre-activation is kept (a tensor on the tape, freed with it) only when this node will be recorded for a
+            // backward; otherwise it is scratch returned to the pool at once (inference, or no tape to free it).
+            bool recorded = Grad.IsEnabled && Tape.Current is not null
+                && (x.RequiresGrad || weight.RequiresGrad || bias is { RequiresGrad: true });
+            if (act != Activation.Identity && recorded)
             {
-                // A tensor on the tape (freed with it), like every activation an op keeps for its backward.
                 node._pre = Tensor.Empty(x.Backend, y.Shape);
             }
-            x.Backend.LinearForward(x.Data, weight.Data, bias?.Data, node._rows, node._in, outFeatures, act, node._pre?.Data, y.Data);
+            using var scratch = act != Activation.Identity && !recorded ? x.Backend.Allocate<float>(y.Shape.Elements) : null;
+            x.Backend.LinearForward(x.Data, weight.Data, bias?.Data, node._rows, node._in, outFeatures, act,
+                node._pre?.Data ?? scratch, y.Data);
         }
         return Record(node, y, x, weight, bias);
     }

@@ -80,6 +80,35 @@ public sealed class LinearOpTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>Without a recorded node (no tape, or gradients off) the pre-activation goes straight back to the pool.</summary>
+    [Fact]
+    public void Linear_keeps_no_pre_activation_when_no_backward_will_read_it()
+    {
+        using var backend = new Lddm.Kernels.Cpu.CpuBackend(1);
+        var rng = new Random(3);
+        using var x = Tensor.FromArray(backend, Numerics.RandomFloats(rng, 6 * 5), 6, 5);
+        using var w = Tensor.FromArray(backend, Numerics.RandomFloats(rng, 5 * 7), 5, 7);
+        w.RequiresGrad = true;
+        long live = backend.PoolStatistics.LiveBytes;
+        using (var y = LinearOp.Apply(x, w, null, Activation.GeluTanh))
+        {
+            Assert.Equal(live + 6 * 7 * sizeof(float), backend.PoolStatistics.LiveBytes); // y only
+        }
+        using (var tape = Tape.Begin())
+        using (Grad.Off())
+        {
+            LinearOp.Apply(x, w, null, Activation.Silu);
+            Assert.Equal(live + 6 * 7 * sizeof(float), backend.PoolStatistics.LiveBytes);
+        }
+        Assert.Equal(live, backend.PoolStatistics.LiveBytes);
+        using (var tape = Tape.Begin())
+        {
+            LinearOp.Apply(x, w, null, Activation.Silu);
+            Assert.Equal(live + 2 * 6 * 7 * sizeof(float), backend.PoolStatistics.LiveBytes); // y and the kept pre
+        }
+        Assert.Equal(live, backend.PoolStatistics.LiveBytes);
+    }
+
     [Fact]
     public void Linear_rejects_mismatched_shapes_with_the_op_name()
     {
