@@ -177,7 +177,7 @@ public sealed class CountersTests
     }
 
     [Fact]
-    public void A_cross_entropy_backward_after_its_forward_skips_the_second_id_copy_and_gives_the_same_gradient()
+    public void Cross_entropy_and_embedding_calls_with_validated_ids_copy_nothing_back_and_give_the_same_results()
     {
         using var backend = IlgpuBackend.CreateCpuSimulator();
         var rng = new Random(11);
@@ -203,5 +203,29 @@ public sealed class CountersTests
         // Shapes are still checked when the ids are trusted.
         Assert.Throws<ArgumentException>(() =>
             backend.SubsCrossEntropyBackward(logits, targets, noisy, weights, dloss, rows, vocab + 1, trustedGrad, idsValidated: true));
+
+        // The forward and the embedding likewise, for ids the caller checked on the host before uploading them.
+        using var checkedLoss = backend.Full(rows, float.NaN);
+        using var trustedLoss = backend.Full(rows, float.NaN);
+        before = backend.Counters;
+        backend.SubsCrossEntropyForward(logits, targets, noisy, weights, rows, vocab, checkedLoss);
+        validating = backend.Counters - before;
+        before = backend.Counters;
+        backend.SubsCrossEntropyForward(logits, targets, noisy, weights, rows, vocab, trustedLoss, idsValidated: true);
+        trusted = backend.Counters - before;
+        Assert.Equal(2, validating.DeviceToHost);
+        Assert.Equal(new BackendCounters(validating.Launches, 0, 0, 0), trusted);
+        Assert.Equal(checkedLoss.ToArray(), trustedLoss.ToArray());
+
+        using var table = backend.Upload<float>(Numerics.RandomFloats(rng, vocab * 3));
+        using var rowsOut = backend.Full(rows * 3, float.NaN);
+        using var dtable = backend.Full(vocab * 3, 0f);
+        before = backend.Counters;
+        backend.EmbeddingForward(noisy, table, rows, vocab, 3, rowsOut, idsValidated: true);
+        backend.EmbeddingBackward(noisy, rowsOut, rows, vocab, 3, dtable, idsValidated: true);
+        Assert.Equal(new BackendCounters(2, 0, 0, 0), backend.Counters - before);
+        before = backend.Counters;
+        backend.EmbeddingForward(noisy, table, rows, vocab, 3, rowsOut);
+        Assert.Equal(new BackendCounters(1, 1, 0, 1), backend.Counters - before);
     }
 }
