@@ -37,19 +37,29 @@ internal sealed class CountingAccelerator(Accelerator accelerator, LaunchCounter
 
     private long _finishedSynchronizations;
 
+    /// <summary>
+    /// Held by <see cref="Synchronize"/> while it waits; work queued while holding it is therefore queued either
+    /// before a whole wait or after it, never during one (<see cref="HostStaging"/> queues its copies under it).
+    /// </summary>
+    public object SynchronizationGate { get; } = new();
+
     /// <summary>Waits for the default stream (counted as one synchronisation).</summary>
     public void Synchronize()
     {
         counters.Synchronization();
-        accelerator.Synchronize();
-        Interlocked.Increment(ref _finishedSynchronizations);
+        lock (SynchronizationGate)
+        {
+            accelerator.Synchronize();
+            _finishedSynchronizations++;
+        }
     }
 
     /// <summary>
-    /// How many <see cref="Synchronize"/> calls have returned: when it has grown since work was queued on the default
-    /// stream, that work has finished (<see cref="HostStaging"/> reuses its page-locked bytes on this evidence).
+    /// How many <see cref="Synchronize"/> calls have returned. Read under <see cref="SynchronizationGate"/>: when it
+    /// has grown since work was queued under the gate, that work has finished (<see cref="HostStaging"/> reuses its
+    /// page-locked bytes on this evidence).
     /// </summary>
-    public long FinishedSynchronizations => Interlocked.Read(ref _finishedSynchronizations);
+    public long FinishedSynchronizations => _finishedSynchronizations;
 
     public void Dispose() => accelerator.Dispose();
 

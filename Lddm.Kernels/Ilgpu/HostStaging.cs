@@ -15,7 +15,9 @@ namespace Lddm.Kernels.Ilgpu;
 /// allocator: uploads take consecutive bytes, and it restarts at offset 0 only once a <see cref="CountingAccelerator.Synchronize"/>
 /// has returned since the last upload — the stream has then run every copy queued before it. One arena is therefore
 /// enough, rather than a ring of buffers per upload site: a training step synchronises once (the divergence guard's
-/// read), so each step's uploads (the batch and its draws, a few KiB) start again at offset 0. An upload that does
+/// read), so each step's uploads (the batch and its draws, a few KiB) start again at offset 0. Copies are queued under
+/// <see cref="CountingAccelerator.SynchronizationGate"/>, so a wait on another thread cannot fall between reading the
+/// count of finished waits and queueing the copy. An upload that does
 /// not fit in what is left synchronises first (counted like any wait) and, if it is larger than the arena, the
 /// arena grows to the next power of two, up to <see cref="MaxBytes"/>; larger uploads (weights, checkpoints) are
 /// rare and take ILGPU's synchronous copy, as before.
@@ -29,7 +31,6 @@ internal sealed class HostStaging(CountingAccelerator accelerator) : IDisposable
     private const int MinBytes = 64 << 10;
     private const int Alignment = 256; // every upload starts on a boundary any element type (and DMA) is happy with
 
-    private readonly object _gate = new();
     private PageLockedArray1D<byte>? _arena;
     private long _used; // bytes taken since the synchronisation counted in _epoch
     private long _epoch = -1;
@@ -45,7 +46,7 @@ internal sealed class HostStaging(CountingAccelerator accelerator) : IDisposable
         {
             return false;
         }
-        lock (_gate)
+        lock (accelerator.SynchronizationGate) // no wait can start between reading the epoch and queueing the copy
         {
             long offset = Reserve(bytes);
             MemoryMarshal.AsBytes(source).CopyTo(_arena!.Span.Slice((int)offset, (int)bytes));
@@ -86,7 +87,7 @@ internal sealed class HostStaging(CountingAccelerator accelerator) : IDisposable
 
     public void Dispose()
     {
-        lock (_gate)
+        lock (accelerator.SynchronizationGate)
         {
             _arena?.Dispose(); // the backend synchronised before disposing
             _arena = null;
