@@ -46,7 +46,10 @@ public sealed class SubsCrossEntropyOp : Node
         int rows = rowShape.Elements, vocab = logits.Shape.Last;
         if (rows > 0)
         {
-            logits.Backend.SubsCrossEntropyForward(logits.Data, targets.Data, noisy.Data, weights.Data, rows, vocab, loss.Data);
+            // Ids the host checked before uploading them (targets in [0, K), noisy in [0, K]) are not copied back.
+            bool checkedIds = targets.CheckedBound <= vocab - 1 && noisy.CheckedBound <= vocab;
+            logits.Backend.SubsCrossEntropyForward(logits.Data, targets.Data, noisy.Data, weights.Data, rows, vocab,
+                loss.Data, idsValidated: checkedIds);
         }
         return Record(new SubsCrossEntropyOp { _logits = logits, _targets = targets, _noisy = noisy, _weights = weights }, loss, logits);
     }
@@ -56,7 +59,8 @@ public sealed class SubsCrossEntropyOp : Node
         int rows = gradOutput.Shape.Elements;
         if (_logits.RequiresGrad && rows > 0)
         {
-            // The forward validated these very id buffers (ops never write an IntTensor they read): no second host copy.
+            // The forward validated these very id buffers, or the host had (ops never write an IntTensor they read):
+            // no second host copy.
             _logits.Backend.SubsCrossEntropyBackward(_logits.Data, _targets.Data, _noisy.Data, _weights.Data, gradOutput.Data,
                 rows, _logits.Shape.Last, _logits.GradData(), idsValidated: true);
         }

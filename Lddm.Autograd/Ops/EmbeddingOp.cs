@@ -3,7 +3,8 @@ namespace Lddm.Autograd;
 /// <summary>
 /// y[…, :] = table[ids[…], :]: ids of any shape (…) index the rows of a (V, H) table, giving (…, H).
 /// ∂table scatter-adds ∂y into the looked-up rows (repeated ids sum). Ids have no gradient; an id outside
-/// [0, V) fails with the kernel's error naming the position and the id.
+/// [0, V) fails with the kernel's error naming the position and the id (or <see cref="IntTensor.FromIds"/>'s, for
+/// ids the host checked before uploading them).
 /// </summary>
 public sealed class EmbeddingOp : Node
 {
@@ -33,7 +34,9 @@ public sealed class EmbeddingOp : Node
             {
                 throw new ArgumentException($"{op}: 'table' {table.Shape} has no rows to look up ids {ids.Shape} in.");
             }
-            table.Backend.EmbeddingForward(ids.Data, table.Data, count, vocab, dim, y.Data);
+            // Ids the host checked before uploading them are not copied back to be checked again.
+            table.Backend.EmbeddingForward(ids.Data, table.Data, count, vocab, dim, y.Data,
+                idsValidated: ids.CheckedBound <= vocab);
         }
         return Record(new EmbeddingOp { _ids = ids, _table = table }, y, table);
     }
@@ -44,7 +47,9 @@ public sealed class EmbeddingOp : Node
         if (_table.RequiresGrad && count > 0 && dim > 0)
         {
             _ids.ThrowIfDisposed(nameof(EmbeddingOp));
-            _table.Backend.EmbeddingBackward(_ids.Data, gradOutput.Data, count, vocab, dim, _table.GradData());
+            // The forward validated these very ids, or the host had (ops never write an IntTensor they read).
+            _table.Backend.EmbeddingBackward(_ids.Data, gradOutput.Data, count, vocab, dim, _table.GradData(),
+                idsValidated: true);
         }
     }
 }

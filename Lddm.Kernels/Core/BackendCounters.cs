@@ -2,9 +2,12 @@ namespace Lddm.Kernels;
 
 /// <summary>
 /// What a backend has asked of its device so far: kernel launches, host waits for the device, and copies each way.
-/// On ILGPU a <see cref="Synchronizations"/> is every <see cref="Backend.Synchronize"/> (a read-back calls it first)
-/// plus every host→device copy of a span, which ILGPU 1.5.3 performs synchronously. Subtract two snapshots
-/// (<c>after - before</c>) to get the cost of what ran between them.
+/// On ILGPU a <see cref="Synchronizations"/> is every wait of the host for the stream: each
+/// <see cref="Backend.Synchronize"/> (a read-back calls it first), each host→device copy that waits (ILGPU 1.5.3's
+/// span copy: OpenCL, or an upload too large to stage), and each wait of the page-locked staging memory for the
+/// copies still reading it. A staged upload (CUDA and the simulator) counts in <see cref="HostToDevice"/> only: it
+/// is queued on the stream and the host goes on. Subtract two snapshots (<c>after - before</c>) to get the cost of
+/// what ran between them.
 /// </summary>
 public readonly record struct BackendCounters(long Launches, long Synchronizations, long HostToDevice, long DeviceToHost)
 {

@@ -16,16 +16,26 @@ public abstract partial class Backend
     /// buffers back (rows ints each) and throws <see cref="ArgumentOutOfRangeException"/> naming the row and value.
     /// </summary>
     public void SubsCrossEntropyForward(DeviceBuffer<float> logits, DeviceBuffer<int> targets, DeviceBuffer<int> noisy,
-        DeviceBuffer<float> weights, int rows, int vocab, DeviceBuffer<float> loss)
+        DeviceBuffer<float> weights, int rows, int vocab, DeviceBuffer<float> loss) =>
+        SubsCrossEntropyForward(logits, targets, noisy, weights, rows, vocab, loss, idsValidated: false);
+
+    /// <summary>
+    /// <see cref="SubsCrossEntropyForward(DeviceBuffer{float}, DeviceBuffer{int}, DeviceBuffer{int}, DeviceBuffer{float}, int, int, DeviceBuffer{float})"/>,
+    /// with <paramref name="idsValidated"/> true when the caller has already checked on the host the very ids it
+    /// uploaded into <paramref name="targets"/> (in [0, K)) and <paramref name="noisy"/> (in [0, K]): they are then
+    /// not copied back — on a GPU that copy is a synchronisation. Shapes are checked either way.
+    /// </summary>
+    public void SubsCrossEntropyForward(DeviceBuffer<float> logits, DeviceBuffer<int> targets, DeviceBuffer<int> noisy,
+        DeviceBuffer<float> weights, int rows, int vocab, DeviceBuffer<float> loss, bool idsValidated)
     {
         const string k = nameof(SubsCrossEntropyForward);
-        CheckSubs(k, logits, targets, noisy, weights, rows, vocab);
+        CheckSubs(k, logits, targets, noisy, weights, rows, vocab, checkIds: !idsValidated);
         Check.Buffer(this, loss, rows, k, nameof(loss), $"(rows {rows})");
         SubsCrossEntropyForwardCore(logits, targets, noisy, weights, rows, vocab, loss);
     }
 
     /// <summary>
-    /// Gradient of <see cref="SubsCrossEntropyForward"/>: for masked rows
+    /// Gradient of <see cref="SubsCrossEntropyForward(DeviceBuffer{float}, DeviceBuffer{int}, DeviceBuffer{int}, DeviceBuffer{float}, int, int, DeviceBuffer{float})"/>: for masked rows
     /// dlogits[r, j] += dloss[r]·w[r]·(softmax_real(logits[r])[j] − 1[j == targets[r]]) for j &lt; K, and
     /// dlogits[r, K] += 0; carry-over rows add nothing. Shapes: logits, dlogits (rows, V); targets, noisy, weights,
     /// dloss (rows). Accumulates into <paramref name="dlogits"/>. Ids are validated as in the forward.
@@ -37,7 +47,7 @@ public abstract partial class Backend
     /// <summary>
     /// <see cref="SubsCrossEntropyBackward(DeviceBuffer{float}, DeviceBuffer{int}, DeviceBuffer{int}, DeviceBuffer{float}, DeviceBuffer{float}, int, int, DeviceBuffer{float})"/>,
     /// with <paramref name="idsValidated"/> true when <paramref name="targets"/> and <paramref name="noisy"/> are the
-    /// very buffers a <see cref="SubsCrossEntropyForward"/> call already validated, unchanged since (the autograd op's
+    /// very buffers a <see cref="SubsCrossEntropyForward(DeviceBuffer{float}, DeviceBuffer{int}, DeviceBuffer{int}, DeviceBuffer{float}, int, int, DeviceBuffer{float})"/> call already validated, unchanged since (the autograd op's
     /// backward): the ids are then not copied back to the host again — on a GPU that copy is a synchronisation.
     /// Shapes are checked either way.
     /// </summary>

@@ -27,7 +27,7 @@ internal sealed class CountingAccelerator(Accelerator accelerator, LaunchCounter
 
     public MemoryBuffer1D<T, Stride1D.Dense> Allocate1D<T>(long length) where T : unmanaged => accelerator.Allocate1D<T>(length);
 
-    /// <summary>Allocates and uploads <paramref name="data"/> (a synchronous copy: counted like a buffer upload).</summary>
+    /// <summary>Allocates and uploads <paramref name="data"/> (a synchronous copy: one host→device copy and one synchronisation, like an unstaged buffer upload).</summary>
     public MemoryBuffer1D<T, Stride1D.Dense> Allocate1D<T>(T[] data) where T : unmanaged
     {
         counters.HostToDevice();
@@ -35,12 +35,31 @@ internal sealed class CountingAccelerator(Accelerator accelerator, LaunchCounter
         return accelerator.Allocate1D(data);
     }
 
+    private long _finishedSynchronizations;
+
+    /// <summary>
+    /// Held by <see cref="Synchronize"/> while it waits; work queued while holding it is therefore queued either
+    /// before a whole wait or after it, never during one (<see cref="HostStaging"/> queues its copies under it).
+    /// </summary>
+    public object SynchronizationGate { get; } = new();
+
     /// <summary>Waits for the default stream (counted as one synchronisation).</summary>
     public void Synchronize()
     {
         counters.Synchronization();
-        accelerator.Synchronize();
+        lock (SynchronizationGate)
+        {
+            accelerator.Synchronize();
+            _finishedSynchronizations++;
+        }
     }
+
+    /// <summary>
+    /// How many <see cref="Synchronize"/> calls have returned. Read under <see cref="SynchronizationGate"/>: when it
+    /// has grown since work was queued under the gate, that work has finished (<see cref="HostStaging"/> reuses its
+    /// page-locked bytes on this evidence).
+    /// </summary>
+    public long FinishedSynchronizations => _finishedSynchronizations;
 
     public void Dispose() => accelerator.Dispose();
 

@@ -14,16 +14,20 @@ public sealed partial class IlgpuBackend : Backend
     private readonly Context _context;
     private readonly CountingAccelerator _accelerator; // every kernel loaded through it counts its launches
     private readonly LaunchCounters _counters = new();
+    private readonly HostStaging? _staging; // null: uploads copy synchronously
     private readonly Dictionary<Type, IBufferPool> _pools = new();
     private readonly Dictionary<Type, Delegate> _fillKernels = new();
     private readonly object _gate = new();
     private readonly HashSet<string> _loadedTwins = [];
 
     private IlgpuBackend(Context context, Accelerator accelerator, BackendKind kind, bool useWarpShuffles,
-        bool useMmaMatmul = false, bool mmaBf16 = false)
+        bool useMmaMatmul = false, bool mmaBf16 = false, bool stagedUploads = true)
     {
         _context = context;
         _accelerator = new CountingAccelerator(accelerator, _counters);
+        // Staged (asynchronous) uploads on CUDA and the simulator; OpenCL keeps ILGPU's synchronous copy (ILGPU does not
+        // page-lock memory there, and no OpenCL device has run the staged path).
+        _staging = stagedUploads && (kind is BackendKind.Cuda or BackendKind.IlgpuCpu) ? new HostStaging(_accelerator) : null;
         Kind = kind;
         UseWarpShuffles = useWarpShuffles;
         UseMmaMatmul = useMmaMatmul || mmaBf16;
@@ -64,13 +68,21 @@ public sealed partial class IlgpuBackend : Backend
     /// As <see cref="CreateCpuSimulator(bool, bool)"/>; <paramref name="mmaBf16"/> runs matmul through the BF16-input
     /// tensor-core kernel's emulation (<c>MatmulMmaBf16IlgpuKernels</c>) instead of the TF32 one.
     /// </summary>
-    public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles, bool useMmaMatmul, bool mmaBf16)
+    public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles, bool useMmaMatmul, bool mmaBf16) =>
+        CreateCpuSimulator(useWarpShuffles, useMmaMatmul, mmaBf16, stagedUploads: true);
+
+    /// <summary>
+    /// As <see cref="CreateCpuSimulator(bool, bool, bool)"/>; <paramref name="stagedUploads"/> false makes every
+    /// host→device copy wait, as ILGPU's own span copy does, instead of queueing it from page-locked staging memory
+    /// (<see cref="UsesStagedUploads"/>): tests run a program both ways and compare the bits.
+    /// </summary>
+    public static IlgpuBackend CreateCpuSimulator(bool useWarpShuffles, bool useMmaMatmul, bool mmaBf16, bool stagedUploads)
     {
         var context = IlgpuContexts.Create();
         try
         {
             return new IlgpuBackend(context, context.CreateCPUAccelerator(IlgpuContexts.SimulatorIndex(context)),
-                BackendKind.IlgpuCpu, useWarpShuffles, useMmaMatmul, mmaBf16);
+                BackendKind.IlgpuCpu, useWarpShuffles, useMmaMatmul, mmaBf16, stagedUploads);
         }
         catch
         {
@@ -115,6 +127,20 @@ public sealed partial class IlgpuBackend : Backend
     public override BackendCounters Counters => _counters.Snapshot();
 
     internal LaunchCounters LaunchCounters => _counters;
+
+    /// <summary>
+    /// True when host→device copies go through page-locked staging memory and do not wait (CUDA and the simulator,
+    /// unless created without); false when each waits for the stream (OpenCL).
+    /// </summary>
+    public bool UsesStagedUploads => _staging is not null;
+
+    /// <summary>
+    /// Queues the upload of <paramref name="source"/> into <paramref name="target"/> through page-locked staging
+    /// memory, without waiting (<see cref="HostStaging"/>); false when this backend copies synchronously instead
+    /// (OpenCL, or an upload over <see cref="HostStaging.MaxBytes"/>).
+    /// </summary>
+    internal bool TryStagedCopy<T>(ReadOnlySpan<T> source, ArrayView<T> target) where T : unmanaged =>
+        _staging is not null && _staging.TryCopy(source, target);
 
     /// <summary>
     /// True when the kernels marked <see cref="GpuKernelAttribute.WarpShuffles"/> are loaded (CUDA; the simulator by
@@ -263,6 +289,7 @@ public sealed partial class IlgpuBackend : Backend
         {
             DisposeSegmentTables();
         }
+        _staging?.Dispose();
         TrimPool();
         _accelerator.Dispose();
         _context.Dispose();

@@ -46,8 +46,11 @@ internal sealed class IlgpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
         if (Length > 0)
         {
             _backend.LaunchCounters.HostToDevice();
-            _backend.LaunchCounters.Synchronization(); // ILGPU copies a span synchronously
-            View.CopyFromCPU(source);
+            if (!_backend.TryStagedCopy(source, View))
+            {
+                _backend.LaunchCounters.Synchronization(); // ILGPU copies a span synchronously
+                View.CopyFromCPU(source);
+            }
         }
     }
 

@@ -108,8 +108,9 @@ public sealed class MdlmObjective
             cond[b] = Config.TimeConditioning ? (float)draw.Times[b] : 0f;
             used.AsSpan(b * length, length).Fill(Config.ElboWeighting ? (float)elbo[b] : 1f);
         }
-        var noisy = IntTensor.FromArray(backend, draw.Noisy, batch, length);
-        var targets = IntTensor.FromArray(backend, x0, batch, length);
+        // Ids checked here on the host (x₀ in [0, K), x_t in [0, K]): the embedding and the loss need not read them back.
+        var noisy = IntTensor.FromIds(backend, draw.Noisy, k + 1, batch, length);
+        var targets = IntTensor.FromIds(backend, x0, k, batch, length);
         var logits = denoiser(noisy, cond);                                             // (B, L, K+1)
         if (logits.Shape != new Shape(batch, length, vocab))
         {

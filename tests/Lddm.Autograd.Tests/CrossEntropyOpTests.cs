@@ -1,5 +1,7 @@
 using FsCheck.Xunit;
 using Lddm.Autograd.Tests.Support;
+using Lddm.Kernels;
+using Lddm.Kernels.Ilgpu;
 using Lddm.Kernels.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
@@ -68,6 +70,67 @@ public sealed class CrossEntropyOpTests(ITestOutputHelper output)
         Assert.Contains("not differentiable", e.Message);
         w.RequiresGrad = false;
         Assert.Throws<ArgumentOutOfRangeException>(() => SubsCrossEntropyOp.Apply(flat, IntTensor.FromArray(backend, [0, 4, 0], 3), ids, w));
+    }
+
+    [Fact]
+    public void Host_checked_ids_give_the_same_loss_and_gradient_and_are_never_read_back()
+    {
+        int seed = Environment.TickCount;
+        var rng = new Random(seed);
+        int rows = 1 + rng.Next(40), vocab = 2 + rng.Next(30), mask = vocab - 1;
+        var targets = Enumerable.Range(0, rows).Select(_ => rng.Next(mask)).ToArray();
+        var noisy = Enumerable.Range(0, rows).Select(_ => rng.Next(2) == 0 ? mask : targets[rng.Next(rows)]).ToArray();
+        var logits = Numerics.RandomFloats(rng, rows * vocab, 3f);
+        var weights = Numerics.RandomFloats(rng, rows);
+        // A dedicated simulator counts the copies (parallel tests use the shared ones).
+        using var counted = IlgpuBackend.CreateCpuSimulator();
+        foreach (var backend in TestBackends.All.Append(counted))
+        {
+            var (deviceChecked, readBack) = LossAndGradient(backend, logits, weights, vocab,
+                b => (IntTensor.FromArray(b, targets, rows), IntTensor.FromArray(b, noisy, rows)));
+            var (hostChecked, copies) = LossAndGradient(backend, logits, weights, vocab,
+                b => (IntTensor.FromIds(b, targets, mask, rows), IntTensor.FromIds(b, noisy, vocab, rows)));
+            Assert.True(deviceChecked.SequenceEqual(hostChecked), $"{backend.Name}: host-checked ids changed the loss or gradient (seed {seed})");
+            if (ReferenceEquals(backend, counted))
+            {
+                Assert.Equal(2, readBack.DeviceToHost); // the forward's check of targets and noisy
+                Assert.Equal(0, copies.DeviceToHost);
+                Assert.Equal(0, copies.Synchronizations);
+            }
+        }
+    }
+
+    [Fact]
+    public void Ids_checked_against_a_looser_bound_are_still_checked_by_the_op_with_its_clear_error()
+    {
+        var backend = TestBackends.IlgpuCpu;
+        using var tape = Tape.Begin();
+        // K = 3, MASK = 3: MASK is a valid noisy id but not a target; targets checked only below V = 4 prove nothing.
+        var logits = Tensor.Zeros(backend, new Shape(3, 4));
+        var w = Tensor.Zeros(backend, new Shape(3));
+        var noisy = IntTensor.FromIds(backend, [3, 3, 3], 4, 3);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            SubsCrossEntropyOp.Apply(logits, IntTensor.FromIds(backend, [0, 3, 1], 4, 3), noisy, w));
+        Assert.Contains("targets[1] = 3", e.Message);
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => IntTensor.FromIds(backend, [0, 2, 5], 4, 3));
+        Assert.Contains("ids[2] = 5", e.Message);
+    }
+
+    /// <summary>Loss and ∂logits (as one array) of one forward and backward, and the backend counters of both.</summary>
+    private static (float[] Values, BackendCounters Copies) LossAndGradient(Backend backend, float[] logits, float[] weights,
+        int vocab, Func<Backend, (IntTensor Targets, IntTensor Noisy)> ids)
+    {
+        int rows = weights.Length;
+        using var tape = Tape.Begin();
+        var x = Tensor.FromArray(backend, logits, rows, vocab);
+        x.RequiresGrad = true;
+        var w = Tensor.FromArray(backend, weights, rows);
+        var (targets, noisy) = ids(backend);
+        var before = backend.Counters;
+        var loss = SubsCrossEntropyOp.Apply(x, targets, noisy, w);
+        loss.Backward(Enumerable.Repeat(1f, rows).ToArray());
+        var copies = backend.Counters - before;
+        return ([.. loss.ToArray(), .. x.Grad!.ToArray()], copies);
     }
 
     private static double[] Reference(double[] logits, double[] weights, int[] targets, int[] noisy, int vocab)

@@ -1,5 +1,7 @@
 using FsCheck.Xunit;
 using Lddm.Autograd.Tests.Support;
+using Lddm.Kernels;
+using Lddm.Kernels.Ilgpu;
 using Lddm.Kernels.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
@@ -40,6 +42,51 @@ public sealed class EmbeddingOpTests(ITestOutputHelper output)
         Assert.Equal(new[] { 5f, 6f, 1f, 2f, 5f, 6f, 3f, 4f }, y.ToArray());
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingOp.Apply(IntTensor.FromArray(backend, [0, 3], 2), table));
         Assert.Contains("ids[1] = 3", e.Message);
+    }
+
+    [Fact]
+    public void Host_checked_ids_give_the_same_rows_and_gradient_and_are_never_read_back()
+    {
+        int seed = Environment.TickCount;
+        var rng = new Random(seed);
+        int vocab = 1 + rng.Next(40), dim = 1 + rng.Next(17), count = 1 + rng.Next(vocab);
+        // Distinct ids: the ILGPU scatter-add is atomic, so repeated ids would sum in a thread-dependent order and no
+        // two runs need agree bit for bit, host-checked or not.
+        var ids = Enumerable.Range(0, vocab).OrderBy(_ => rng.Next()).Take(count).ToArray();
+        var table = Numerics.RandomFloats(rng, vocab * dim);
+        var dy = Numerics.RandomFloats(rng, count * dim);
+        using var counted = IlgpuBackend.CreateCpuSimulator(); // dedicated: parallel tests use the shared simulator
+        foreach (var backend in TestBackends.All.Append(counted))
+        {
+            var (deviceChecked, readBack) = RowsAndGradient(backend, table, dim, dy, b => IntTensor.FromArray(b, ids, count));
+            var (hostChecked, copies) = RowsAndGradient(backend, table, dim, dy, b => IntTensor.FromIds(b, ids, vocab, count));
+            Assert.True(deviceChecked.SequenceEqual(hostChecked), $"{backend.Name}: host-checked ids changed the rows or gradient (seed {seed})");
+            if (ReferenceEquals(backend, counted))
+            {
+                Assert.Equal(1, readBack.DeviceToHost); // the forward's check; the backward trusts the ids it checked
+                Assert.Equal(new BackendCounters(copies.Launches, 0, copies.HostToDevice, 0), copies);
+            }
+        }
+        // A bound looser than the table proves nothing: the op checks the ids itself, with its clear error.
+        using var tape = Tape.Begin();
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            EmbeddingOp.Apply(IntTensor.FromIds(TestBackends.IlgpuCpu, [0, vocab], vocab + 1, 2), Tensor.FromArray(TestBackends.IlgpuCpu, table, vocab, dim)));
+        Assert.Contains($"ids[1] = {vocab}", e.Message);
+    }
+
+    /// <summary>The looked-up rows and ∂table (as one array) of one forward and backward, and the counters of both.</summary>
+    private static (float[] Values, BackendCounters Copies) RowsAndGradient(Backend backend, float[] table, int dim, float[] dy,
+        Func<Backend, IntTensor> ids)
+    {
+        using var tape = Tape.Begin();
+        var t = Tensor.FromArray(backend, table, table.Length / dim, dim);
+        t.RequiresGrad = true;
+        var x = ids(backend);
+        var before = backend.Counters;
+        var y = EmbeddingOp.Apply(x, t);
+        y.Backward(dy);
+        var copies = backend.Counters - before;
+        return ([.. y.ToArray(), .. t.Grad!.ToArray()], copies);
     }
 
     [Fact]

@@ -1,5 +1,8 @@
 using Lddm.Autograd;
+using Lddm.Kernels;
+using Lddm.Kernels.Ilgpu;
 using Lddm.Kernels.Tests.Support;
+using Lddm.Models;
 using Lddm.Training.Diffusion;
 using Lddm.Training.Mdlm;
 using Xunit;
@@ -144,6 +147,72 @@ public sealed class MdlmObjectiveTests(ITestOutputHelper output)
         double se = Math.Sqrt(samples.Sum(v => (v - mean) * (v - mean)) / (samples.Length - 1) / samples.Length);
         output.WriteLine($"{what}: MC mean {mean:F5} ± {se:F5} (SE), exact {exact:F5}, |Δ|/SE = {Math.Abs(mean - exact) / se:F2}");
         Assert.True(Math.Abs(mean - exact) < 3 * se, $"{what}: MC mean {mean} ± {se} vs exact {exact}.");
+    }
+
+    [Fact]
+    public void TheLossAndItsGradientReadNothingBackAndMatchTheDeviceCheckedUnstagedPath()
+    {
+        // The objective checks its ids on the host and uploads them staged; the reference below is the loss as it was
+        // built before (ids read back by the embedding and the loss, uploads that wait, on a simulator without staging).
+        int seed = Environment.TickCount;
+        var rng = new Random(seed);
+        var x0 = CleanTokens(rng, B * L);
+        var objective = Objective(elbo: true);
+        var draw = objective.Draw(x0, B, L, K, seed: (ulong)seed, step: rng.Next(1000));
+        using var counted = IlgpuBackend.CreateCpuSimulator();
+        using var unstaged = IlgpuBackend.CreateCpuSimulator(useWarpShuffles: true, useMmaMatmul: false, mmaBf16: false, stagedUploads: false);
+        foreach (var (backend, reference) in new (Backend, Backend)[] { (TestBackends.Cpu, TestBackends.Cpu), (counted, unstaged) })
+        {
+            var (loss, grads, copies) = LossAndGradients(backend, model => objective.Loss(model, x0, B, L, draw).Value);
+            var (expected, expectedGrads, referenceCopies) = LossAndGradients(reference, model =>
+            {
+                var used = draw.Times.SelectMany(t => Enumerable.Repeat((float)objective.Schedule.NelboWeight(t), L)).ToArray();
+                var noisy = IntTensor.FromArray(model.Backend, draw.Noisy, B, L);
+                var logits = model.Forward(noisy, new float[B]);
+                var ce = SubsCrossEntropyOp.Apply(logits, IntTensor.FromArray(model.Backend, x0, B, L), noisy,
+                    Tensor.FromArray(model.Backend, used, B, L));
+                return MeanOp.Apply(ce);
+            });
+            Assert.Equal(expected, loss); // bit for bit
+            foreach (var (name, g) in grads)
+            {
+                // The ILGPU embedding scatter-add is atomic: repeated tokens sum in a thread-dependent order.
+                bool atomic = backend.Kind != BackendKind.Cpu && name.StartsWith("embed.", StringComparison.Ordinal);
+                Assert.True(atomic || g.SequenceEqual(expectedGrads[name]), $"{backend.Name}: gradient of {name} differs (seed {seed})");
+            }
+            if (ReferenceEquals(backend, counted))
+            {
+                // Before: the embedding's id check and the loss's two, and every upload waited.
+                Assert.Equal(3, referenceCopies.DeviceToHost);
+                Assert.Equal(referenceCopies.HostToDevice + referenceCopies.DeviceToHost, referenceCopies.Synchronizations);
+                // After: the same uploads (the batch, its draw, the time features, the seed gradient), and no wait.
+                Assert.Equal(new BackendCounters(referenceCopies.Launches, 0, referenceCopies.HostToDevice, 0), copies);
+            }
+        }
+    }
+
+    /// <summary>The loss (float32 bits), every parameter's gradient by name, and the counters of the forward and backward.</summary>
+    private static (float Loss, Dictionary<string, float[]> Grads, BackendCounters Copies) LossAndGradients(Backend backend,
+        Func<DiT, Tensor> loss)
+    {
+        using var model = TinyMdlm.Create(backend, K, L, seed: 15);
+        using (var warmUp = Tape.Begin())
+        {
+            loss(model).Backward(); // a first step loads the kernels and makes the RoPE tables resident
+        }
+        model.ZeroGrad();
+        BackendCounters copies;
+        float value;
+        backend.Synchronize(); // as after the previous training step's read: the staging memory starts empty
+        using (var tape = Tape.Begin())
+        {
+            var before = backend.Counters;
+            var l = loss(model);
+            l.Backward();
+            copies = backend.Counters - before;
+            value = l.ToArray()[0];
+        }
+        return (value, model.NamedParameters().ToDictionary(np => np.Name, np => np.Parameter.Grad!.ToArray()), copies);
     }
 
     [Fact]

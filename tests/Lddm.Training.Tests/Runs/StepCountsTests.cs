@@ -16,7 +16,8 @@ public sealed class StepCountsTests
         var a = StepCounts.PerStep(backend, "xxs", b1, l1, steps: 1);
         var b = StepCounts.PerStep(backend, "xxs", b2, l2, steps: 1);
         Assert.Equal(a, b);
-        Assert.True(a.Launches > 50 && a.Synchronizations > 0, $"implausible counts {a}");
-        Assert.True(a.DeviceToHost >= 1, $"the divergence guard reads once per step: {a}");
+        Assert.True(a.Launches > 50 && a.HostToDevice > 0, $"implausible counts {a}");
+        // Uploads are staged and the ids are checked on the host: the divergence guard's one read is the only wait.
+        Assert.True(a.Synchronizations == 1 && a.DeviceToHost == 1, $"a step should wait once, for the guard's read: {a}");
     }
 }
