@@ -38,14 +38,17 @@ public sealed partial class CpuBackend
     protected override unsafe void SumRowsCore(DeviceBuffer<float> x, int rows, int cols, DeviceBuffer<float> result, bool accumulate)
     {
         float* px = Raw(x).Pointer, pr = Raw(result).Pointer;
-        int strips = (cols + ColumnStrip - 1) / ColumnStrip;
+        // Strips of 64 columns, narrowed (to 16, 32 or 48) when that is too few to give every thread one: a bias
+        // gradient of 64 columns would otherwise run on one thread. A column's sum does not depend on its strip.
+        int width = Math.Clamp((cols + Pool.Threads - 1) / Pool.Threads + 15 & ~15, 16, ColumnStrip);
+        int strips = (cols + width - 1) / width;
         // Each column belongs to one strip and one thread, summed in a fixed order: deterministic.
-        Pool.For(strips, Math.Max(1, 4 * ReduceBlock / (rows * ColumnStrip)), (s0, s1) =>
+        Pool.For(strips, Math.Max(1, 4 * ReduceBlock / (rows * width)), (s0, s1) =>
         {
             double* acc = stackalloc double[ColumnStrip];
             for (int s = s0; s < s1; s++)
             {
-                int c0 = s * ColumnStrip, w = Math.Min(ColumnStrip, cols - c0);
+                int c0 = s * width, w = Math.Min(width, cols - c0);
                 SumColumnStrip(px + c0, rows, cols, w, acc);
                 for (int j = 0; j < w; j++)
                 {
@@ -169,7 +172,19 @@ public sealed partial class CpuBackend
                 a3.Store(tmp + 48);
                 j = ColumnStrip;
             }
-            else if (Vector256.IsHardwareAccelerated)
+            else if (Vector512.IsHardwareAccelerated)
+            {
+                for (; j <= w - 16; j += 16)
+                {
+                    Vector512<float> a = default;
+                    for (int r = r0; r < r1; r++)
+                    {
+                        a += Vector512.Load(x + (long)r * ld + j);
+                    }
+                    a.Store(tmp + j);
+                }
+            }
+            if (Vector256.IsHardwareAccelerated)
             {
                 for (; j <= w - 8; j += 8)
                 {
