@@ -14,9 +14,24 @@ public sealed partial class IlgpuBackend
         ArrayView<float>, ArrayView<int>, AttentionDims, ArrayView<float>>? _attentionBackwardQuery;
     private MemoryBuffer1D<int, Stride1D.Dense>? _attentionNoLengths;
 
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionDims,
+        ArrayView<float>, ArrayView<float>>? _attentionForwardMma;
+
+    /// <summary>
+    /// With the tensor cores on (<see cref="UseMmaMatmul"/>, which needs warp shuffles) and a head dim the TF32 kernel
+    /// serves, the FlashAttention-2-style <see cref="AttentionMmaIlgpuKernels.ForwardMma"/>; otherwise the FP32 kernel.
+    /// </summary>
     protected override void AttentionForwardCore(DeviceBuffer<float> q, DeviceBuffer<float> k, DeviceBuffer<float> v,
         DeviceBuffer<int>? validLengths, AttentionDims dims, DeviceBuffer<float> o, DeviceBuffer<float> lse)
     {
+        if (UseMmaMatmul && UseWarpShuffles && AttentionMmaIlgpuKernels.Supports(dims.HeadDim))
+        {
+            _attentionForwardMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<int>, AttentionDims, ArrayView<float>, ArrayView<float>>(AttentionMmaIlgpuKernels.ForwardMma);
+            _attentionForwardMma(new KernelConfig(dims.Pairs * Tiles(dims.Tokens, AttentionMmaIlgpuKernels.TileQ),
+                AttentionMmaIlgpuKernels.Threads), View(q), View(k), View(v), LengthsView(validLengths), dims, View(o), View(lse));
+            return;
+        }
         _attentionForward ??= _accelerator.LoadStreamKernel(Twin<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, AttentionDims, ArrayView<float>, ArrayView<float>>>(
             AttentionIlgpuKernels.Forward, AttentionIlgpuKernels.ForwardNoShuffle));

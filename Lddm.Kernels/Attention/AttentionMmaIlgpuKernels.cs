@@ -1,0 +1,281 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace Lddm.Kernels.Ilgpu;
+
+/// <summary>
+/// FlashAttention-2-style attention forward on TF32 tensor cores (<c>mma.sync.m16n8k8</c> through
+/// <see cref="Mma.MmaTf32"/>, emulated on the simulator), for head dims that are multiples of 8 up to 64. A group of 4
+/// warps owns 64 query rows of one (b, h) pair, 16 per warp; keys stream through shared memory in tiles of 32. Per
+/// tile each warp computes its 16 × 32 scores S = (scale·Q)·Kᵀ with D/8 × 4 <c>mma</c>, applies the causal and
+/// key-padding masks, updates the online softmax on the accumulator fragments (a row's 8 values per lane, max and sum
+/// over the lane quad by warp shuffles), writes P as TF32 into its own 16 × 32 shared tile, and accumulates
+/// O += P·V with 4 × D/8 <c>mma</c> into D/8 register fragments. Q, K, V, P are rounded to TF32 once, on their way into
+/// shared memory (rows padded so every fragment load of a warp hits 32 banks). Output o and lse as
+/// <see cref="Backend.AttentionForward"/> — the FP32 backward reads them unchanged.
+/// </summary>
+internal static class AttentionMmaIlgpuKernels
+{
+    public const int Warps = 4, Threads = 32 * Warps, TileQ = 16 * Warps, TileK = 32, MaxD = 64;
+
+    // Row pitches in words: Q and K rows are read as (row g, column t) fragments → pitch ≡ 4 (mod 32) for D = 32, 64
+    // (and 20 for D = 16); V is read as (row t, column g) → pitch ≡ 8 (mod 32); P rows like Q.
+    private const int PitchQK = MaxD + 4, PitchV = MaxD + 8, PitchP = TileK + 4;
+
+    /// <summary>True for the head dims this kernel serves: multiples of 8 up to <see cref="MaxD"/>.</summary>
+    public static bool Supports(int headDim) => headDim >= 8 && headDim <= MaxD && headDim % 8 == 0;
+
+    /// <summary>o, lse for one (b·h, 64-query tile) group of 128 threads.</summary>
+    [GpuKernel(Hot = true, WarpShuffles = true)]
+    public static void ForwardMma(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> lengths,
+        AttentionDims dims, ArrayView<float> o, ArrayView<float> lse)
+    {
+        var qs = SharedMemory.Allocate<uint>(TileQ * PitchQK);
+        var ks = SharedMemory.Allocate<uint>(TileK * PitchQK);
+        var vs = SharedMemory.Allocate<uint>(TileK * PitchV);
+        var ps = SharedMemory.Allocate<uint>(TileQ * PitchP);
+        var scratchAll = SharedMemory.Allocate<float>(Warps * Mma.ScratchPerWarp);
+        int tid = Group.IdxX, group = Grid.IdxX;
+        int T = dims.Tokens, D = dims.HeadDim, nd = D / 8;
+        int tiles = (T + TileQ - 1) / TileQ;
+        int bh = group / tiles, q0 = group % tiles * TileQ;
+        int bas = bh * T * D;
+        int L = dims.Padded ? lengths[bh / dims.Heads] : T;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
+        var scratch = scratchAll.SubView(warp * Mma.ScratchPerWarp, Mma.ScratchPerWarp);
+        int wr = warp * 16;
+        for (int i = tid; i < TileQ * D; i += Threads)
+        {
+            int rr = i / D, dd = i - rr * D;
+            qs[rr * PitchQK + dd] = Mma.ToTf32(q0 + rr < T ? q[bas + (q0 + rr) * D + dd] * dims.Scale : 0f);
+        }
+        int row0 = q0 + wr + g, row1 = row0 + 8;
+        int lim0 = RowLimit(row0, T, L, dims.Causal), lim1 = RowLimit(row1, T, L, dims.Causal);
+        int keys = XMath.Min(dims.Causal ? XMath.Min(q0 + TileQ, T) : T, L);
+        float m0 = float.NegativeInfinity, m1 = float.NegativeInfinity, l0 = 0f, l1 = 0f;
+        MmaAccumulator o0 = default, o1 = default, o2 = default, o3 = default;
+        MmaAccumulator o4 = default, o5 = default, o6 = default, o7 = default;
+        for (int k0 = 0; k0 < keys; k0 += TileK)
+        {
+            // The previous tile's K, V and P reads are done (and on the first pass Q is stored).
+            Group.Barrier();
+            for (int i = tid; i < TileK * D; i += Threads)
+            {
+                int jj = i / D, dd = i - jj * D;
+                bool inside = k0 + jj < T;
+                ks[jj * PitchQK + dd] = Mma.ToTf32(inside ? k[bas + (k0 + jj) * D + dd] : 0f);
+                vs[jj * PitchV + dd] = Mma.ToTf32(inside ? v[bas + (k0 + jj) * D + dd] : 0f);
+            }
+            Group.Barrier();
+
+            // S (16 × 32) = Q_w (16 × D) · Kᵀ (D × 32): n-tile j covers keys 8j..8j+7.
+            MmaAccumulator s0 = default, s1 = default, s2 = default, s3 = default;
+            for (int kk = 0; kk < nd; kk++)
+            {
+                int a = (wr + g) * PitchQK + kk * 8 + t4;
+                var fa = new MmaFragmentA { A0 = qs[a], A1 = qs[a + 8 * PitchQK], A2 = qs[a + 4], A3 = qs[a + 8 * PitchQK + 4] };
+                int b = g * PitchQK + kk * 8 + t4;
+                s0 = Mma.MmaTf32(s0, fa, new MmaFragmentB { B0 = ks[b], B1 = ks[b + 4] }, scratch);
+                s1 = Mma.MmaTf32(s1, fa, new MmaFragmentB { B0 = ks[b + 8 * PitchQK], B1 = ks[b + 8 * PitchQK + 4] }, scratch);
+                s2 = Mma.MmaTf32(s2, fa, new MmaFragmentB { B0 = ks[b + 16 * PitchQK], B1 = ks[b + 16 * PitchQK + 4] }, scratch);
+                s3 = Mma.MmaTf32(s3, fa, new MmaFragmentB { B0 = ks[b + 24 * PitchQK], B1 = ks[b + 24 * PitchQK + 4] }, scratch);
+            }
+
+            // Masks: this lane's columns are k0 + 8j + 2·t4 (+1); C0/C1 belong to row0, C2/C3 to row1.
+            int c = k0 + 2 * t4;
+            s0 = Mask(s0, c, lim0, lim1);
+            s1 = Mask(s1, c + 8, lim0, lim1);
+            s2 = Mask(s2, c + 16, lim0, lim1);
+            s3 = Mask(s3, c + 24, lim0, lim1);
+            float mx0 = XMath.Max(XMath.Max(XMath.Max(s0.C0, s0.C1), XMath.Max(s1.C0, s1.C1)),
+                XMath.Max(XMath.Max(s2.C0, s2.C1), XMath.Max(s3.C0, s3.C1)));
+            float mx1 = XMath.Max(XMath.Max(XMath.Max(s0.C2, s0.C3), XMath.Max(s1.C2, s1.C3)),
+                XMath.Max(XMath.Max(s2.C2, s2.C3), XMath.Max(s3.C2, s3.C3)));
+            float mNew0 = XMath.Max(m0, QuadMax(mx0)), mNew1 = XMath.Max(m1, QuadMax(mx1));
+            float alpha0 = Alpha(m0, mNew0), alpha1 = Alpha(m1, mNew1);
+            s0 = Probabilities(s0, mNew0, mNew1);
+            s1 = Probabilities(s1, mNew0, mNew1);
+            s2 = Probabilities(s2, mNew0, mNew1);
+            s3 = Probabilities(s3, mNew0, mNew1);
+            float sum0 = ((s0.C0 + s0.C1) + (s1.C0 + s1.C1)) + ((s2.C0 + s2.C1) + (s3.C0 + s3.C1));
+            float sum1 = ((s0.C2 + s0.C3) + (s1.C2 + s1.C3)) + ((s2.C2 + s2.C3) + (s3.C2 + s3.C3));
+            l0 = l0 * alpha0 + QuadSum(sum0);
+            l1 = l1 * alpha1 + QuadSum(sum1);
+            m0 = mNew0;
+            m1 = mNew1;
+            o0 = Rescale(o0, alpha0, alpha1); o1 = Rescale(o1, alpha0, alpha1);
+            o2 = Rescale(o2, alpha0, alpha1); o3 = Rescale(o3, alpha0, alpha1);
+            o4 = Rescale(o4, alpha0, alpha1); o5 = Rescale(o5, alpha0, alpha1);
+            o6 = Rescale(o6, alpha0, alpha1); o7 = Rescale(o7, alpha0, alpha1);
+
+            // P into the warp's shared tile (the accumulator layout), read back as A fragments.
+            int p = (wr + g) * PitchP + 2 * t4;
+            StoreP(ps, p, s0);
+            StoreP(ps, p + 8, s1);
+            StoreP(ps, p + 16, s2);
+            StoreP(ps, p + 24, s3);
+            Warp.Barrier();
+
+            // O (16 × D) += P (16 × 32) · V (32 × D): n-tile j covers columns 8j..8j+7.
+            for (int kk = 0; kk < TileK / 8; kk++)
+            {
+                int a = (wr + g) * PitchP + kk * 8 + t4;
+                var fa = new MmaFragmentA { A0 = ps[a], A1 = ps[a + 8 * PitchP], A2 = ps[a + 4], A3 = ps[a + 8 * PitchP + 4] };
+                int b = (kk * 8 + t4) * PitchV + g;
+                o0 = Mma.MmaTf32(o0, fa, VFragment(vs, b), scratch);
+                if (nd > 1)
+                {
+                    o1 = Mma.MmaTf32(o1, fa, VFragment(vs, b + 8), scratch);
+                }
+                if (nd > 2)
+                {
+                    o2 = Mma.MmaTf32(o2, fa, VFragment(vs, b + 16), scratch);
+                }
+                if (nd > 3)
+                {
+                    o3 = Mma.MmaTf32(o3, fa, VFragment(vs, b + 24), scratch);
+                }
+                if (nd > 4)
+                {
+                    o4 = Mma.MmaTf32(o4, fa, VFragment(vs, b + 32), scratch);
+                }
+                if (nd > 5)
+                {
+                    o5 = Mma.MmaTf32(o5, fa, VFragment(vs, b + 40), scratch);
+                }
+                if (nd > 6)
+                {
+                    o6 = Mma.MmaTf32(o6, fa, VFragment(vs, b + 48), scratch);
+                }
+                if (nd > 7)
+                {
+                    o7 = Mma.MmaTf32(o7, fa, VFragment(vs, b + 56), scratch);
+                }
+            }
+        }
+
+        float inv0 = l0 > 0f ? 1f / l0 : 0f, inv1 = l1 > 0f ? 1f / l1 : 0f;
+        int col = 2 * t4;
+        StoreO(o, bas, row0, row1, T, D, col, inv0, inv1, o0);
+        if (nd > 1)
+        {
+            StoreO(o, bas, row0, row1, T, D, col + 8, inv0, inv1, o1);
+        }
+        if (nd > 2)
+        {
+            StoreO(o, bas, row0, row1, T, D, col + 16, inv0, inv1, o2);
+        }
+        if (nd > 3)
+        {
+            StoreO(o, bas, row0, row1, T, D, col + 24, inv0, inv1, o3);
+        }
+        if (nd > 4)
+        {
+            StoreO(o, bas, row0, row1, T, D, col + 32, inv0, inv1, o4);
+        }
+        if (nd > 5)
+        {
+            StoreO(o, bas, row0, row1, T, D, col + 40, inv0, inv1, o5);
+        }
+        if (nd > 6)
+        {
+            StoreO(o, bas, row0, row1, T, D, col + 48, inv0, inv1, o6);
+        }
+        if (nd > 7)
+        {
+            StoreO(o, bas, row0, row1, T, D, col + 56, inv0, inv1, o7);
+        }
+        if (t4 == 0)
+        {
+            if (row0 < T)
+            {
+                lse[bh * T + row0] = l0 > 0f ? m0 + XMath.Log(l0) : float.NegativeInfinity;
+            }
+            if (row1 < T)
+            {
+                lse[bh * T + row1] = l1 > 0f ? m1 + XMath.Log(l1) : float.NegativeInfinity;
+            }
+        }
+    }
+
+    /// <summary>Keys j &lt; RowLimit that query t may attend to (0 for rows past the end).</summary>
+    private static int RowLimit(int t, int T, int L, bool causal) => t < T ? XMath.Min(causal ? t + 1 : T, L) : 0;
+
+    /// <summary>Scores at columns col, col+1 kept where allowed for their row (row0: C0, C1; row1: C2, C3), else −∞.</summary>
+    private static MmaAccumulator Mask(MmaAccumulator s, int col, int lim0, int lim1)
+    {
+        float ninf = float.NegativeInfinity;
+        return new MmaAccumulator
+        {
+            C0 = col < lim0 ? s.C0 : ninf,
+            C1 = col + 1 < lim0 ? s.C1 : ninf,
+            C2 = col < lim1 ? s.C2 : ninf,
+            C3 = col + 1 < lim1 ? s.C3 : ninf,
+        };
+    }
+
+    /// <summary>exp(s − m) per row, 0 for masked scores.</summary>
+    private static MmaAccumulator Probabilities(MmaAccumulator s, float mRow0, float mRow1) => new()
+    {
+        C0 = Prob(s.C0, mRow0),
+        C1 = Prob(s.C1, mRow0),
+        C2 = Prob(s.C2, mRow1),
+        C3 = Prob(s.C3, mRow1),
+    };
+
+    private static float Prob(float s, float m) => s > float.NegativeInfinity ? XMath.Exp(s - m) : 0f;
+
+    /// <summary>The rescale of a row's running output when its max moves from m to mNew (as the FP32 kernel).</summary>
+    private static float Alpha(float m, float mNew)
+    {
+        bool any = mNew > float.NegativeInfinity;
+        return any && m > float.NegativeInfinity ? XMath.Exp(m - mNew) : (any ? 0f : 1f);
+    }
+
+    private static MmaAccumulator Rescale(MmaAccumulator o, float alpha0, float alpha1) => new()
+    {
+        C0 = o.C0 * alpha0,
+        C1 = o.C1 * alpha0,
+        C2 = o.C2 * alpha1,
+        C3 = o.C3 * alpha1,
+    };
+
+    private static float QuadMax(float v)
+    {
+        v = XMath.Max(v, Warp.ShuffleXor(v, 1));
+        return XMath.Max(v, Warp.ShuffleXor(v, 2));
+    }
+
+    private static float QuadSum(float v)
+    {
+        v += Warp.ShuffleXor(v, 1);
+        return v + Warp.ShuffleXor(v, 2);
+    }
+
+    /// <summary>A lane's 2 × 2 of P (rows g, g+8; columns c, c+1) as TF32 at shared[i] (row g) and the row below.</summary>
+    private static void StoreP(ArrayView<uint> ps, int i, MmaAccumulator p)
+    {
+        ps[i] = Mma.ToTf32(p.C0);
+        ps[i + 1] = Mma.ToTf32(p.C1);
+        ps[i + 8 * PitchP] = Mma.ToTf32(p.C2);
+        ps[i + 8 * PitchP + 1] = Mma.ToTf32(p.C3);
+    }
+
+    /// <summary>The B fragment of V for keys (t, t+4) of the k-step and column g of the n-tile, at vs[b].</summary>
+    private static MmaFragmentB VFragment(ArrayView<uint> vs, int b) => new() { B0 = vs[b], B1 = vs[b + 4 * PitchV] };
+
+    private static void StoreO(ArrayView<float> o, int bas, int row0, int row1, int T, int D, int col, float inv0, float inv1,
+        MmaAccumulator acc)
+    {
+        if (row0 < T)
+        {
+            o[bas + row0 * D + col] = acc.C0 * inv0;
+            o[bas + row0 * D + col + 1] = acc.C1 * inv0;
+        }
+        if (row1 < T)
+        {
+            o[bas + row1 * D + col] = acc.C2 * inv1;
+            o[bas + row1 * D + col + 1] = acc.C3 * inv1;
+        }
+    }
+}

@@ -1,0 +1,125 @@
+using FsCheck.Xunit;
+using Lddm.Kernels.Ilgpu;
+using Lddm.Kernels.Reference;
+using Lddm.Kernels.Tests.Support;
+using Xunit;
+using Xunit.Sdk;
+
+namespace Lddm.Kernels.Tests;
+
+/// <summary>
+/// The TF32 tensor-core attention forward (<c>AttentionMmaIlgpuKernels.ForwardMma</c>) on the simulator's emulation
+/// path (<see cref="TestBackends.IlgpuMma"/>), against the float64 reference with a tolerance derived from TF32
+/// rounding: the scores of row t carry at most scale·maxⱼ Σ_d |q_td·k_jd|·2⁻¹⁰ (q, k rounded to 10 mantissa bits), which
+/// moves each softmax weight by at most twice that relatively; P and V add 2⁻¹¹ each. Shapes cover several 64-query
+/// and 32-key tiles with ragged ends, every mask, padded lengths of 0 and 1, and head dims 8–64.
+/// </summary>
+public sealed class AttentionMmaTests
+{
+    private static readonly AttentionMask[] s_masks =
+        [AttentionMask.None, AttentionMask.Causal, AttentionMask.KeyPadding, AttentionMask.CausalKeyPadding];
+
+    [Property(Arbitrary = [typeof(Dims)], MaxTest = 10)]
+    public void Tensor_core_forward_matches_the_reference_within_tf32_rounding(SmallDim tokens, int seed)
+    {
+        var rng = new Random(seed);
+        int batch = 1 + rng.Next(2), heads = 1 + rng.Next(2), headDim = 8 * (1 + rng.Next(8));
+        int t = tokens + (rng.Next(3) == 0 ? 64 + rng.Next(40) : 0);
+        Check(batch, heads, t, headDim, s_masks[rng.Next(4)], seed);
+    }
+
+    [Theory]
+    [InlineData(1, 16)]
+    [InlineData(33, 32)]
+    [InlineData(64, 64)]
+    [InlineData(97, 8)]
+    [InlineData(130, 64)]
+    public void Edge_shapes_match_in_every_mask(int tokens, int headDim)
+    {
+        foreach (var mask in s_masks)
+        {
+            Check(2, 1, tokens, headDim, mask, seed: tokens * 131 + headDim);
+        }
+    }
+
+    [Fact]
+    public void The_tensor_core_kernel_is_the_one_that_runs_and_only_for_the_head_dims_it_serves()
+    {
+        Assert.True(AttentionMmaIlgpuKernels.Supports(8) && AttentionMmaIlgpuKernels.Supports(64));
+        Assert.False(AttentionMmaIlgpuKernels.Supports(12) || AttentionMmaIlgpuKernels.Supports(72) || AttentionMmaIlgpuKernels.Supports(0));
+        // TF32 rounding makes its output differ from the FP32 kernel's by far more than FP32 rounding would.
+        var rng = new Random(5);
+        int n = 2 * 40 * 32;
+        float[] q = Numerics.RandomFloats(rng, n, 2f), k = Numerics.RandomFloats(rng, n, 2f), v = Numerics.RandomFloats(rng, n);
+        var (mma, _) = Forward(TestBackends.IlgpuMma, q, k, v, null, 1, 2, 40, 32, AttentionMask.None);
+        var (fp32, _) = Forward(TestBackends.IlgpuCpu, q, k, v, null, 1, 2, 40, 32, AttentionMask.None);
+        double diff = mma.Zip(fp32, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(diff > 1e-5, $"the mma backend's attention equals the FP32 kernel's to {diff:E2}: the tensor-core path did not run");
+        // A head dim it does not serve falls back to the FP32 kernel, bit for bit.
+        n = 40 * 12;
+        q = Numerics.RandomFloats(rng, n, 2f);
+        k = Numerics.RandomFloats(rng, n, 2f);
+        v = Numerics.RandomFloats(rng, n);
+        Numerics.AssertBits(Forward(TestBackends.IlgpuCpu, q, k, v, null, 1, 1, 40, 12, AttentionMask.Causal).O,
+            Forward(TestBackends.IlgpuMma, q, k, v, null, 1, 1, 40, 12, AttentionMask.Causal).O, "head dim 12");
+    }
+
+    private static void Check(int batch, int heads, int tokens, int headDim, AttentionMask mask, int seed)
+    {
+        var rng = new Random(seed);
+        int n = batch * heads * tokens * headDim;
+        float[] q = Numerics.RandomFloats(rng, n, 2f), k = Numerics.RandomFloats(rng, n, 2f), v = Numerics.RandomFloats(rng, n);
+        int[]? lengths = (mask & AttentionMask.KeyPadding) == 0 ? null :
+            Enumerable.Range(0, batch).Select(b => b == 0 ? tokens : rng.Next(3) switch { 0 => 0, 1 => 1, _ => rng.Next(tokens + 1) }).ToArray();
+        var (o, lse) = Forward(TestBackends.IlgpuMma, q, k, v, lengths, batch, heads, tokens, headDim, mask);
+        var (eo, eLse) = AttentionReference.Forward(q, k, v, lengths, batch, heads, tokens, headDim, mask);
+        string context = $"{TestBackends.IlgpuMma.Name}, seed {seed}, (B, H, T, D) = ({batch}, {heads}, {tokens}, {headDim}), " +
+            $"mask {mask}, lengths [{string.Join(", ", lengths ?? [])}]";
+        double scale = 1 / Math.Sqrt(headDim), vmax = v.Max(x => Math.Abs(x)), tf32 = Math.ScaleB(1, -10);
+        for (int row = 0; row < batch * heads * tokens; row++)
+        {
+            int bh = row / tokens, b = bh / heads, t = row % tokens;
+            // The largest possible TF32 error of this row's scores, over the keys it may attend to.
+            double scoreError = 0;
+            for (int j = 0; j < tokens; j++)
+            {
+                if (AttentionReference.Allowed(mask, lengths, b, t, j))
+                {
+                    double s = 0;
+                    for (int d = 0; d < headDim; d++)
+                    {
+                        s += Math.Abs(q[row * headDim + d] * k[(bh * tokens + j) * headDim + d]);
+                    }
+                    scoreError = Math.Max(scoreError, scale * s * tf32);
+                }
+            }
+            double oTol = (2 * scoreError + tf32) * vmax + 1e-5, lseTol = scoreError + 1e-5;
+            for (int d = 0; d < headDim; d++)
+            {
+                int i = row * headDim + d;
+                if (!(Math.Abs(o[i] - eo[i]) <= oTol))
+                {
+                    throw new XunitException($"o[{row}, {d}] = {o[i]:R}, expected {eo[i]:R} ± {oTol:E2} on {context}");
+                }
+            }
+            bool noKey = double.IsNegativeInfinity(eLse[row]);
+            if (noKey ? !float.IsNegativeInfinity(lse[row]) : !(Math.Abs(lse[row] - eLse[row]) <= lseTol))
+            {
+                throw new XunitException($"lse[{row}] = {lse[row]:R}, expected {eLse[row]:R} ± {lseTol:E2} on {context}");
+            }
+        }
+    }
+
+    private static (float[] O, float[] Lse) Forward(Backend backend, float[] q, float[] k, float[] v, int[]? lengths,
+        int batch, int heads, int tokens, int headDim, AttentionMask mask)
+    {
+        using var dq = backend.Upload<float>(q);
+        using var dk = backend.Upload<float>(k);
+        using var dv = backend.Upload<float>(v);
+        using var dl = lengths is null ? null : backend.Upload<int>(lengths);
+        using var o = Numerics.Poisoned(backend, q.Length);
+        using var lse = Numerics.Poisoned(backend, batch * heads * tokens);
+        backend.AttentionForward(dq, dk, dv, dl, batch, heads, tokens, headDim, mask, o, lse);
+        return (o.ToArray(), lse.ToArray());
+    }
+}
