@@ -198,6 +198,282 @@ internal static class AttentionMmaIlgpuKernels
         }
     }
 
+    /// <summary>Threads of a backward group: 2 warps, each owning 16 keys (dK, dV) or 16 queries (dQ).</summary>
+    public const int BwdWarps = 2, BwdThreads = 32 * BwdWarps, BwdTile = 16 * BwdWarps;
+
+    /// <summary>
+    /// dk, dv (+=) for one (b·h, 32-key tile) group on tensor cores: per 32-query tile each warp forms its 16 keys'
+    /// Sᵀ = K_w·(scale·Q)ᵀ and dPᵀ = V_w·dOᵀ by <c>mma</c>, P = exp(S − lse) and dS = P·(dP − Δ) under the masks, stages
+    /// Pᵀ and dSᵀ as TF32 in its own shared tiles, and accumulates dV_w += Pᵀ·dO and dK_w += dSᵀ·(scale·Q) in registers
+    /// — the FP32 kernel's deterministic pairing (each group the only writer of its rows), ~8·T²·D of its ~14·T²·D FLOPs.
+    /// </summary>
+    [GpuKernel(Hot = true)]
+    public static void BackwardKeyValueMma(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+        ArrayView<float> lse, ArrayView<float> delta, ArrayView<float> dO, ArrayView<int> lengths, AttentionDims dims,
+        ArrayView<float> dk, ArrayView<float> dv)
+    {
+        var ks = SharedMemory.Allocate<uint>(BwdTile * PitchQK);
+        var vs = SharedMemory.Allocate<uint>(BwdTile * PitchQK);
+        var qs = SharedMemory.Allocate<uint>(TileK * PitchQK);
+        var dos = SharedMemory.Allocate<uint>(TileK * PitchQK);
+        var pts = SharedMemory.Allocate<uint>(BwdTile * PitchP);
+        var dsts = SharedMemory.Allocate<uint>(BwdTile * PitchP);
+        var rowTerms = SharedMemory.Allocate<float>(2 * TileK);
+        var scratchAll = SharedMemory.Allocate<float>(BwdWarps * Mma.ScratchPerWarp);
+        int tid = Group.IdxX, group = Grid.IdxX;
+        int T = dims.Tokens, D = dims.HeadDim, nd = D / 8;
+        int tiles = (T + BwdTile - 1) / BwdTile;
+        int bh = group / tiles, k0 = group % tiles * BwdTile;
+        int bas = bh * T * D;
+        int L = dims.Padded ? lengths[bh / dims.Heads] : T;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
+        var scratch = scratchAll.SubView(warp * Mma.ScratchPerWarp, Mma.ScratchPerWarp);
+        int wr = warp * 16, key0 = k0 + wr + g, key1 = key0 + 8;
+        for (int i = tid; i < BwdTile * D; i += BwdThreads)
+        {
+            int jj = i / D, dd = i - jj * D;
+            bool inside = k0 + jj < T;
+            ks[jj * PitchQK + dd] = Mma.ToTf32(inside ? k[bas + (k0 + jj) * D + dd] : 0f);
+            vs[jj * PitchQK + dd] = Mma.ToTf32(inside ? v[bas + (k0 + jj) * D + dd] : 0f);
+        }
+        MmaAccumulator dk0 = default, dk1 = default, dk2 = default, dk3 = default;
+        MmaAccumulator dk4 = default, dk5 = default, dk6 = default, dk7 = default;
+        MmaAccumulator dv0 = default, dv1 = default, dv2 = default, dv3 = default;
+        MmaAccumulator dv4 = default, dv5 = default, dv6 = default, dv7 = default;
+        // Causal: only queries t ≥ k0 see this tile; a tile past the valid length is seen by none.
+        int qStart = k0 >= L ? T : (dims.Causal ? k0 / TileK * TileK : 0);
+        for (int q0 = qStart; q0 < T; q0 += TileK)
+        {
+            Group.Barrier();
+            for (int i = tid; i < TileK * D; i += BwdThreads)
+            {
+                int rr = i / D, dd = i - rr * D;
+                bool inside = q0 + rr < T;
+                qs[rr * PitchQK + dd] = Mma.ToTf32(inside ? q[bas + (q0 + rr) * D + dd] * dims.Scale : 0f);
+                dos[rr * PitchQK + dd] = Mma.ToTf32(inside ? dO[bas + (q0 + rr) * D + dd] : 0f);
+            }
+            for (int i = tid; i < TileK; i += BwdThreads)
+            {
+                bool inside = q0 + i < T;
+                rowTerms[i] = inside ? lse[bh * T + q0 + i] : 0f;
+                rowTerms[TileK + i] = inside ? delta[bh * T + q0 + i] : 0f;
+            }
+            Group.Barrier();
+            // Sᵀ and dPᵀ (16 keys × 32 queries): n-tile j covers queries 8j..8j+7.
+            MmaAccumulator s0 = default, s1 = default, s2 = default, s3 = default;
+            MmaAccumulator p0 = default, p1 = default, p2 = default, p3 = default;
+            for (int kk = 0; kk < nd; kk++)
+            {
+                int a = (wr + g) * PitchQK + kk * 8 + t4, b = g * PitchQK + kk * 8 + t4;
+                var fk = RowFragment(ks, a);
+                var fv = RowFragment(vs, a);
+                s0 = Mma.MmaTf32(s0, fk, ColumnFragment(qs, b), scratch);
+                s1 = Mma.MmaTf32(s1, fk, ColumnFragment(qs, b + 8 * PitchQK), scratch);
+                s2 = Mma.MmaTf32(s2, fk, ColumnFragment(qs, b + 16 * PitchQK), scratch);
+                s3 = Mma.MmaTf32(s3, fk, ColumnFragment(qs, b + 24 * PitchQK), scratch);
+                p0 = Mma.MmaTf32(p0, fv, ColumnFragment(dos, b), scratch);
+                p1 = Mma.MmaTf32(p1, fv, ColumnFragment(dos, b + 8 * PitchQK), scratch);
+                p2 = Mma.MmaTf32(p2, fv, ColumnFragment(dos, b + 16 * PitchQK), scratch);
+                p3 = Mma.MmaTf32(p3, fv, ColumnFragment(dos, b + 24 * PitchQK), scratch);
+            }
+            int o = (wr + g) * PitchP + 2 * t4, c = 2 * t4;
+            KeyTerms(s0, p0, q0 + c, key0, key1, T, L, dims.Causal, rowTerms, c, pts, dsts, o);
+            KeyTerms(s1, p1, q0 + c + 8, key0, key1, T, L, dims.Causal, rowTerms, c + 8, pts, dsts, o + 8);
+            KeyTerms(s2, p2, q0 + c + 16, key0, key1, T, L, dims.Causal, rowTerms, c + 16, pts, dsts, o + 16);
+            KeyTerms(s3, p3, q0 + c + 24, key0, key1, T, L, dims.Causal, rowTerms, c + 24, pts, dsts, o + 24);
+            Warp.Barrier();
+            // dV_w += Pᵀ·dO and dK_w += dSᵀ·(scale·Q): k-steps over the 32 queries, n-tile j over columns 8j..8j+7.
+            for (int kk = 0; kk < TileK / 8; kk++)
+            {
+                int a = (wr + g) * PitchP + kk * 8 + t4, b = (kk * 8 + t4) * PitchQK + g;
+                var fp = RowFragment(pts, a, PitchP);
+                var fs = RowFragment(dsts, a, PitchP);
+                dv0 = Mma.MmaTf32(dv0, fp, DownFragment(dos, b), scratch);
+                dk0 = Mma.MmaTf32(dk0, fs, DownFragment(qs, b), scratch);
+                if (nd > 1) { dv1 = Mma.MmaTf32(dv1, fp, DownFragment(dos, b + 8), scratch); dk1 = Mma.MmaTf32(dk1, fs, DownFragment(qs, b + 8), scratch); }
+                if (nd > 2) { dv2 = Mma.MmaTf32(dv2, fp, DownFragment(dos, b + 16), scratch); dk2 = Mma.MmaTf32(dk2, fs, DownFragment(qs, b + 16), scratch); }
+                if (nd > 3) { dv3 = Mma.MmaTf32(dv3, fp, DownFragment(dos, b + 24), scratch); dk3 = Mma.MmaTf32(dk3, fs, DownFragment(qs, b + 24), scratch); }
+                if (nd > 4) { dv4 = Mma.MmaTf32(dv4, fp, DownFragment(dos, b + 32), scratch); dk4 = Mma.MmaTf32(dk4, fs, DownFragment(qs, b + 32), scratch); }
+                if (nd > 5) { dv5 = Mma.MmaTf32(dv5, fp, DownFragment(dos, b + 40), scratch); dk5 = Mma.MmaTf32(dk5, fs, DownFragment(qs, b + 40), scratch); }
+                if (nd > 6) { dv6 = Mma.MmaTf32(dv6, fp, DownFragment(dos, b + 48), scratch); dk6 = Mma.MmaTf32(dk6, fs, DownFragment(qs, b + 48), scratch); }
+                if (nd > 7) { dv7 = Mma.MmaTf32(dv7, fp, DownFragment(dos, b + 56), scratch); dk7 = Mma.MmaTf32(dk7, fs, DownFragment(qs, b + 56), scratch); }
+            }
+        }
+        int col = 2 * t4;
+        AddRows(dk, dv, bas, key0, key1, T, D, col, dk0, dv0);
+        if (nd > 1) { AddRows(dk, dv, bas, key0, key1, T, D, col + 8, dk1, dv1); }
+        if (nd > 2) { AddRows(dk, dv, bas, key0, key1, T, D, col + 16, dk2, dv2); }
+        if (nd > 3) { AddRows(dk, dv, bas, key0, key1, T, D, col + 24, dk3, dv3); }
+        if (nd > 4) { AddRows(dk, dv, bas, key0, key1, T, D, col + 32, dk4, dv4); }
+        if (nd > 5) { AddRows(dk, dv, bas, key0, key1, T, D, col + 40, dk5, dv5); }
+        if (nd > 6) { AddRows(dk, dv, bas, key0, key1, T, D, col + 48, dk6, dv6); }
+        if (nd > 7) { AddRows(dk, dv, bas, key0, key1, T, D, col + 56, dk7, dv7); }
+    }
+
+    /// <summary>
+    /// dq (+=) for one (b·h, 32-query tile) group on tensor cores: per 32-key tile each warp forms S = (scale·Q_w)·Kᵀ
+    /// and dP = dO_w·Vᵀ by <c>mma</c>, dS = P·(dP − Δ) under the masks, stages dS as TF32, and accumulates
+    /// dQ_w += dS·K; scaled once at the end.
+    /// </summary>
+    [GpuKernel(Hot = true)]
+    public static void BackwardQueryMma(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+        ArrayView<float> lse, ArrayView<float> delta, ArrayView<float> dO, ArrayView<int> lengths, AttentionDims dims,
+        ArrayView<float> dq)
+    {
+        var qs = SharedMemory.Allocate<uint>(BwdTile * PitchQK);
+        var dos = SharedMemory.Allocate<uint>(BwdTile * PitchQK);
+        var ks = SharedMemory.Allocate<uint>(TileK * PitchQK);
+        var vs = SharedMemory.Allocate<uint>(TileK * PitchQK);
+        var dss = SharedMemory.Allocate<uint>(BwdTile * PitchP);
+        var scratchAll = SharedMemory.Allocate<float>(BwdWarps * Mma.ScratchPerWarp);
+        int tid = Group.IdxX, group = Grid.IdxX;
+        int T = dims.Tokens, D = dims.HeadDim, nd = D / 8;
+        int tiles = (T + BwdTile - 1) / BwdTile;
+        int bh = group / tiles, q0 = group % tiles * BwdTile;
+        int bas = bh * T * D;
+        int L = dims.Padded ? lengths[bh / dims.Heads] : T;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
+        var scratch = scratchAll.SubView(warp * Mma.ScratchPerWarp, Mma.ScratchPerWarp);
+        int wr = warp * 16, row0 = q0 + wr + g, row1 = row0 + 8;
+        for (int i = tid; i < BwdTile * D; i += BwdThreads)
+        {
+            int rr = i / D, dd = i - rr * D;
+            bool inside = q0 + rr < T;
+            qs[rr * PitchQK + dd] = Mma.ToTf32(inside ? q[bas + (q0 + rr) * D + dd] * dims.Scale : 0f);
+            dos[rr * PitchQK + dd] = Mma.ToTf32(inside ? dO[bas + (q0 + rr) * D + dd] : 0f);
+        }
+        int lim0 = RowLimit(row0, T, L, dims.Causal), lim1 = RowLimit(row1, T, L, dims.Causal);
+        float lse0 = row0 < T ? lse[bh * T + row0] : 0f, lse1 = row1 < T ? lse[bh * T + row1] : 0f;
+        float delta0 = row0 < T ? delta[bh * T + row0] : 0f, delta1 = row1 < T ? delta[bh * T + row1] : 0f;
+        MmaAccumulator dq0 = default, dq1 = default, dq2 = default, dq3 = default;
+        MmaAccumulator dq4 = default, dq5 = default, dq6 = default, dq7 = default;
+        int keys = XMath.Min(dims.Causal ? XMath.Min(q0 + BwdTile, T) : T, L);
+        for (int k0 = 0; k0 < keys; k0 += TileK)
+        {
+            Group.Barrier();
+            for (int i = tid; i < TileK * D; i += BwdThreads)
+            {
+                int jj = i / D, dd = i - jj * D;
+                bool inside = k0 + jj < T;
+                ks[jj * PitchQK + dd] = Mma.ToTf32(inside ? k[bas + (k0 + jj) * D + dd] : 0f);
+                vs[jj * PitchQK + dd] = Mma.ToTf32(inside ? v[bas + (k0 + jj) * D + dd] : 0f);
+            }
+            Group.Barrier();
+            MmaAccumulator s0 = default, s1 = default, s2 = default, s3 = default;
+            MmaAccumulator p0 = default, p1 = default, p2 = default, p3 = default;
+            for (int kk = 0; kk < nd; kk++)
+            {
+                int a = (wr + g) * PitchQK + kk * 8 + t4, b = g * PitchQK + kk * 8 + t4;
+                var fq = RowFragment(qs, a);
+                var fo = RowFragment(dos, a);
+                s0 = Mma.MmaTf32(s0, fq, ColumnFragment(ks, b), scratch);
+                s1 = Mma.MmaTf32(s1, fq, ColumnFragment(ks, b + 8 * PitchQK), scratch);
+                s2 = Mma.MmaTf32(s2, fq, ColumnFragment(ks, b + 16 * PitchQK), scratch);
+                s3 = Mma.MmaTf32(s3, fq, ColumnFragment(ks, b + 24 * PitchQK), scratch);
+                p0 = Mma.MmaTf32(p0, fo, ColumnFragment(vs, b), scratch);
+                p1 = Mma.MmaTf32(p1, fo, ColumnFragment(vs, b + 8 * PitchQK), scratch);
+                p2 = Mma.MmaTf32(p2, fo, ColumnFragment(vs, b + 16 * PitchQK), scratch);
+                p3 = Mma.MmaTf32(p3, fo, ColumnFragment(vs, b + 24 * PitchQK), scratch);
+            }
+            int o = (wr + g) * PitchP + 2 * t4, c = k0 + 2 * t4;
+            StoreP(dss, o, QueryTerms(s0, p0, c, lim0, lim1, lse0, lse1, delta0, delta1));
+            StoreP(dss, o + 8, QueryTerms(s1, p1, c + 8, lim0, lim1, lse0, lse1, delta0, delta1));
+            StoreP(dss, o + 16, QueryTerms(s2, p2, c + 16, lim0, lim1, lse0, lse1, delta0, delta1));
+            StoreP(dss, o + 24, QueryTerms(s3, p3, c + 24, lim0, lim1, lse0, lse1, delta0, delta1));
+            Warp.Barrier();
+            for (int kk = 0; kk < TileK / 8; kk++)
+            {
+                int a = (wr + g) * PitchP + kk * 8 + t4, b = (kk * 8 + t4) * PitchQK + g;
+                var fs = RowFragment(dss, a, PitchP);
+                dq0 = Mma.MmaTf32(dq0, fs, DownFragment(ks, b), scratch);
+                if (nd > 1) { dq1 = Mma.MmaTf32(dq1, fs, DownFragment(ks, b + 8), scratch); }
+                if (nd > 2) { dq2 = Mma.MmaTf32(dq2, fs, DownFragment(ks, b + 16), scratch); }
+                if (nd > 3) { dq3 = Mma.MmaTf32(dq3, fs, DownFragment(ks, b + 24), scratch); }
+                if (nd > 4) { dq4 = Mma.MmaTf32(dq4, fs, DownFragment(ks, b + 32), scratch); }
+                if (nd > 5) { dq5 = Mma.MmaTf32(dq5, fs, DownFragment(ks, b + 40), scratch); }
+                if (nd > 6) { dq6 = Mma.MmaTf32(dq6, fs, DownFragment(ks, b + 48), scratch); }
+                if (nd > 7) { dq7 = Mma.MmaTf32(dq7, fs, DownFragment(ks, b + 56), scratch); }
+            }
+        }
+        int col = 2 * t4;
+        float sc = dims.Scale;
+        AddRows(dq, bas, row0, row1, T, D, col, sc, dq0);
+        if (nd > 1) { AddRows(dq, bas, row0, row1, T, D, col + 8, sc, dq1); }
+        if (nd > 2) { AddRows(dq, bas, row0, row1, T, D, col + 16, sc, dq2); }
+        if (nd > 3) { AddRows(dq, bas, row0, row1, T, D, col + 24, sc, dq3); }
+        if (nd > 4) { AddRows(dq, bas, row0, row1, T, D, col + 32, sc, dq4); }
+        if (nd > 5) { AddRows(dq, bas, row0, row1, T, D, col + 40, sc, dq5); }
+        if (nd > 6) { AddRows(dq, bas, row0, row1, T, D, col + 48, sc, dq6); }
+        if (nd > 7) { AddRows(dq, bas, row0, row1, T, D, col + 56, sc, dq7); }
+    }
+
+    /// <summary>The A fragment of the 16 × 8 tile whose element (g, t) is at shared[a] (rows <paramref name="pitch"/> apart).</summary>
+    private static MmaFragmentA RowFragment(ArrayView<uint> shared, int a, int pitch = PitchQK) =>
+        new() { A0 = shared[a], A1 = shared[a + 8 * pitch], A2 = shared[a + 4], A3 = shared[a + 8 * pitch + 4] };
+
+    /// <summary>The B fragment B[t, g] = M[g, t] of a row-major M (rows n, columns k) at shared[b] = M[g, t].</summary>
+    private static MmaFragmentB ColumnFragment(ArrayView<uint> shared, int b) => new() { B0 = shared[b], B1 = shared[b + 4] };
+
+    /// <summary>The B fragment B[t, g] = M[t, g] of a row-major M (rows k, columns n) at shared[b] = M[t, g].</summary>
+    private static MmaFragmentB DownFragment(ArrayView<uint> shared, int b) =>
+        new() { B0 = shared[b], B1 = shared[b + 4 * PitchQK] };
+
+    /// <summary>
+    /// One n-tile of the key-major backward: Pᵀ and dSᵀ at keys (key0: C0/C1, key1: C2/C3) and queries (query,
+    /// query + 1), masked as the forward masks query rows, staged as TF32 at pts/dsts[o] (and the row 8 below).
+    /// </summary>
+    private static void KeyTerms(MmaAccumulator s, MmaAccumulator dp, int query, int key0, int key1, int T, int L,
+        bool causal, ArrayView<float> rowTerms, int c, ArrayView<uint> pts, ArrayView<uint> dsts, int o)
+    {
+        int limA = RowLimit(query, T, L, causal), limB = RowLimit(query + 1, T, L, causal);
+        float lseA = rowTerms[c], lseB = rowTerms[c + 1], deltaA = rowTerms[TileK + c], deltaB = rowTerms[TileK + c + 1];
+        float pa0 = key0 < limA ? XMath.Exp(s.C0 - lseA) : 0f, pb0 = key0 < limB ? XMath.Exp(s.C1 - lseB) : 0f;
+        float pa1 = key1 < limA ? XMath.Exp(s.C2 - lseA) : 0f, pb1 = key1 < limB ? XMath.Exp(s.C3 - lseB) : 0f;
+        var p = new MmaAccumulator { C0 = pa0, C1 = pb0, C2 = pa1, C3 = pb1 };
+        var ds = new MmaAccumulator
+        {
+            C0 = pa0 * (dp.C0 - deltaA),
+            C1 = pb0 * (dp.C1 - deltaB),
+            C2 = pa1 * (dp.C2 - deltaA),
+            C3 = pb1 * (dp.C3 - deltaB),
+        };
+        StoreP(pts, o, p);
+        StoreP(dsts, o, ds);
+    }
+
+    /// <summary>dS of one n-tile of the query-major backward: rows row0 (C0/C1) and row1 (C2/C3), keys col, col+1.</summary>
+    private static MmaAccumulator QueryTerms(MmaAccumulator s, MmaAccumulator dp, int col, int lim0, int lim1, float lse0,
+        float lse1, float delta0, float delta1) => new()
+    {
+        C0 = col < lim0 ? XMath.Exp(s.C0 - lse0) * (dp.C0 - delta0) : 0f,
+        C1 = col + 1 < lim0 ? XMath.Exp(s.C1 - lse0) * (dp.C1 - delta0) : 0f,
+        C2 = col < lim1 ? XMath.Exp(s.C2 - lse1) * (dp.C2 - delta1) : 0f,
+        C3 = col + 1 < lim1 ? XMath.Exp(s.C3 - lse1) * (dp.C3 - delta1) : 0f,
+    };
+
+    private static void AddRows(ArrayView<float> dk, ArrayView<float> dv, int bas, int key0, int key1, int T, int D, int col,
+        MmaAccumulator k, MmaAccumulator v)
+    {
+        AddRows(dk, bas, key0, key1, T, D, col, 1f, k);
+        AddRows(dv, bas, key0, key1, T, D, col, 1f, v);
+    }
+
+    /// <summary>dst[row0/row1, col..col+1] += scale·acc (rows past T skipped).</summary>
+    private static void AddRows(ArrayView<float> dst, int bas, int row0, int row1, int T, int D, int col, float scale,
+        MmaAccumulator acc)
+    {
+        if (row0 < T)
+        {
+            dst[bas + row0 * D + col] += acc.C0 * scale;
+            dst[bas + row0 * D + col + 1] += acc.C1 * scale;
+        }
+        if (row1 < T)
+        {
+            dst[bas + row1 * D + col] += acc.C2 * scale;
+            dst[bas + row1 * D + col + 1] += acc.C3 * scale;
+        }
+    }
+
     /// <summary>Keys j &lt; RowLimit that query t may attend to (0 for rows past the end).</summary>
     private static int RowLimit(int t, int T, int L, bool causal) => t < T ? XMath.Min(causal ? t + 1 : T, L) : 0;
 

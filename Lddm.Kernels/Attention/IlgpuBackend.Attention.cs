@@ -16,6 +16,10 @@ public sealed partial class IlgpuBackend
 
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionDims,
         ArrayView<float>, ArrayView<float>>? _attentionForwardMma;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<int>, AttentionDims, ArrayView<float>, ArrayView<float>>? _attentionBackwardKeyValueMma;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<int>, AttentionDims, ArrayView<float>>? _attentionBackwardQueryMma;
 
     /// <summary>
     /// With the tensor cores on (<see cref="UseMmaMatmul"/>, which needs warp shuffles) and a head dim the TF32 kernel
@@ -57,6 +61,21 @@ public sealed partial class IlgpuBackend
         using var delta = Allocate<float>(rows);
         _attentionDelta(rows, View(o), View(dO), View(delta), dims.HeadDim);
         var lengths = LengthsView(validLengths);
+        if (UseMmaMatmul && UseWarpShuffles && AttentionMmaIlgpuKernels.Supports(dims.HeadDim))
+        {
+            // The tensor-core pair: dK/dV per 32-key tile, dQ per 32-query tile (each group the only writer of its rows).
+            _attentionBackwardKeyValueMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionDims, ArrayView<float>,
+                ArrayView<float>>(AttentionMmaIlgpuKernels.BackwardKeyValueMma);
+            _attentionBackwardQueryMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, AttentionDims,
+                ArrayView<float>>(AttentionMmaIlgpuKernels.BackwardQueryMma);
+            var config = new KernelConfig(dims.Pairs * Tiles(dims.Tokens, AttentionMmaIlgpuKernels.BwdTile), AttentionMmaIlgpuKernels.BwdThreads);
+            _attentionBackwardKeyValueMma(config, View(q), View(k), View(v), View(lse), View(delta), View(dO), lengths, dims,
+                View(dk), View(dv));
+            _attentionBackwardQueryMma(config, View(q), View(k), View(v), View(lse), View(delta), View(dO), lengths, dims, View(dq));
+            return;
+        }
         int threads = AttentionIlgpuKernels.Threads;
         _attentionBackwardKeyValue(new KernelConfig(dims.Pairs * Tiles(dims.Tokens, AttentionIlgpuKernels.BwdK), threads),
             View(q), View(k), View(v), View(lse), View(delta), View(dO), lengths, dims, View(dk), View(dv));

@@ -42,6 +42,32 @@ public sealed class AttentionMmaTests
         }
     }
 
+    /// <summary>
+    /// The tensor-core backward (dK/dV and dQ kernels) from the float64 forward's o and lse, against the float64
+    /// gradients (added to prefilled ones), within bounds propagated from TF32 rounding: the scores' error e_t (above)
+    /// moves P by 2e_t relatively, the TF32 operands of dP, of the staged P and dS and of the last products add 2⁻¹⁰.
+    /// </summary>
+    [Property(Arbitrary = [typeof(Dims)], MaxTest = 8)]
+    public void Tensor_core_backward_matches_the_reference_within_tf32_rounding(SmallDim tokens, int seed)
+    {
+        var rng = new Random(seed);
+        int batch = 1 + rng.Next(2), heads = 1 + rng.Next(2), headDim = 8 * (1 + rng.Next(8));
+        int t = tokens + (rng.Next(3) == 0 ? 32 + rng.Next(40) : 0);
+        CheckBackward(batch, heads, t, headDim, s_masks[rng.Next(4)], seed);
+    }
+
+    [Theory]
+    [InlineData(1, 8)]
+    [InlineData(33, 16)]
+    [InlineData(70, 64)]
+    public void Backward_edge_shapes_match_in_every_mask(int tokens, int headDim)
+    {
+        foreach (var mask in s_masks)
+        {
+            CheckBackward(2, 1, tokens, headDim, mask, seed: tokens * 7 + headDim);
+        }
+    }
+
     [Fact]
     public void The_tensor_core_kernel_is_the_one_that_runs_and_only_for_the_head_dims_it_serves()
     {
@@ -106,6 +132,102 @@ public sealed class AttentionMmaTests
             if (noKey ? !float.IsNegativeInfinity(lse[row]) : !(Math.Abs(lse[row] - eLse[row]) <= lseTol))
             {
                 throw new XunitException($"lse[{row}] = {lse[row]:R}, expected {eLse[row]:R} ± {lseTol:E2} on {context}");
+            }
+        }
+    }
+
+    private static void CheckBackward(int batch, int heads, int tokens, int headDim, AttentionMask mask, int seed)
+    {
+        var backend = TestBackends.IlgpuMma;
+        var rng = new Random(seed ^ 0x2545F491);
+        int n = batch * heads * tokens * headDim, rows = batch * heads * tokens;
+        float[] q = Numerics.RandomFloats(rng, n, 2f), k = Numerics.RandomFloats(rng, n, 2f);
+        float[] v = Numerics.RandomFloats(rng, n), dO = Numerics.RandomFloats(rng, n);
+        var prefill = new[] { Numerics.RandomFloats(rng, n), Numerics.RandomFloats(rng, n), Numerics.RandomFloats(rng, n) };
+        int[]? lengths = (mask & AttentionMask.KeyPadding) == 0 ? null :
+            Enumerable.Range(0, batch).Select(b => b == 0 ? tokens : rng.Next(3) switch { 0 => 0, 1 => 1, _ => rng.Next(tokens + 1) }).ToArray();
+        var (eo, eLse) = AttentionReference.Forward(q, k, v, lengths, batch, heads, tokens, headDim, mask);
+        var (edq, edk, edv) = AttentionReference.Backward(q, k, v, dO, lengths, batch, heads, tokens, headDim, mask);
+        using var bq = backend.Upload<float>(q);
+        using var bk = backend.Upload<float>(k);
+        using var bv = backend.Upload<float>(v);
+        using var bdO = backend.Upload<float>(dO);
+        using var bo = backend.Upload<float>(eo.Select(x => (float)x).ToArray());
+        using var blse = backend.Upload<float>(eLse.Select(x => (float)x).ToArray());
+        using var bl = lengths is null ? null : backend.Upload<int>(lengths);
+        using var gq = backend.Upload<float>(prefill[0]);
+        using var gk = backend.Upload<float>(prefill[1]);
+        using var gv = backend.Upload<float>(prefill[2]);
+        backend.AttentionBackward(bq, bk, bv, bo, blse, bdO, bl, batch, heads, tokens, headDim, mask, gq, gk, gv);
+        string context = $"{backend.Name}, seed {seed}, (B, H, T, D) = ({batch}, {heads}, {tokens}, {headDim}), mask {mask}, " +
+            $"lengths [{string.Join(", ", lengths ?? [])}]";
+
+        // Error bounds, from the float64 P, dP, Δ and dS of every allowed (t, j).
+        double scale = 1 / Math.Sqrt(headDim), tf32 = Math.ScaleB(1, -10);
+        var bq_ = new double[n];
+        var bk_ = new double[n];
+        var bv_ = new double[n];
+        for (int bh = 0; bh < batch * heads; bh++)
+        {
+            int b = bh / heads, bas = bh * tokens * headDim;
+            for (int t = 0; t < tokens; t++)
+            {
+                int qt = bas + t * headDim;
+                double e = 0, delta = 0;
+                for (int d = 0; d < headDim; d++)
+                {
+                    delta += dO[qt + d] * eo[qt + d];
+                }
+                for (int j = 0; j < tokens; j++)
+                {
+                    if (AttentionReference.Allowed(mask, lengths, b, t, j))
+                    {
+                        double s = 0;
+                        for (int d = 0; d < headDim; d++)
+                        {
+                            s += Math.Abs(q[qt + d] * k[bas + j * headDim + d]);
+                        }
+                        e = Math.Max(e, scale * s * tf32);
+                    }
+                }
+                for (int j = 0; j < tokens; j++)
+                {
+                    if (!AttentionReference.Allowed(mask, lengths, b, t, j))
+                    {
+                        continue;
+                    }
+                    int kj = bas + j * headDim;
+                    double dot = 0, dp = 0, dpAbs = 0;
+                    for (int d = 0; d < headDim; d++)
+                    {
+                        dot += q[qt + d] * k[kj + d];
+                        dp += dO[qt + d] * v[kj + d];
+                        dpAbs += Math.Abs(dO[qt + d] * v[kj + d]);
+                    }
+                    double p = Math.Exp(scale * dot - eLse[bh * tokens + t]), ds = p * (dp - delta);
+                    double dsError = p * ((2 * e + tf32) * Math.Abs(dp - delta) + tf32 * dpAbs);
+                    for (int d = 0; d < headDim; d++)
+                    {
+                        bv_[kj + d] += p * Math.Abs(dO[qt + d]) * (2 * e + tf32);
+                        bk_[kj + d] += scale * Math.Abs(q[qt + d]) * (dsError + Math.Abs(ds) * tf32);
+                        bq_[qt + d] += scale * Math.Abs(k[kj + d]) * (dsError + Math.Abs(ds) * tf32);
+                    }
+                }
+            }
+        }
+        AssertWithin("dq", edq, prefill[0], gq.ToArray(), bq_, context);
+        AssertWithin("dk", edk, prefill[1], gk.ToArray(), bk_, context);
+        AssertWithin("dv", edv, prefill[2], gv.ToArray(), bv_, context);
+    }
+
+    private static void AssertWithin(string name, double[] expected, float[] prefill, float[] got, double[] bound, string context)
+    {
+        for (int i = 0; i < got.Length; i++)
+        {
+            double want = expected[i] + prefill[i], tol = bound[i] + 1e-5 * (1 + Math.Abs(want));
+            if (!(Math.Abs(got[i] - want) <= tol))
+            {
+                throw new XunitException($"{name}[{i}] = {got[i]:R}, expected {want:R} ± {tol:E2} on {context}");
             }
         }
     }
