@@ -59,17 +59,18 @@ run_tests() { # device, label, assemblies...
   echo >> "$report"
 }
 run_tests "$device" "the GPU" Kernels Autograd Models
-# The TF32 tensor-core GEMM (opt-in, LDDM_CUDA_MMA=1, unvalidated on hardware until this runs): its tests against the
-# float64 reference with TF32 tolerances, then matmul timed through it (4096³ against the FP32 kernel's row above).
+# The TF32 tensor-core GEMM and attention (opt-in, LDDM_CUDA_MMA=1, unvalidated on hardware until this runs): their
+# tests against the float64 reference with TF32 tolerances, then matmul and attention timed through them.
 if [[ $device == cuda* ]]; then
   echo "## TF32 mma matmul on $device (LDDM_CUDA_MMA=1)" | tee -a "$report"
   echo '```' >> "$report"
   LDDM_CUDA_MMA=1 LDDM_TEST_ILGPU_DEVICE=$device DOTNET_ROLL_FORWARD=Major timeout 120 \
     dotnet "$work/xunit/xunit.console.dll" "$work/test-Kernels/Lddm.Kernels.Tests.dll" -nocolor -parallel none \
-    -class Lddm.Kernels.Tests.MatmulMmaTests 2>&1 | tee "$out/tests-mma.log" |
+    -class Lddm.Kernels.Tests.MatmulMmaTests -class Lddm.Kernels.Tests.AttentionMmaTests -class Lddm.Kernels.Tests.LinearForwardTests \
+    2>&1 | tee "$out/tests-mma.log" |
     grep -E "Total:|\[FAIL\]|C\[" | cut -c1-220 | head -20 >> "$report"
   LDDM_CUDA_MMA=1 timeout 80 dotnet "$work/lddm/lddm.dll" bench --quick --device "$device" 2>&1 |
-    tee "$out/bench-mma.log" | grep -iE "matmul|error|wrong" >> "$report"
+    tee "$out/bench-mma.log" | grep -iE "matmul|attention|error|wrong" >> "$report"
   echo '```' >> "$report"
   # The BF16-input variant (LDDM_CUDA_MMA=bf16, m16n8k16): its tests with BF16 tolerances, then the same matmul rows.
   echo "## BF16 mma matmul on $device (LDDM_CUDA_MMA=bf16)" | tee -a "$report"
