@@ -135,7 +135,7 @@ internal static class Commands
         {
             // The whole training step on 1 and 2 threads (30 warm-up steps per trainer, then interleaved rounds), timed
             // before the simulator below, whose many threads and large heap would still be winding down.
-            TrainStepReport.Run(quick ? ["small", "2", "6"] : ["tiny,small,base", "4", "12"], Console.Out);
+            TrainStepReport.Run(quick ? ["small", "3", "8"] : ["tiny,small,base", "4", "12"], Console.Out);
         }
         // Launches and synchronisations per training step on the GPU path (counted on ILGPU's simulator).
         StepCounts.Run(quick ? ["small"] : ["tiny", "small", "base"], Console.Out, backend);
