@@ -444,12 +444,12 @@ internal static class AttentionMmaIlgpuKernels
     /// <summary>dS of one n-tile of the query-major backward: rows row0 (C0/C1) and row1 (C2/C3), keys col, col+1.</summary>
     private static MmaAccumulator QueryTerms(MmaAccumulator s, MmaAccumulator dp, int col, int lim0, int lim1, float lse0,
         float lse1, float delta0, float delta1) => new()
-    {
-        C0 = col < lim0 ? XMath.Exp(s.C0 - lse0) * (dp.C0 - delta0) : 0f,
-        C1 = col + 1 < lim0 ? XMath.Exp(s.C1 - lse0) * (dp.C1 - delta0) : 0f,
-        C2 = col < lim1 ? XMath.Exp(s.C2 - lse1) * (dp.C2 - delta1) : 0f,
-        C3 = col + 1 < lim1 ? XMath.Exp(s.C3 - lse1) * (dp.C3 - delta1) : 0f,
-    };
+        {
+            C0 = col < lim0 ? XMath.Exp(s.C0 - lse0) * (dp.C0 - delta0) : 0f,
+            C1 = col + 1 < lim0 ? XMath.Exp(s.C1 - lse0) * (dp.C1 - delta0) : 0f,
+            C2 = col < lim1 ? XMath.Exp(s.C2 - lse1) * (dp.C2 - delta1) : 0f,
+            C3 = col + 1 < lim1 ? XMath.Exp(s.C3 - lse1) * (dp.C3 - delta1) : 0f,
+        };
 
     private static void AddRows(ArrayView<float> dk, ArrayView<float> dv, int bas, int key0, int key1, int T, int D, int col,
         MmaAccumulator k, MmaAccumulator v)
