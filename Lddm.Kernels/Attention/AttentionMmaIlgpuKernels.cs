@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Algorithms;
+using ILGPU.Runtime.Cuda;
 
 namespace Lddm.Kernels.Ilgpu;
 
@@ -9,7 +10,7 @@ namespace Lddm.Kernels.Ilgpu;
 /// warps owns 64 query rows of one (b, h) pair, 16 per warp; keys stream through shared memory in tiles of 32. Per
 /// tile each warp computes its 16 × 32 scores S = (scale·Q)·Kᵀ with D/8 × 4 <c>mma</c>, applies the causal and
 /// key-padding masks, updates the online softmax on the accumulator fragments (a row's 8 values per lane, max and sum
-/// over the lane quad by warp shuffles), writes P as TF32 into its own 16 × 32 shared tile, and accumulates
+/// over the lane quad: warp shuffles on CUDA, the warp's shared scratch elsewhere), writes P as TF32 into its own 16 × 32 shared tile, and accumulates
 /// O += P·V with 4 × D/8 <c>mma</c> into D/8 register fragments. Q, K, V, P are rounded to TF32 once, on their way into
 /// shared memory (rows padded so every fragment load of a warp hits 32 banks). Output o and lse as
 /// <see cref="Backend.AttentionForward"/> — the FP32 backward reads them unchanged.
@@ -26,7 +27,7 @@ internal static class AttentionMmaIlgpuKernels
     public static bool Supports(int headDim) => headDim >= 8 && headDim <= MaxD && headDim % 8 == 0;
 
     /// <summary>o, lse for one (b·h, 64-query tile) group of 128 threads.</summary>
-    [GpuKernel(Hot = true, WarpShuffles = true)]
+    [GpuKernel(Hot = true)]
     public static void ForwardMma(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> lengths,
         AttentionDims dims, ArrayView<float> o, ArrayView<float> lse)
     {
@@ -91,7 +92,7 @@ internal static class AttentionMmaIlgpuKernels
                 XMath.Max(XMath.Max(s2.C0, s2.C1), XMath.Max(s3.C0, s3.C1)));
             float mx1 = XMath.Max(XMath.Max(XMath.Max(s0.C2, s0.C3), XMath.Max(s1.C2, s1.C3)),
                 XMath.Max(XMath.Max(s2.C2, s2.C3), XMath.Max(s3.C2, s3.C3)));
-            float mNew0 = XMath.Max(m0, QuadMax(mx0)), mNew1 = XMath.Max(m1, QuadMax(mx1));
+            float mNew0 = XMath.Max(m0, QuadMax(mx0, scratch)), mNew1 = XMath.Max(m1, QuadMax(mx1, scratch));
             float alpha0 = Alpha(m0, mNew0), alpha1 = Alpha(m1, mNew1);
             s0 = Probabilities(s0, mNew0, mNew1);
             s1 = Probabilities(s1, mNew0, mNew1);
@@ -99,8 +100,8 @@ internal static class AttentionMmaIlgpuKernels
             s3 = Probabilities(s3, mNew0, mNew1);
             float sum0 = ((s0.C0 + s0.C1) + (s1.C0 + s1.C1)) + ((s2.C0 + s2.C1) + (s3.C0 + s3.C1));
             float sum1 = ((s0.C2 + s0.C3) + (s1.C2 + s1.C3)) + ((s2.C2 + s2.C3) + (s3.C2 + s3.C3));
-            l0 = l0 * alpha0 + QuadSum(sum0);
-            l1 = l1 * alpha1 + QuadSum(sum1);
+            l0 = l0 * alpha0 + QuadSum(sum0, scratch);
+            l1 = l1 * alpha1 + QuadSum(sum1, scratch);
             m0 = mNew0;
             m1 = mNew1;
             o0 = Rescale(o0, alpha0, alpha1); o1 = Rescale(o1, alpha0, alpha1);
@@ -516,16 +517,65 @@ internal static class AttentionMmaIlgpuKernels
         C3 = o.C3 * alpha1,
     };
 
-    private static float QuadMax(float v)
+    /// <summary>
+    /// The max over the lane quad (lanes 4g..4g+3), the same in every lane of it: warp shuffles on CUDA; on every other
+    /// accelerator (which never takes the tensor-core path outside tests) through the warp's scratch, so the kernel
+    /// needs no shuffles there and OpenCL C can be generated for it.
+    /// </summary>
+    private static float QuadMax(float v, ArrayView<float> scratch)
     {
-        v = XMath.Max(v, Warp.ShuffleXor(v, 1));
-        return XMath.Max(v, Warp.ShuffleXor(v, 2));
+        if (CudaAsm.IsSupported)
+        {
+            v = XMath.Max(v, ShuffleXor1(v));
+            return XMath.Max(v, ShuffleXor2(v));
+        }
+        int q = Publish(v, scratch);
+        float r = XMath.Max(XMath.Max(scratch[q], scratch[q + 1]), XMath.Max(scratch[q + 2], scratch[q + 3]));
+        Warp.Barrier();
+        return r;
     }
 
-    private static float QuadSum(float v)
+    /// <summary>The sum over the lane quad, (v₀ + v₁) + (v₂ + v₃) in every lane: the xor-1-then-xor-2 butterfly's bits.</summary>
+    private static float QuadSum(float v, ArrayView<float> scratch)
     {
-        v += Warp.ShuffleXor(v, 1);
-        return v + Warp.ShuffleXor(v, 2);
+        if (CudaAsm.IsSupported)
+        {
+            v += ShuffleXor1(v);
+            return v + ShuffleXor2(v);
+        }
+        int q = Publish(v, scratch);
+        float r = (scratch[q] + scratch[q + 1]) + (scratch[q + 2] + scratch[q + 3]);
+        Warp.Barrier();
+        return r;
+    }
+
+    /// <summary>
+    /// <c>shfl.sync.bfly</c> with lane mask 1 (2 below) as inline PTX: ILGPU's own warp-shuffle intrinsic cannot appear
+    /// in a kernel the generic OpenCL backend compiles, not even in a branch it drops; inline PTX can (CUDA only).
+    /// </summary>
+    private static float ShuffleXor1(float v)
+    {
+        Output<float> r = default;
+        Input<float> x = v;
+        CudaAsm.EmitRef("shfl.sync.bfly.b32 %0, %1, 1, 31, -1;", ref r, ref x);
+        return r.Value;
+    }
+
+    private static float ShuffleXor2(float v)
+    {
+        Output<float> r = default;
+        Input<float> x = v;
+        CudaAsm.EmitRef("shfl.sync.bfly.b32 %0, %1, 2, 31, -1;", ref r, ref x);
+        return r.Value;
+    }
+
+    /// <summary>Writes this lane's value to the warp scratch and returns its quad's first slot, after a warp barrier.</summary>
+    private static int Publish(float v, ArrayView<float> scratch)
+    {
+        int lane = Warp.LaneIdx;
+        scratch[lane] = v;
+        Warp.Barrier();
+        return lane & ~3;
     }
 
     /// <summary>A lane's 2 × 2 of P (rows g, g+8; columns c, c+1) as TF32 at shared[i] (row g) and the row below.</summary>

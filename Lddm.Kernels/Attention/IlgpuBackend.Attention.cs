@@ -22,13 +22,13 @@ public sealed partial class IlgpuBackend
         ArrayView<float>, ArrayView<int>, AttentionDims, ArrayView<float>>? _attentionBackwardQueryMma;
 
     /// <summary>
-    /// With the tensor cores on (<see cref="UseMmaMatmul"/>, which needs warp shuffles) and a head dim the TF32 kernel
+    /// With the tensor cores on (<see cref="UseMmaMatmul"/>) and a head dim the TF32 kernel
     /// serves, the FlashAttention-2-style <see cref="AttentionMmaIlgpuKernels.ForwardMma"/>; otherwise the FP32 kernel.
     /// </summary>
     protected override void AttentionForwardCore(DeviceBuffer<float> q, DeviceBuffer<float> k, DeviceBuffer<float> v,
         DeviceBuffer<int>? validLengths, AttentionDims dims, DeviceBuffer<float> o, DeviceBuffer<float> lse)
     {
-        if (UseMmaMatmul && UseWarpShuffles && AttentionMmaIlgpuKernels.Supports(dims.HeadDim))
+        if (UseMmaMatmul && AttentionMmaIlgpuKernels.Supports(dims.HeadDim))
         {
             _attentionForwardMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<int>, AttentionDims, ArrayView<float>, ArrayView<float>>(AttentionMmaIlgpuKernels.ForwardMma);
@@ -61,7 +61,7 @@ public sealed partial class IlgpuBackend
         using var delta = Allocate<float>(rows);
         _attentionDelta(rows, View(o), View(dO), View(delta), dims.HeadDim);
         var lengths = LengthsView(validLengths);
-        if (UseMmaMatmul && UseWarpShuffles && AttentionMmaIlgpuKernels.Supports(dims.HeadDim))
+        if (UseMmaMatmul && AttentionMmaIlgpuKernels.Supports(dims.HeadDim))
         {
             // The tensor-core pair: dK/dV per 32-key tile, dQ per 32-query tile (each group the only writer of its rows).
             _attentionBackwardKeyValueMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
