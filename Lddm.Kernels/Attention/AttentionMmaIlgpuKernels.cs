@@ -70,17 +70,8 @@ internal static class AttentionMmaIlgpuKernels
             Group.Barrier();
 
             // S (16 × 32) = Q_w (16 × D) · Kᵀ (D × 32): n-tile j covers keys 8j..8j+7.
-            MmaAccumulator s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int kk = 0; kk < nd; kk++)
-            {
-                int a = (wr + g) * PitchQK + kk * 8 + t4;
-                var fa = new MmaFragmentA { A0 = qs[a], A1 = qs[a + 8 * PitchQK], A2 = qs[a + 4], A3 = qs[a + 8 * PitchQK + 4] };
-                int b = g * PitchQK + kk * 8 + t4;
-                s0 = Mma.MmaTf32(s0, fa, new MmaFragmentB { B0 = ks[b], B1 = ks[b + 4] }, scratch);
-                s1 = Mma.MmaTf32(s1, fa, new MmaFragmentB { B0 = ks[b + 8 * PitchQK], B1 = ks[b + 8 * PitchQK + 4] }, scratch);
-                s2 = Mma.MmaTf32(s2, fa, new MmaFragmentB { B0 = ks[b + 16 * PitchQK], B1 = ks[b + 16 * PitchQK + 4] }, scratch);
-                s3 = Mma.MmaTf32(s3, fa, new MmaFragmentB { B0 = ks[b + 24 * PitchQK], B1 = ks[b + 24 * PitchQK + 4] }, scratch);
-            }
+            var st = RowsTimesRowsT(qs, ks, wr, g, t4, nd, scratch);
+            MmaAccumulator s0 = st.T0, s1 = st.T1, s2 = st.T2, s3 = st.T3;
 
             // Masks: this lane's columns are k0 + 8j + 2·t4 (+1); C0/C1 belong to row0, C2/C3 to row1.
             int c = k0 + 2 * t4;
@@ -261,22 +252,9 @@ internal static class AttentionMmaIlgpuKernels
             }
             Group.Barrier();
             // Sᵀ and dPᵀ (16 keys × 32 queries): n-tile j covers queries 8j..8j+7.
-            MmaAccumulator s0 = default, s1 = default, s2 = default, s3 = default;
-            MmaAccumulator p0 = default, p1 = default, p2 = default, p3 = default;
-            for (int kk = 0; kk < nd; kk++)
-            {
-                int a = (wr + g) * PitchQK + kk * 8 + t4, b = g * PitchQK + kk * 8 + t4;
-                var fk = RowFragment(ks, a);
-                var fv = RowFragment(vs, a);
-                s0 = Mma.MmaTf32(s0, fk, ColumnFragment(qs, b), scratch);
-                s1 = Mma.MmaTf32(s1, fk, ColumnFragment(qs, b + 8 * PitchQK), scratch);
-                s2 = Mma.MmaTf32(s2, fk, ColumnFragment(qs, b + 16 * PitchQK), scratch);
-                s3 = Mma.MmaTf32(s3, fk, ColumnFragment(qs, b + 24 * PitchQK), scratch);
-                p0 = Mma.MmaTf32(p0, fv, ColumnFragment(dos, b), scratch);
-                p1 = Mma.MmaTf32(p1, fv, ColumnFragment(dos, b + 8 * PitchQK), scratch);
-                p2 = Mma.MmaTf32(p2, fv, ColumnFragment(dos, b + 16 * PitchQK), scratch);
-                p3 = Mma.MmaTf32(p3, fv, ColumnFragment(dos, b + 24 * PitchQK), scratch);
-            }
+            var st = RowsTimesRowsT(ks, qs, wr, g, t4, nd, scratch);
+            var pt = RowsTimesRowsT(vs, dos, wr, g, t4, nd, scratch);
+            MmaAccumulator s0 = st.T0, s1 = st.T1, s2 = st.T2, s3 = st.T3, p0 = pt.T0, p1 = pt.T1, p2 = pt.T2, p3 = pt.T3;
             int o = (wr + g) * PitchP + 2 * t4, c = 2 * t4;
             KeyTerms(s0, p0, q0 + c, key0, key1, T, L, dims.Causal, rowTerms, c, pts, dsts, o);
             KeyTerms(s1, p1, q0 + c + 8, key0, key1, T, L, dims.Causal, rowTerms, c + 8, pts, dsts, o + 8);
@@ -360,22 +338,9 @@ internal static class AttentionMmaIlgpuKernels
                 vs[jj * PitchQK + dd] = Mma.ToTf32(inside ? v[bas + (k0 + jj) * D + dd] : 0f);
             }
             Group.Barrier();
-            MmaAccumulator s0 = default, s1 = default, s2 = default, s3 = default;
-            MmaAccumulator p0 = default, p1 = default, p2 = default, p3 = default;
-            for (int kk = 0; kk < nd; kk++)
-            {
-                int a = (wr + g) * PitchQK + kk * 8 + t4, b = g * PitchQK + kk * 8 + t4;
-                var fq = RowFragment(qs, a);
-                var fo = RowFragment(dos, a);
-                s0 = Mma.MmaTf32(s0, fq, ColumnFragment(ks, b), scratch);
-                s1 = Mma.MmaTf32(s1, fq, ColumnFragment(ks, b + 8 * PitchQK), scratch);
-                s2 = Mma.MmaTf32(s2, fq, ColumnFragment(ks, b + 16 * PitchQK), scratch);
-                s3 = Mma.MmaTf32(s3, fq, ColumnFragment(ks, b + 24 * PitchQK), scratch);
-                p0 = Mma.MmaTf32(p0, fo, ColumnFragment(vs, b), scratch);
-                p1 = Mma.MmaTf32(p1, fo, ColumnFragment(vs, b + 8 * PitchQK), scratch);
-                p2 = Mma.MmaTf32(p2, fo, ColumnFragment(vs, b + 16 * PitchQK), scratch);
-                p3 = Mma.MmaTf32(p3, fo, ColumnFragment(vs, b + 24 * PitchQK), scratch);
-            }
+            var st = RowsTimesRowsT(qs, ks, wr, g, t4, nd, scratch);
+            var pt = RowsTimesRowsT(dos, vs, wr, g, t4, nd, scratch);
+            MmaAccumulator s0 = st.T0, s1 = st.T1, s2 = st.T2, s3 = st.T3, p0 = pt.T0, p1 = pt.T1, p2 = pt.T2, p3 = pt.T3;
             int o = (wr + g) * PitchP + 2 * t4, c = k0 + 2 * t4;
             StoreP(dss, o, QueryTerms(s0, p0, c, lim0, lim1, lse0, lse1, delta0, delta1));
             StoreP(dss, o + 8, QueryTerms(s1, p1, c + 8, lim0, lim1, lse0, lse1, delta0, delta1));
@@ -406,6 +371,28 @@ internal static class AttentionMmaIlgpuKernels
         if (nd > 5) { AddRows(dq, bas, row0, row1, T, D, col + 40, sc, dq5); }
         if (nd > 6) { AddRows(dq, bas, row0, row1, T, D, col + 48, sc, dq6); }
         if (nd > 7) { AddRows(dq, bas, row0, row1, T, D, col + 56, sc, dq7); }
+    }
+
+    /// <summary>
+    /// One warp's 16 × 32 product A_w·Bᵀ: rows wr..wr+15 of <paramref name="a"/> (16 × D) times the first 32 rows of
+    /// <paramref name="b"/> (32 × D), both row-major in shared memory with <see cref="PitchQK"/>, by D/8 × 4 <c>mma</c>;
+    /// n-tile j covers b's rows 8j..8j+7. The scores (Q·Kᵀ, K·Qᵀ) and their backward twins (dO·Vᵀ, V·dOᵀ) all take
+    /// this shape.
+    /// </summary>
+    private static WarpTile32 RowsTimesRowsT(ArrayView<uint> a, ArrayView<uint> b, int wr, int g, int t4, int nd,
+        ArrayView<float> scratch)
+    {
+        var r = default(WarpTile32);
+        for (int kk = 0; kk < nd; kk++)
+        {
+            var fa = RowFragment(a, (wr + g) * PitchQK + kk * 8 + t4);
+            int bi = g * PitchQK + kk * 8 + t4;
+            r.T0 = Mma.MmaTf32(r.T0, fa, ColumnFragment(b, bi), scratch);
+            r.T1 = Mma.MmaTf32(r.T1, fa, ColumnFragment(b, bi + 8 * PitchQK), scratch);
+            r.T2 = Mma.MmaTf32(r.T2, fa, ColumnFragment(b, bi + 16 * PitchQK), scratch);
+            r.T3 = Mma.MmaTf32(r.T3, fa, ColumnFragment(b, bi + 24 * PitchQK), scratch);
+        }
+        return r;
     }
 
     /// <summary>The A fragment of the 16 × 8 tile whose element (g, t) is at shared[a] (rows <paramref name="pitch"/> apart).</summary>
@@ -604,4 +591,10 @@ internal static class AttentionMmaIlgpuKernels
             o[bas + row1 * D + col + 1] = acc.C3 * inv1;
         }
     }
+}
+
+/// <summary>A warp's 16 × 32 accumulator tile as four m16n8 fragments (n-tile j: columns 8j..8j+7).</summary>
+public struct WarpTile32
+{
+    public MmaAccumulator T0, T1, T2, T3;
 }
