@@ -45,11 +45,7 @@ internal static class AttentionMmaIlgpuKernels
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
         var scratch = scratchAll.SubView(warp * Mma.ScratchPerWarp, Mma.ScratchPerWarp);
         int wr = warp * 16;
-        for (int i = tid; i < TileQ * D; i += Threads)
-        {
-            int rr = i / D, dd = i - rr * D;
-            qs[rr * PitchQK + dd] = Mma.ToTf32(q0 + rr < T ? q[bas + (q0 + rr) * D + dd] * dims.Scale : 0f);
-        }
+        LoadTf32Rows(q, dims.Scale, qs, PitchQK, q, qs, 0, bas, q0, TileQ, T, D, tid, Threads);
         int row0 = q0 + wr + g, row1 = row0 + 8;
         int lim0 = RowLimit(row0, T, L, dims.Causal), lim1 = RowLimit(row1, T, L, dims.Causal);
         int keys = XMath.Min(dims.Causal ? XMath.Min(q0 + TileQ, T) : T, L);
@@ -60,13 +56,7 @@ internal static class AttentionMmaIlgpuKernels
         {
             // The previous tile's K, V and P reads are done (and on the first pass Q is stored).
             Group.Barrier();
-            for (int i = tid; i < TileK * D; i += Threads)
-            {
-                int jj = i / D, dd = i - jj * D;
-                bool inside = k0 + jj < T;
-                ks[jj * PitchQK + dd] = Mma.ToTf32(inside ? k[bas + (k0 + jj) * D + dd] : 0f);
-                vs[jj * PitchV + dd] = Mma.ToTf32(inside ? v[bas + (k0 + jj) * D + dd] : 0f);
-            }
+            LoadTf32Rows(k, 1f, ks, PitchQK, v, vs, PitchV, bas, k0, TileK, T, D, tid, Threads);
             Group.Barrier();
 
             // S (16 × 32) = Q_w (16 × D) · Kᵀ (D × 32): n-tile j covers keys 8j..8j+7.
@@ -221,13 +211,7 @@ internal static class AttentionMmaIlgpuKernels
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
         var scratch = scratchAll.SubView(warp * Mma.ScratchPerWarp, Mma.ScratchPerWarp);
         int wr = warp * 16, key0 = k0 + wr + g, key1 = key0 + 8;
-        for (int i = tid; i < BwdTile * D; i += BwdThreads)
-        {
-            int jj = i / D, dd = i - jj * D;
-            bool inside = k0 + jj < T;
-            ks[jj * PitchQK + dd] = Mma.ToTf32(inside ? k[bas + (k0 + jj) * D + dd] : 0f);
-            vs[jj * PitchQK + dd] = Mma.ToTf32(inside ? v[bas + (k0 + jj) * D + dd] : 0f);
-        }
+        LoadTf32Rows(k, 1f, ks, PitchQK, v, vs, PitchQK, bas, k0, BwdTile, T, D, tid, BwdThreads);
         MmaAccumulator dk0 = default, dk1 = default, dk2 = default, dk3 = default;
         MmaAccumulator dk4 = default, dk5 = default, dk6 = default, dk7 = default;
         MmaAccumulator dv0 = default, dv1 = default, dv2 = default, dv3 = default;
@@ -237,13 +221,7 @@ internal static class AttentionMmaIlgpuKernels
         for (int q0 = qStart; q0 < T; q0 += TileK)
         {
             Group.Barrier();
-            for (int i = tid; i < TileK * D; i += BwdThreads)
-            {
-                int rr = i / D, dd = i - rr * D;
-                bool inside = q0 + rr < T;
-                qs[rr * PitchQK + dd] = Mma.ToTf32(inside ? q[bas + (q0 + rr) * D + dd] * dims.Scale : 0f);
-                dos[rr * PitchQK + dd] = Mma.ToTf32(inside ? dO[bas + (q0 + rr) * D + dd] : 0f);
-            }
+            LoadTf32Rows(q, dims.Scale, qs, PitchQK, dO, dos, PitchQK, bas, q0, TileK, T, D, tid, BwdThreads);
             for (int i = tid; i < TileK; i += BwdThreads)
             {
                 bool inside = q0 + i < T;
@@ -314,13 +292,7 @@ internal static class AttentionMmaIlgpuKernels
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
         var scratch = scratchAll.SubView(warp * Mma.ScratchPerWarp, Mma.ScratchPerWarp);
         int wr = warp * 16, row0 = q0 + wr + g, row1 = row0 + 8;
-        for (int i = tid; i < BwdTile * D; i += BwdThreads)
-        {
-            int rr = i / D, dd = i - rr * D;
-            bool inside = q0 + rr < T;
-            qs[rr * PitchQK + dd] = Mma.ToTf32(inside ? q[bas + (q0 + rr) * D + dd] * dims.Scale : 0f);
-            dos[rr * PitchQK + dd] = Mma.ToTf32(inside ? dO[bas + (q0 + rr) * D + dd] : 0f);
-        }
+        LoadTf32Rows(q, dims.Scale, qs, PitchQK, dO, dos, PitchQK, bas, q0, BwdTile, T, D, tid, BwdThreads);
         int lim0 = RowLimit(row0, T, L, dims.Causal), lim1 = RowLimit(row1, T, L, dims.Causal);
         float lse0 = row0 < T ? lse[bh * T + row0] : 0f, lse1 = row1 < T ? lse[bh * T + row1] : 0f;
         float delta0 = row0 < T ? delta[bh * T + row0] : 0f, delta1 = row1 < T ? delta[bh * T + row1] : 0f;
@@ -330,13 +302,7 @@ internal static class AttentionMmaIlgpuKernels
         for (int k0 = 0; k0 < keys; k0 += TileK)
         {
             Group.Barrier();
-            for (int i = tid; i < TileK * D; i += BwdThreads)
-            {
-                int jj = i / D, dd = i - jj * D;
-                bool inside = k0 + jj < T;
-                ks[jj * PitchQK + dd] = Mma.ToTf32(inside ? k[bas + (k0 + jj) * D + dd] : 0f);
-                vs[jj * PitchQK + dd] = Mma.ToTf32(inside ? v[bas + (k0 + jj) * D + dd] : 0f);
-            }
+            LoadTf32Rows(k, 1f, ks, PitchQK, v, vs, PitchQK, bas, k0, TileK, T, D, tid, BwdThreads);
             Group.Barrier();
             var st = RowsTimesRowsT(qs, ks, wr, g, t4, nd, scratch);
             var pt = RowsTimesRowsT(dos, vs, wr, g, t4, nd, scratch);
@@ -459,6 +425,27 @@ internal static class AttentionMmaIlgpuKernels
         {
             dst[bas + row1 * D + col] += acc.C2 * scale;
             dst[bas + row1 * D + col + 1] += acc.C3 * scale;
+        }
+    }
+
+    /// <summary>
+    /// Rows row0..row0+rows of two (T × D) head slices at <paramref name="bas"/> into shared tiles as TF32, zeros past
+    /// the last token: a[r, d]·scaleA at sa[r·pitchA + d] and b[r, d] at sb[r·pitchB + d]. A pitch of 0 for b skips it
+    /// (one tensor only). Every tile load of the three kernels (Q; K, V; Q, dO) goes through here.
+    /// </summary>
+    private static void LoadTf32Rows(ArrayView<float> a, float scaleA, ArrayView<uint> sa, int pitchA, ArrayView<float> b,
+        ArrayView<uint> sb, int pitchB, int bas, int row0, int rows, int T, int D, int tid, int threads)
+    {
+        for (int i = tid; i < rows * D; i += threads)
+        {
+            int rr = i / D, dd = i - rr * D;
+            bool inside = row0 + rr < T;
+            int src = bas + (row0 + rr) * D + dd;
+            sa[rr * pitchA + dd] = Mma.ToTf32(inside ? a[src] * scaleA : 0f);
+            if (pitchB > 0)
+            {
+                sb[rr * pitchB + dd] = Mma.ToTf32(inside ? b[src] : 0f);
+            }
         }
     }
 
