@@ -26,7 +26,7 @@ PTXAS="$CACHE/root/usr/bin/ptxas"
 works() { [[ -x "$PTXAS" ]] && "$PTXAS" --version >/dev/null 2>&1; }
 
 if works; then
-  log "already present: $("$PTXAS" --version | tail -2 | head -1)"
+  log "already present: $("$PTXAS" --version | tail -2 | sed -n 1,1p)"
   echo "$PTXAS"
   exit 0
 fi
@@ -73,7 +73,7 @@ if ! (cd "$DL" && apt-get download -q "$PKG" >&2); then
   "${SUDO[@]}" apt-get update -qq >&2
   (cd "$DL" && apt-get download -q "$PKG" >&2) || die "apt-get download $PKG failed"
 fi
-DEB="$(ls "$DL"/*.deb | head -1)"
+DEB="$(ls "$DL"/*.deb | sed -n 1,1p)"
 
 dpkg-deb -c "$DEB" | grep ' \./usr/bin/ptxas$' >/dev/null || die "$PKG does not contain /usr/bin/ptxas"
 
@@ -84,11 +84,11 @@ mkdir -p "$CACHE/root"
 dpkg-deb --fsys-tarfile "$DEB" | tar -x -C "$CACHE/root" ./usr/bin/ptxas
 basename "$DEB" > "$CACHE/SOURCE_DEB"
 
-if command -v ldd >/dev/null 2>&1 && ldd "$PTXAS" | grep -q 'not found'; then
+if command -v ldd >/dev/null 2>&1 && ldd "$PTXAS" | grep 'not found' >/dev/null; then
   ldd "$PTXAS" >&2
   die "ptxas has unresolved shared libraries"
 fi
 works || die "extracted ptxas does not run"
 
-log "ok: $("$PTXAS" --version | tail -2 | head -1)"
+log "ok: $("$PTXAS" --version | tail -2 | sed -n 1,1p)"
 echo "$PTXAS"

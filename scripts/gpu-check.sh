@@ -26,8 +26,8 @@ lddm() { dotnet "$work/lddm/lddm.dll" "$@"; }
   echo "# GPU check ($(date -u +%F))"
   echo
   echo '```'
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | head -3
-  lddm device 2>&1 | head -5
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | sed -n 1,3p
+  lddm device 2>&1 | sed -n 1,5p
   echo '```'
 } > "$report"
 
@@ -52,7 +52,7 @@ run_tests() { # device, label, assemblies...
     echo "| Lddm.$t.Tests | ${total:-?} | ${failed:-?} | ${skipped:-?} | ${time:-timeout} |" | tee -a "$report"
     if grep -q "\[FAIL\]" "$work/t.log"; then
       { echo; echo "Failures in Lddm.$t.Tests on $dev:"; echo '```'
-        grep -A8 "\[FAIL\]" "$work/t.log" | grep -v "^\s*at \|Stack Trace\|^\s*$" | cut -c1-220 | head -40
+        grep -A8 "\[FAIL\]" "$work/t.log" | grep -v "^\s*at \|Stack Trace\|^\s*$" | cut -c1-220 | sed -n 1,40p
         echo '```'; echo; } >> "$report"
     fi
   done
@@ -68,7 +68,7 @@ if [[ $device == cuda* ]]; then
     dotnet "$work/xunit/xunit.console.dll" "$work/test-Kernels/Lddm.Kernels.Tests.dll" -nocolor -parallel none \
     -class Lddm.Kernels.Tests.MatmulMmaTests -class Lddm.Kernels.Tests.AttentionMmaTests -class Lddm.Kernels.Tests.LinearForwardTests \
     2>&1 | tee "$out/tests-mma.log" |
-    grep -E "Total:|\[FAIL\]|C\[" | cut -c1-220 | head -20 >> "$report"
+    grep -E "Total:|\[FAIL\]|C\[" | cut -c1-220 | sed -n 1,20p >> "$report"
   LDDM_CUDA_MMA=1 timeout 80 dotnet "$work/lddm/lddm.dll" bench --quick --device "$device" 2>&1 |
     tee "$out/bench-mma.log" | grep -iE "matmul|attention|error|wrong" >> "$report"
   echo '```' >> "$report"
@@ -78,7 +78,7 @@ if [[ $device == cuda* ]]; then
   LDDM_CUDA_MMA=bf16 LDDM_TEST_ILGPU_DEVICE=$device DOTNET_ROLL_FORWARD=Major timeout 120 \
     dotnet "$work/xunit/xunit.console.dll" "$work/test-Kernels/Lddm.Kernels.Tests.dll" -nocolor -parallel none \
     -class Lddm.Kernels.Tests.MatmulMmaBf16Tests 2>&1 | tee "$out/tests-mma-bf16.log" |
-    grep -E "Total:|\[FAIL\]|C\[" | cut -c1-220 | head -20 >> "$report"
+    grep -E "Total:|\[FAIL\]|C\[" | cut -c1-220 | sed -n 1,20p >> "$report"
   LDDM_CUDA_MMA=bf16 timeout 80 dotnet "$work/lddm/lddm.dll" bench --quick --device "$device" 2>&1 |
     tee "$out/bench-mma-bf16.log" | grep -iE "matmul|error|wrong" >> "$report"
   echo '```' >> "$report"
@@ -101,7 +101,7 @@ for preset in small base; do
     --set log_every=20 --set eval_every=0 --set checkpoint_every=0 --out "$work/run-$preset" \
     > "$work/train.log" 2>&1
   { echo "==== $preset"; cat "$work/train.log"; } >> "$out/train.log"
-  params=$(grep -oE "[0-9,]+ parameters" "$work/train.log" | head -1 | cut -d' ' -f1)
+  params=$(grep -oE "[0-9,]+ parameters" "$work/train.log" | sed -n 1,1p | cut -d' ' -f1)
   # The progress line's rate is cumulative: t(step) = step·tokens/rate; steady = Δtokens / Δt between two lines.
   grep -E "^step +[0-9]+/" "$work/train.log" | sed -E 's#^step +([0-9]+)/([0-9]+).* ([0-9.]+) tok/s.*#\1 \3#' |
     awk -v p="$preset" -v params="$params" '{ s[NR]=$1; r[NR]=$2 } END {

@@ -13,9 +13,13 @@ feed="$work/feed"
 version="0.1.0-local.$(date -u +%Y%m%d%H%M%S)"
 
 echo "== the README's embedding snippet matches samples/Lddm.Sample/Program.cs (every line of its #regions)"
+# README stripped once into a file: `sed README | grep -q` under pipefail fails at random when grep exits on an early
+# match and sed takes SIGPIPE (exit 141); that race failed CI once.
+readme_stripped="$work/readme-stripped.md"
+sed 's/^[[:space:]]*//' README.md > "$readme_stripped"
 missing=0
 while IFS= read -r line; do
-  if ! sed 's/^[[:space:]]*//' README.md | grep -qxF -- "$line"; then
+  if ! grep -qxF -- "$line" "$readme_stripped"; then
     echo "pack-and-sample: README.md lacks the sample line: $line" >&2
     missing=1
   fi
@@ -36,7 +40,7 @@ out="$work/sample"
 dotnet build samples/Lddm.Sample -c Release -o "$out" -p:LddmVersion="$version" \
   --source "$feed" --source https://api.nuget.org/v3/index.json --nologo -v quiet
 echo "embedder bin/ (Lddm.Training and its dependencies): $(du -sh "$out" | cut -f1)"
-if ls "$out" | grep -qi -e skia -e harfbuzz -e scottplot; then
+if ls "$out" | grep -i -e skia -e harfbuzz -e scottplot >/dev/null; then
   echo "pack-and-sample: the sample's bin/ holds graphics libraries" >&2
   exit 1
 fi
