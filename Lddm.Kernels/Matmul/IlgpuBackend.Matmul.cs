@@ -30,8 +30,18 @@ public sealed partial class IlgpuBackend
         _matmul ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
             MatmulIlgpuKernels.Matmul);
         _matmul(new KernelConfig((int)groups, MatmulIlgpuKernels.GroupSize), View(a), View(b), View(c),
-            new MatmulParams(shape, tilesM, tilesN));
+            new MatmulParams(shape, tilesM, tilesN, QuadAligned(a, shape.TransposeA ? shape.M : shape.K),
+                QuadAligned(b, shape.TransposeB ? shape.K : shape.N)));
     }
+
+    /// <summary>
+    /// Whether the FP32 kernel may read <paramref name="buffer"/> as 16-byte quads (<see cref="MatmulParams.QuadA"/>):
+    /// its stored rows are <paramref name="rowLength"/> floats, a multiple of 4, and the buffer starts at a multiple of
+    /// 4 floats into its allocation (a slice of the arena may not), whose start is aligned far beyond 16 bytes (CUDA:
+    /// 256; OpenCL: CL_DEVICE_MEM_BASE_ADDR_ALIGN, at least 128; the simulator reads any address).
+    /// </summary>
+    private static bool QuadAligned(DeviceBuffer<float> buffer, int rowLength) =>
+        rowLength % 4 == 0 && ((IlgpuBuffer<float>)buffer).Offset % 4 == 0;
 
     /// <summary>The TF32 tensor-core kernel (<see cref="MatmulMmaIlgpuKernels.MatmulMma"/>): 128 × 128 tiles.</summary>
     private void MatmulMma(DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> c, MatmulShape shape)
@@ -84,6 +94,7 @@ public sealed partial class IlgpuBackend
         _matmulLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams,
             ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulIlgpuKernels.MatmulLinear);
         _matmulLinear(new KernelConfig(checked(tm * tn), MatmulIlgpuKernels.GroupSize), View(x), View(weight), View(product),
-            new MatmulParams(shape, tm, tn), biasView, View(y), epilogue);
+            new MatmulParams(shape, tm, tn, QuadAligned(x, inFeatures), QuadAligned(weight, outFeatures)), biasView, View(y),
+            epilogue);
     }
 }

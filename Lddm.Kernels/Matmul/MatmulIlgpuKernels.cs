@@ -4,13 +4,28 @@ namespace Lddm.Kernels.Ilgpu;
 
 /// <summary>Shape of one batched-GEMM launch (flags as ints: plain unmanaged data for the kernel). Public because
 /// ILGPU's CPU accelerator emits code that must see it.</summary>
-public readonly struct MatmulParams(MatmulShape s, int tilesM, int tilesN)
+/// <param name="s">The GEMM.</param>
+/// <param name="tilesM">Tiles along m.</param>
+/// <param name="tilesN">Tiles along n.</param>
+/// <param name="quadA">A may be read as aligned 4-float (128-bit) quads: its stored rows (k long as stored, m long
+/// transposed) are a multiple of 4 floats and its view starts 16-byte aligned (<see cref="QuadA"/>).</param>
+/// <param name="quadB">The same for B (rows n long as stored, k long transposed).</param>
+public readonly struct MatmulParams(MatmulShape s, int tilesM, int tilesN, bool quadA = false, bool quadB = false)
 {
     public readonly int M = s.M, N = s.N, K = s.K;
     public readonly int TransposeA = s.TransposeA ? 1 : 0, TransposeB = s.TransposeB ? 1 : 0;
     public readonly int BroadcastB = s.BroadcastB ? 1 : 0;
     public readonly float Alpha = s.Alpha, Beta = s.Beta;
     public readonly int TilesM = tilesM, TilesN = tilesN;
+
+    /// <summary>1: the FP32 kernel loads A's stored rows as aligned quads (<c>ld.global.v4.f32</c>); 0: float by
+    /// float. Only the host can know the view's alignment (a buffer can be a slice of a larger allocation), so it is
+    /// a launch argument; a wrong 1 would fault on CUDA (misaligned address), so the host sets it only when it holds
+    /// (<see cref="IlgpuBackend"/>'s <c>QuadAligned</c>).</summary>
+    public readonly int QuadA = quadA ? 1 : 0;
+
+    /// <summary>As <see cref="QuadA"/>, for B.</summary>
+    public readonly int QuadB = quadB ? 1 : 0;
 }
 
 /// <summary>
@@ -55,15 +70,33 @@ public readonly struct LinearGemmStore(ArrayView<float> bias, ArrayView<float> y
 
 /// <summary>
 /// Shared-memory tiled batched GEMM: each group of 256 threads owns a 64 × 64 tile of C[p]; K is walked in
-/// 16-deep slices of op(A) and op(B) staged in shared memory (transposes are absorbed by the loads, which
-/// stay coalesced along the stored rows); each thread accumulates a 4 × 4 register block. Shared rows are 66 words
-/// (64 + 2): the 16 threads that store one row's 16 k-values (A as stored, Bᵀ) hit 16 distinct even banks, the next
-/// row's 16 the odd ones, so no store conflicts (a 64-word row put all 16 in one bank); reads stay broadcasts.
+/// 16-deep slices of op(A) and op(B) staged in shared memory as [k][row] and [k][col] (transposes are absorbed by the
+/// loads); each thread accumulates a 4 × 4 register block, rows 4·ty..4·ty+3 and columns 4·tx..4·tx+3.
+/// <para>
+/// Loads: each thread reads one quad (4 consecutive stored floats) of A and one of B per slice, along the
+/// stored-contiguous dimension, so a warp's request covers whole 32-byte sectors; as one 128-bit load
+/// (<c>ld.global.v4.f32</c>) when the host says the operand's rows are whole aligned quads
+/// (<see cref="MatmulParams.QuadA"/>), else float by float with zeros past the edge. Quads along m or n go to shared
+/// memory as one 128-bit store; quads along k are transposed by 4 scalar stores.
+/// </para>
+/// <para>
+/// Compute: per 4 k of a slice, the thread's shared base is computed once and 4 inlined <see cref="Step"/>s with
+/// constant k each read one 128-bit A quad and one B quad at a constant offset from it and issue 16 FMAs: 64 FFMA,
+/// 8 LDS.128 and 7 loop/address instructions in the SASS (before: 16 FFMA, 8 scalar LDS and ~19 address and loop
+/// instructions per k). Unrolling all 16 k instead removes the last 7 but lets ptxas hoist all 32 quad loads: 124
+/// registers instead of 40, 2 blocks per SM instead of 6. Shared rows are 68 words (64 + 4): a multiple of 4, so
+/// quads stay 16-byte aligned; the A reads of a warp are broadcasts of 2 quads, its B reads 16 consecutive quads
+/// (conflict-free per quarter warp). The padding leaves the scalar k-transposing stores at 2-way bank conflicts (8 rows
+/// × 4 quads of a warp land on 16 banks): 4 stores per thread per slice, against 32 quad reads.
+/// </para>
 /// </summary>
 internal static class MatmulIlgpuKernels
 {
     public const int Tile = 64, KTile = 16, GroupSize = 256;
-    private const int Ld = Tile + 2;
+
+    /// <summary>Shared row length in quads: 17 = 68 words.</summary>
+    private const int Ld4 = Tile / 4 + 1;
+    private const int Ld = 4 * Ld4;
 
     /// <summary>Grid: TilesM·TilesN·batch groups of 256 threads. C = α·op(A)·op(B) + β·C, C unread when β = 0.</summary>
     [GpuKernel(Hot = true)]
@@ -82,8 +115,11 @@ internal static class MatmulIlgpuKernels
     private static void Gemm<TStore>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s, TStore store)
         where TStore : struct, IGemmStore
     {
-        var As = SharedMemory.Allocate<float>(KTile * Ld);
-        var Bs = SharedMemory.Allocate<float>(KTile * Ld);
+        // Quads allocated as quads: the shared arrays are 16-byte aligned (float arrays would be 4).
+        var As4 = SharedMemory.Allocate<MmaFloat4>(KTile * Ld4);
+        var Bs4 = SharedMemory.Allocate<MmaFloat4>(KTile * Ld4);
+        var As = As4.Cast<float>();
+        var Bs = Bs4.Cast<float>();
         int t = Group.IdxX, g = Grid.IdxX;
         int m = s.M, n = s.N, k = s.K;
         int tiles = s.TilesM * s.TilesN;
@@ -91,51 +127,106 @@ internal static class MatmulIlgpuKernels
         int row0 = tile / s.TilesN * Tile, col0 = tile % s.TilesN * Tile;
         int aOff = p * m * k, bOff = s.BroadcastB != 0 ? 0 : p * k * n, cOff = p * m * n;
         int tx = t % 16, ty = t / 16;
-        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        var acc = default(GemmBlock4x4);
         for (int k0 = 0; k0 < k; k0 += KTile)
         {
-            for (int e = t; e < KTile * Tile; e += GroupSize)
+            // A: along k as stored (row t/4, k quad t%4), along m transposed (k t/16, m quad t%16); B likewise.
+            if (s.TransposeA == 0)
             {
-                // op(A)[row, kk] → As[kk·Ld + row]; op(B)[kk, col] → Bs[kk·Ld + col].
-                int rowA, kkA, colB, kkB;
-                if (s.TransposeA != 0) { rowA = e % Tile; kkA = e / Tile; }
-                else { kkA = e % KTile; rowA = e / KTile; }
-                if (s.TransposeB != 0) { kkB = e % KTile; colB = e / KTile; }
-                else { colB = e % Tile; kkB = e / Tile; }
-                int gr = row0 + rowA, gka = k0 + kkA, gc = col0 + colB, gkb = k0 + kkB;
-                float va = 0f, vb = 0f;
-                if (gr < m && gka < k)
-                {
-                    va = a[aOff + (s.TransposeA != 0 ? gka * m + gr : gr * k + gka)];
-                }
-                if (gc < n && gkb < k)
-                {
-                    vb = b[bOff + (s.TransposeB != 0 ? gc * k + gkb : gkb * n + gc)];
-                }
-                As[kkA * Ld + rowA] = va;
-                Bs[kkB * Ld + colB] = vb;
+                int r = t >> 2, kq = (t & 3) * 4, gr = row0 + r;
+                var v = gr < m ? Quad(a, aOff + gr * k, k0 + kq, k, s.QuadA) : default;
+                StoreColumn(As, kq * Ld + r, v);
+            }
+            else
+            {
+                int kk = t >> 4, gk = k0 + kk;
+                As4[kk * Ld4 + (t & 15)] = gk < k ? Quad(a, aOff + gk * m, row0 + (t & 15) * 4, m, s.QuadA) : default;
+            }
+            if (s.TransposeB == 0)
+            {
+                int kk = t >> 4, gk = k0 + kk;
+                Bs4[kk * Ld4 + (t & 15)] = gk < k ? Quad(b, bOff + gk * n, col0 + (t & 15) * 4, n, s.QuadB) : default;
+            }
+            else
+            {
+                int cc = t >> 2, kq = (t & 3) * 4, gc = col0 + cc;
+                var v = gc < n ? Quad(b, bOff + gc * k, k0 + kq, k, s.QuadB) : default;
+                StoreColumn(Bs, kq * Ld + cc, v);
             }
             Group.Barrier();
-            for (int kk = 0; kk < KTile; kk++)
+            for (int kk = 0; kk < KTile; kk += 4)
             {
-                // Thread (ty, tx) owns rows ty + 16i and columns tx + 16j: consecutive threads read consecutive words.
-                float a0 = As[kk * Ld + ty], a1 = As[kk * Ld + ty + 16];
-                float a2 = As[kk * Ld + ty + 32], a3 = As[kk * Ld + ty + 48];
-                float b0 = Bs[kk * Ld + tx], b1 = Bs[kk * Ld + tx + 16];
-                float b2 = Bs[kk * Ld + tx + 32], b3 = Bs[kk * Ld + tx + 48];
-                c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-                c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-                c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-                c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+                // The thread's quads in shared row kk; Step reads rows kk..kk+3 at constant offsets from here.
+                var aK = As4.SubView(kk * Ld4 + ty);
+                var bK = Bs4.SubView(kk * Ld4 + tx);
+                acc = Step(acc, aK, bK, 0); acc = Step(acc, aK, bK, 1); acc = Step(acc, aK, bK, 2); acc = Step(acc, aK, bK, 3);
             }
             Group.Barrier();
         }
-        int r = row0 + ty;
-        StoreRow(c, cOff, r, col0 + tx, m, n, store, c00, c01, c02, c03);
-        StoreRow(c, cOff, r + 16, col0 + tx, m, n, store, c10, c11, c12, c13);
-        StoreRow(c, cOff, r + 32, col0 + tx, m, n, store, c20, c21, c22, c23);
-        StoreRow(c, cOff, r + 48, col0 + tx, m, n, store, c30, c31, c32, c33);
+        int r0 = row0 + 4 * ty, c0 = col0 + 4 * tx;
+        StoreRow(c, cOff, r0, c0, m, n, store, acc.C00, acc.C01, acc.C02, acc.C03);
+        StoreRow(c, cOff, r0 + 1, c0, m, n, store, acc.C10, acc.C11, acc.C12, acc.C13);
+        StoreRow(c, cOff, r0 + 2, c0, m, n, store, acc.C20, acc.C21, acc.C22, acc.C23);
+        StoreRow(c, cOff, r0 + 3, c0, m, n, store, acc.C30, acc.C31, acc.C32, acc.C33);
+    }
+
+    /// <summary>
+    /// Row[j..j+3] of a stored row of <paramref name="len"/> floats at <paramref name="rowOff"/>, zeros past its end.
+    /// With <paramref name="quad"/> = 1 (len and the view's start aligned to 4 floats; j is always a multiple of 4)
+    /// one 128-bit load: ILGPU 1.5.3 emits <c>ld.global.v4.f32</c> for a 16-byte struct loaded through a view cast to
+    /// it, trusting the view's alignment (no run-time check: a misaligned quad faults on CUDA), hence the host's flag.
+    /// </summary>
+    private static MmaFloat4 Quad(ArrayView<float> v, int rowOff, int j, int len, int quad)
+    {
+        if (quad != 0)
+        {
+            return j < len ? v.Cast<MmaFloat4>()[(rowOff + j) >> 2] : default;
+        }
+        var r = default(MmaFloat4);
+        int i = rowOff + j;
+        if (j + 3 < len)
+        {
+            r.X = v[i]; r.Y = v[i + 1]; r.Z = v[i + 2]; r.W = v[i + 3];
+            return r;
+        }
+        if (j < len)
+        {
+            r.X = v[i];
+        }
+        if (j + 1 < len)
+        {
+            r.Y = v[i + 1];
+        }
+        if (j + 2 < len)
+        {
+            r.Z = v[i + 2];
+        }
+        return r;
+    }
+
+    /// <summary>A k quad into 4 consecutive shared rows (k, k+1, k+2, k+3) at column <paramref name="i"/> of the first.</summary>
+    private static void StoreColumn(ArrayView<float> shared, int i, MmaFloat4 v)
+    {
+        shared[i] = v.X;
+        shared[i + Ld] = v.Y;
+        shared[i + 2 * Ld] = v.Z;
+        shared[i + 3 * Ld] = v.W;
+    }
+
+    /// <summary>
+    /// One k of the slice: the thread's A quad (rows 4·ty..4·ty+3) and B quad (columns 4·tx..4·tx+3) of shared row
+    /// <paramref name="kk"/> past the bases, a compile-time constant at every call, and their 16 products. The
+    /// accumulators travel by value, so the inlined calls are one straight run of FMAs over registers.
+    /// </summary>
+    private static GemmBlock4x4 Step(GemmBlock4x4 c, ArrayView<MmaFloat4> aT, ArrayView<MmaFloat4> bT, int kk)
+    {
+        var a = aT[kk * Ld4];
+        var b = bT[kk * Ld4];
+        c.C00 += a.X * b.X; c.C01 += a.X * b.Y; c.C02 += a.X * b.Z; c.C03 += a.X * b.W;
+        c.C10 += a.Y * b.X; c.C11 += a.Y * b.Y; c.C12 += a.Y * b.Z; c.C13 += a.Y * b.W;
+        c.C20 += a.Z * b.X; c.C21 += a.Z * b.Y; c.C22 += a.Z * b.Z; c.C23 += a.Z * b.W;
+        c.C30 += a.W * b.X; c.C31 += a.W * b.Y; c.C32 += a.W * b.Z; c.C33 += a.W * b.W;
+        return c;
     }
 
     private static void StoreRow<TStore>(ArrayView<float> c, int cOff, int row, int col, int m, int n, TStore store,
@@ -147,9 +238,9 @@ internal static class MatmulIlgpuKernels
         }
         int o = cOff + row * n;
         Store(c, o, col, n, store, v0);
-        Store(c, o, col + 16, n, store, v1);
-        Store(c, o, col + 32, n, store, v2);
-        Store(c, o, col + 48, n, store, v3);
+        Store(c, o, col + 1, n, store, v1);
+        Store(c, o, col + 2, n, store, v2);
+        Store(c, o, col + 3, n, store, v3);
     }
 
     private static void Store<TStore>(ArrayView<float> c, int rowOff, int col, int n, TStore store, float v)
@@ -160,4 +251,10 @@ internal static class MatmulIlgpuKernels
             store.Store(c, rowOff + col, col, v);
         }
     }
+}
+
+/// <summary>A thread's 4 × 4 block of C: Cij is row 4·ty+i, column 4·tx+j. Public for ILGPU's CPU accelerator.</summary>
+public struct GemmBlock4x4
+{
+    public float C00, C01, C02, C03, C10, C11, C12, C13, C20, C21, C22, C23, C30, C31, C32, C33;
 }

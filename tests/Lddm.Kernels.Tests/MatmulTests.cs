@@ -36,6 +36,48 @@ public sealed class MatmulTests
         }
     }
 
+    /// <summary>
+    /// The ILGPU FP32 kernel reads an operand as 128-bit quads only when its stored rows are whole quads and its view
+    /// starts on one (<c>MatmulParams.QuadA/QuadB</c>), else float by float with zeros past the edge. Each shape makes
+    /// a different one of m, n, k a multiple of 4 (k contiguous in A as stored and in Bᵀ, m in Aᵀ, n in B), over
+    /// 2 × 2 tiles and a ragged last k slice; the operands are slices starting 0 or 1 float into their allocation
+    /// (1: never quads). A quad taken along the wrong dimension, a wrong quad index or a lost tail shows as a wrong
+    /// element; C is poisoned with NaN (β = 0 must not read it).
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void Ilgpu_quad_and_float_loads_match_the_reference_in_every_layout(bool transposeA, bool transposeB)
+    {
+        var backend = TestBackends.IlgpuCpu;
+        (int M, int N, int K)[] shapes = [(68, 72, 36), (67, 70, 39), (12, 71, 37), (66, 8, 39), (67, 70, 20)];
+        foreach (var (m, n, k) in shapes)
+        {
+            foreach (int offset in new[] { 0, 1 })
+            {
+                var rng = new Random(m * 10007 + n * 101 + k + offset);
+                const int batch = 2;
+                var a = Numerics.RandomFloats(rng, batch * m * k);
+                var b = Numerics.RandomFloats(rng, batch * k * n);
+                using var da = backend.Allocate<float>(offset + a.Length);
+                using var db = backend.Allocate<float>(offset + b.Length);
+                using var dc = backend.Upload<float>(Enumerable.Repeat(float.NaN, batch * m * n).ToArray());
+                using var sa = da.Slice(offset, a.Length);
+                using var sb = db.Slice(offset, b.Length);
+                sa.CopyFrom(a);
+                sb.CopyFrom(b);
+                backend.Matmul(sa, sb, dc, batch, m, n, k, transposeA, transposeB);
+                var expected = MatmulReference.Matmul(a, b, new float[batch * m * n], batch, m, n, k, transposeA,
+                    transposeB, 1f, 0f, false);
+                Numerics.AssertClose(expected, dc.ToArray(), Numerics.Tolerance(k),
+                    $"Matmul on {backend.Name}, m {m}, n {n}, k {k}, slice offset {offset}, transposeA {transposeA}, " +
+                    $"transposeB {transposeB}");
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(TestBackends.Names), MemberType = typeof(TestBackends))]
     public void Large_k_accumulates_across_k_blocks_with_beta_one(string name)
