@@ -35,7 +35,7 @@ public sealed partial class IlgpuBackend
     }
 
     /// <summary>
-    /// Whether the FP32 kernel may read <paramref name="buffer"/> as 16-byte quads (<see cref="MatmulParams.QuadA"/>):
+    /// Whether the GEMM kernels may read <paramref name="buffer"/> as 16-byte quads (<see cref="MatmulParams.QuadA"/>):
     /// its stored rows are <paramref name="rowLength"/> floats, a multiple of 4, and the buffer starts at a multiple of
     /// 4 floats into its allocation (a slice of the arena may not), whose start is aligned far beyond 16 bytes (CUDA:
     /// 256; OpenCL: CL_DEVICE_MEM_BASE_ADDR_ALIGN, at least 128; the simulator reads any address).
@@ -60,7 +60,8 @@ public sealed partial class IlgpuBackend
             : _matmulMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
                 MatmulMmaIlgpuKernels.MatmulMma);
         kernel(new KernelConfig((int)groups, MatmulMmaIlgpuKernels.GroupSize), View(a), View(b), View(c),
-            new MatmulParams(shape, tilesM, tilesN));
+            new MatmulParams(shape, tilesM, tilesN, QuadAligned(a, shape.TransposeA ? shape.M : shape.K),
+                QuadAligned(b, shape.TransposeB ? shape.K : shape.N)));
     }
 
     /// <summary>
@@ -86,7 +87,8 @@ public sealed partial class IlgpuBackend
                 : _matmulMmaLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
                     MatmulParams, ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulMmaIlgpuKernels.MatmulMmaLinear);
             linear(new KernelConfig(checked(tilesM * tilesN), MatmulMmaIlgpuKernels.GroupSize), View(x), View(weight),
-                View(product), new MatmulParams(shape, tilesM, tilesN), biasView, View(y), epilogue);
+                View(product), new MatmulParams(shape, tilesM, tilesN, QuadAligned(x, inFeatures),
+                    QuadAligned(weight, outFeatures)), biasView, View(y), epilogue);
             return;
         }
         const int tile = MatmulIlgpuKernels.Tile;

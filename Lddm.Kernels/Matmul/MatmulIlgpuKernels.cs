@@ -176,7 +176,7 @@ internal static class MatmulIlgpuKernels
     /// one 128-bit load: ILGPU 1.5.3 emits <c>ld.global.v4.f32</c> for a 16-byte struct loaded through a view cast to
     /// it, trusting the view's alignment (no run-time check: a misaligned quad faults on CUDA), hence the host's flag.
     /// </summary>
-    private static MmaFloat4 Quad(ArrayView<float> v, int rowOff, int j, int len, int quad)
+    internal static MmaFloat4 Quad(ArrayView<float> v, int rowOff, int j, int len, int quad)
     {
         if (quad != 0)
         {

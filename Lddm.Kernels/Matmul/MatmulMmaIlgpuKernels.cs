@@ -126,7 +126,8 @@ public struct MmaFloat4
 /// thread's loads of slice s+1 are in flight to registers (register-staged prefetch; no <c>cp.async</c>, which
 /// ILGPU 1.5.3 cannot address shared memory for), then stored, rounded to TF32 once, into the other buffer — one
 /// barrier per slice. Shared rows are padded (A: 16+4 words, B: 128+8 words) so every fragment load of a warp hits
-/// 32 distinct banks. Loads along the stored-contiguous dimension use 4 consecutive floats per thread; out-of-range
+/// 32 distinct banks. Loads along the stored-contiguous dimension use 4 consecutive floats per thread, one 128-bit
+/// load where the host says the rows are aligned quads (<see cref="MatmulIlgpuKernels.Quad"/>); out-of-range
 /// rows/columns/k are zero-filled and stores guarded, so edge tiles need no fallback.
 /// </summary>
 internal static class MatmulMmaIlgpuKernels
@@ -252,10 +253,10 @@ internal static class MatmulMmaIlgpuKernels
         if (s.TransposeA == 0)
         {
             int r = row0 + (chunk >> 2), kq = k0 + (chunk & 3) * 4;
-            return r < m ? Load4(a, aOff + r * k, kq, k) : default;
+            return r < m ? MatmulIlgpuKernels.Quad(a, aOff + r * k, kq, k, s.QuadA) : default;
         }
         int kk = k0 + (chunk >> 5), mq = row0 + (chunk & 31) * 4;
-        return kk < k ? Load4(a, aOff + kk * m, mq, m) : default;
+        return kk < k ? MatmulIlgpuKernels.Quad(a, aOff + kk * m, mq, m, s.QuadA) : default;
     }
 
     /// <summary>Chunk of the 16 × 128 op(B) slice: along n for B as stored, along k for transposed B.</summary>
@@ -265,36 +266,10 @@ internal static class MatmulMmaIlgpuKernels
         if (s.TransposeB == 0)
         {
             int kk = k0 + (chunk >> 5), nq = col0 + (chunk & 31) * 4;
-            return kk < k ? Load4(b, bOff + kk * n, nq, n) : default;
+            return kk < k ? MatmulIlgpuKernels.Quad(b, bOff + kk * n, nq, n, s.QuadB) : default;
         }
         int c = col0 + (chunk >> 2), kq = k0 + (chunk & 3) * 4;
-        return c < n ? Load4(b, bOff + c * k, kq, k) : default;
-    }
-
-    /// <summary>row[j..j+3] of a stored row of <paramref name="len"/> floats at <paramref name="rowOff"/>, zeros past
-    /// its end.</summary>
-    private static MmaFloat4 Load4(ArrayView<float> v, int rowOff, int j, int len)
-    {
-        var r = default(MmaFloat4);
-        int i = rowOff + j;
-        if (j + 3 < len)
-        {
-            r.X = v[i]; r.Y = v[i + 1]; r.Z = v[i + 2]; r.W = v[i + 3];
-            return r;
-        }
-        if (j < len)
-        {
-            r.X = v[i];
-        }
-        if (j + 1 < len)
-        {
-            r.Y = v[i + 1];
-        }
-        if (j + 2 < len)
-        {
-            r.Z = v[i + 2];
-        }
-        return r;
+        return c < n ? MatmulIlgpuKernels.Quad(b, bOff + c * k, kq, k, s.QuadB) : default;
     }
 
     private static void StoreA(ArrayView<uint> As, MatmulParams s, int buffer, int chunk, MmaFloat4 v)
