@@ -7,11 +7,12 @@ namespace Lddm.Kernels.Cpu;
 /// A persistent pool of <see cref="Threads"/> − 1 worker threads (the calling thread is the last worker) that runs
 /// one kernel call at a time over a static partition: chunk c of <c>n</c> always covers
 /// [count·c/n, count·(c+1)/n), so a kernel whose chunks do not interact gives the same bits for any thread count.
-/// Which thread runs which chunk is dynamic: every participant claims the next unclaimed chunk from the job's counter,
-/// and the caller never waits for a worker that has not started a chunk — it runs that chunk itself. A worker that
-/// wakes late (parked, or descheduled on a loaded machine) therefore costs nothing, where a fixed "chunk c on worker
-/// c" split made the caller wait for it: on short memory-bound kernels (an embedding backward of 25 µs) that wait was
-/// the whole difference to <c>Parallel.For</c>.
+/// Chunk c belongs to thread c (the caller is thread 0), so a kernel that streams the same rows as the last one finds
+/// them in its own core's cache; but a chunk is claimed, not assigned: a thread that has finished its own chunk takes
+/// any chunk whose owner has not started it, and the caller never waits for a worker that has not started — it runs
+/// that chunk itself. A worker that wakes late (parked, or descheduled on a loaded machine) therefore costs nothing,
+/// where the fixed split made the caller wait for it: on short memory-bound kernels (an embedding backward of 25 µs)
+/// that wait was the whole difference to <c>Parallel.For</c>.
 /// Workers spin for a few microseconds after a job (kernel calls come in quick succession), then park on a semaphore;
 /// a worker idle for <see cref="IdleExit"/> ends and is restarted on demand, so an undisposed pool costs no threads.
 /// Work smaller than <c>minChunk</c> items per thread runs inline, as does a call made while the pool is busy (a
@@ -77,7 +78,7 @@ internal sealed class CpuParallel : IDisposable
             {
                 _workers[w - 1].Post();
             }
-            job.RunChunks();
+            job.RunChunks(0);
             WaitForChunks(job);
             if (job.Error is { } error)
             {
@@ -94,7 +95,7 @@ internal sealed class CpuParallel : IDisposable
     /// <summary>The c-th of <paramref name="chunks"/> boundaries of [0, count).</summary>
     private static int Bound(int count, int c, int chunks) => (int)((long)count * c / chunks);
 
-    /// <summary>Waits until every chunk is finished; all are claimed already (the caller claimed what was left).</summary>
+    /// <summary>Waits until every chunk is finished; all are claimed already (the caller took what was left).</summary>
     private void WaitForChunks(Job job)
     {
         long start = Stopwatch.GetTimestamp();
@@ -124,20 +125,28 @@ internal sealed class CpuParallel : IDisposable
         }
     }
 
-    /// <summary>One kernel call: its body, its static partition, and the claim and finish counters.</summary>
+    /// <summary>One kernel call: its body, its static partition, each chunk's claim flag and the finish counter.</summary>
     private sealed class Job(Action<int, int> body, int count, int chunks)
     {
         public readonly int Chunks = chunks;
-        public int Next, Finished;
+        private readonly int[] _claimed = new int[chunks];
+        public int Finished;
         public Exception? Error;
 
-        /// <summary>Claims and runs chunks until none is left; returns whether this thread finished the last one.</summary>
-        public bool RunChunks()
+        /// <summary>
+        /// Runs chunk <paramref name="own"/> if nobody has claimed it, then every other unclaimed chunk (from the
+        /// next one on, so two thieves rarely race for the same one); returns whether this thread finished the last.
+        /// </summary>
+        public bool RunChunks(int own)
         {
             bool last = false;
-            int c;
-            while ((c = Interlocked.Increment(ref Next) - 1) < Chunks)
+            for (int i = 0; i < Chunks; i++)
             {
+                int c = (own + i) % Chunks;
+                if (Interlocked.Exchange(ref _claimed[c], 1) != 0)
+                {
+                    continue;
+                }
                 try
                 {
                     body(Bound(count, c, Chunks), Bound(count, c + 1, Chunks));
@@ -212,7 +221,7 @@ internal sealed class CpuParallel : IDisposable
                     return;
                 }
                 // The current job, if any is still running; its chunks may all be claimed already (nothing to do).
-                if (Volatile.Read(ref pool._job) is { } job && job.RunChunks())
+                if (Volatile.Read(ref pool._job) is { } job && job.RunChunks(index))
                 {
                     pool._done.Set();
                 }
