@@ -70,8 +70,8 @@ internal sealed class CpuParallel : IDisposable
         }
         try
         {
-            // A fresh job object per call: a worker that wakes after this call has returned finds its counter spent
-            // and never touches the next call's body or bounds.
+            // A fresh job object per call: a worker that wakes after this call has returned finds every claim flag
+            // taken and never touches the next call's body or bounds.
             var job = new Job(body, count, chunks);
             Volatile.Write(ref _job, job);
             for (int w = 1; w < chunks; w++)

@@ -30,9 +30,13 @@ public sealed partial class IlgpuBackend
         _matmul ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
             MatmulIlgpuKernels.Matmul);
         _matmul(new KernelConfig((int)groups, MatmulIlgpuKernels.GroupSize), View(a), View(b), View(c),
-            new MatmulParams(shape, tilesM, tilesN, QuadAligned(a, shape.TransposeA ? shape.M : shape.K),
-                QuadAligned(b, shape.TransposeB ? shape.K : shape.N)));
+            Params(a, b, shape, tilesM, tilesN));
     }
+
+    /// <summary>The launch parameters of op(A)·op(B), with each operand's quad flag from its stored row length.</summary>
+    private static MatmulParams Params(DeviceBuffer<float> a, DeviceBuffer<float> b, MatmulShape shape, int tilesM, int tilesN) =>
+        new(shape, tilesM, tilesN, QuadAligned(a, shape.TransposeA ? shape.M : shape.K),
+            QuadAligned(b, shape.TransposeB ? shape.K : shape.N));
 
     /// <summary>
     /// Whether the GEMM kernels may read <paramref name="buffer"/> as 16-byte quads (<see cref="MatmulParams.QuadA"/>):
@@ -60,8 +64,7 @@ public sealed partial class IlgpuBackend
             : _matmulMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
                 MatmulMmaIlgpuKernels.MatmulMma);
         kernel(new KernelConfig((int)groups, MatmulMmaIlgpuKernels.GroupSize), View(a), View(b), View(c),
-            new MatmulParams(shape, tilesM, tilesN, QuadAligned(a, shape.TransposeA ? shape.M : shape.K),
-                QuadAligned(b, shape.TransposeB ? shape.K : shape.N)));
+            Params(a, b, shape, tilesM, tilesN));
     }
 
     /// <summary>
@@ -87,8 +90,7 @@ public sealed partial class IlgpuBackend
                 : _matmulMmaLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
                     MatmulParams, ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulMmaIlgpuKernels.MatmulMmaLinear);
             linear(new KernelConfig(checked(tilesM * tilesN), MatmulMmaIlgpuKernels.GroupSize), View(x), View(weight),
-                View(product), new MatmulParams(shape, tilesM, tilesN, QuadAligned(x, inFeatures),
-                    QuadAligned(weight, outFeatures)), biasView, View(y), epilogue);
+                View(product), Params(x, weight, shape, tilesM, tilesN), biasView, View(y), epilogue);
             return;
         }
         const int tile = MatmulIlgpuKernels.Tile;
@@ -96,7 +98,6 @@ public sealed partial class IlgpuBackend
         _matmulLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams,
             ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulIlgpuKernels.MatmulLinear);
         _matmulLinear(new KernelConfig(checked(tm * tn), MatmulIlgpuKernels.GroupSize), View(x), View(weight), View(product),
-            new MatmulParams(shape, tm, tn, QuadAligned(x, inFeatures), QuadAligned(weight, outFeatures)), biasView, View(y),
-            epilogue);
+            Params(x, weight, shape, tm, tn), biasView, View(y), epilogue);
     }
 }
