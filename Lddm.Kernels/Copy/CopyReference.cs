@@ -36,4 +36,44 @@ public static class CopyReference
         }
         return result;
     }
+
+    /// <summary>The view's elements in row-major order: element i at layout.Offset + Σ_d i_d·Strides[d].</summary>
+    public static double[] Gather(ReadOnlySpan<float> src, StridedLayout layout, ReadOnlySpan<float> dst, bool accumulate)
+    {
+        var result = new double[layout.Elements];
+        for (int i = 0; i < result.Length; i++)
+        {
+            double v = src[Position(layout, i)];
+            result[i] = accumulate ? dst[i] + v : v;
+        }
+        return result;
+    }
+
+    /// <summary>dst with each view position p(i) replaced by (or increased by) src[i].</summary>
+    public static double[] Scatter(ReadOnlySpan<float> src, StridedLayout layout, ReadOnlySpan<float> dst, bool accumulate)
+    {
+        var result = new double[dst.Length];
+        for (int i = 0; i < dst.Length; i++)
+        {
+            result[i] = dst[i];
+        }
+        for (int i = 0; i < layout.Elements; i++)
+        {
+            int p = Position(layout, i);
+            result[p] = accumulate ? result[p] + src[i] : src[i];
+        }
+        return result;
+    }
+
+    /// <summary>The buffer position of the view's i-th element (row-major over its shape), by explicit index arithmetic.</summary>
+    public static int Position(StridedLayout layout, int i)
+    {
+        long p = layout.Offset;
+        for (int d = layout.Rank - 1; d >= 0; d--)
+        {
+            p += (long)(i % layout.Shape[d]) * layout.Strides[d];
+            i /= layout.Shape[d];
+        }
+        return checked((int)p);
+    }
 }
