@@ -1,6 +1,11 @@
+using Lddm.Kernels;
+
 namespace Lddm.Autograd;
 
-/// <summary>y = x viewed with another shape of the same element count (no copy); ∂x += ∂y (written when first).</summary>
+/// <summary>
+/// y = x viewed with another shape of the same element count (no copy; a strided view that is not one contiguous run
+/// is materialised first); ∂x += ∂y (written when first).
+/// </summary>
 public sealed class ReshapeOp : Node
 {
     private Tensor _x = null!;
@@ -26,52 +31,34 @@ public sealed class ReshapeOp : Node
     }
 }
 
-/// <summary>Swaps two axes (a copy); the backward swaps them back into ∂x (straight in when first, else added).</summary>
+/// <summary>
+/// Swaps two axes: a view of x's buffer with the two strides swapped (no copy; a reader that needs contiguity
+/// materialises it once). The backward scatters ∂y back through the swapped layout into ∂x (written when first, else added).
+/// </summary>
 public sealed class TransposeOp : Node
 {
     private Tensor _x = null!;
-    private int _outer, _a, _middle, _b, _inner;
+    private StridedLayout _inX = null!;
 
     public static Tensor Apply(Tensor x, int axis0, int axis1)
     {
         OpCheck.Live(nameof(TransposeOp), x);
         int i = x.Shape.Axis(axis0), j = x.Shape.Axis(axis1);
-        if (i > j)
-        {
-            (i, j) = (j, i);
-        }
         var dims = x.Shape.ToArray();
         (dims[i], dims[j]) = (dims[j], dims[i]);
-        var y = Tensor.Empty(x.Backend, new Shape(dims));
-        var node = new TransposeOp
-        {
-            _x = x,
-            _outer = x.Shape.Product(0, i),
-            _a = x.Shape[i],
-            _middle = x.Shape.Product(i + 1, j),
-            _b = x.Shape[j],
-            _inner = x.Shape.Product(j + 1, x.Shape.Rank),
-        };
-        x.Backend.SwapAxes(x.Data, node._outer, node._a, node._middle, node._b, node._inner, y.Data);
+        var y = Tensor.View(x.Root, new Shape(dims), x.Layout.SwapAxes(i, j));
+        var node = new TransposeOp { _x = x, _inX = StridedLayout.Contiguous(x.Shape.ToArray()).SwapAxes(i, j) };
         return Record(node, y, x);
     }
 
     protected internal override void Backward(Tensor gradOutput)
     {
-        if (!_x.RequiresGrad)
+        if (_x.RequiresGrad)
         {
-            return;
+            // A transpose reaches every element of ∂x, so the first writer writes.
+            var dx = _x.GradForWrite(out float beta);
+            _x.Backend.ScatterStrided(gradOutput.Data, dx, _inX, accumulate: beta != 0f);
         }
-        var backend = _x.Backend;
-        var dx = _x.GradForWrite(out float beta);
-        if (beta == 0f)
-        {
-            backend.SwapAxes(gradOutput.Data, _outer, _b, _middle, _a, _inner, dx);
-            return;
-        }
-        using var swapped = backend.Allocate<float>(gradOutput.Shape.Elements);
-        backend.SwapAxes(gradOutput.Data, _outer, _b, _middle, _a, _inner, swapped);
-        backend.Axpby(1f, swapped, 1f, dx);
     }
 }
 
@@ -133,11 +120,14 @@ public sealed class ConcatOp : Node
     }
 }
 
-/// <summary>y = x[…, start : start+length, …] along one axis (a copy); ∂x gets ∂y added into that slice.</summary>
+/// <summary>
+/// y = x[…, start : start+length, …] along one axis: a view of x's buffer (no copy; a reader that needs contiguity
+/// materialises it once). ∂x gets ∂y added into that slice.
+/// </summary>
 public sealed class SliceOp : Node
 {
     private Tensor _x = null!;
-    private int _outer, _rowIn, _rowOut, _offset;
+    private StridedLayout _inX = null!;
 
     public static Tensor Apply(Tensor x, int axis, int start, int length)
     {
@@ -148,10 +138,8 @@ public sealed class SliceOp : Node
             throw new ArgumentOutOfRangeException(nameof(start),
                 $"{nameof(SliceOp)}: [{start}, {start + length}) is outside axis {ax} of shape {x.Shape}.");
         }
-        int outer = x.Shape.Product(0, ax), inner = x.Shape.Product(ax + 1, x.Shape.Rank);
-        var y = Tensor.Empty(x.Backend, x.Shape.With(ax, length));
-        var node = new SliceOp { _x = x, _outer = outer, _rowIn = x.Shape[ax] * inner, _rowOut = length * inner, _offset = start * inner };
-        x.Backend.CopyBlock(x.Data, node._offset, node._rowIn, y.Data, 0, node._rowOut, outer, node._rowOut);
+        var y = Tensor.View(x.Root, x.Shape.With(ax, length), x.Layout.Slice(ax, start, length));
+        var node = new SliceOp { _x = x, _inX = StridedLayout.Contiguous(x.Shape.ToArray()).Slice(ax, start, length) };
         return Record(node, y, x);
     }
 
@@ -159,7 +147,11 @@ public sealed class SliceOp : Node
     {
         if (_x.RequiresGrad)
         {
-            _x.Backend.CopyBlock(gradOutput.Data, 0, _rowOut, _x.GradData(), _offset, _rowIn, _outer, _rowOut, accumulate: true);
+            var dx = _x.GradData();
+            if (gradOutput.Shape.Elements > 0)
+            {
+                _x.Backend.ScatterStrided(gradOutput.Data, dx, _inX, accumulate: true);
+            }
         }
     }
 }

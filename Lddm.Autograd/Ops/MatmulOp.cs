@@ -6,6 +6,7 @@ namespace Lddm.Autograd;
 /// dimensions as a or rank 2 (a weight broadcast over a's batch). y is (…, m, n) with a's leading dimensions.
 /// Backward, straight into the gradients: ∂op(a) += ∂y·op(b)ᵀ, ∂op(b) += op(a)ᵀ·∂y, with ∂b summed over the batch
 /// when b is broadcast; β = 0 (a write, no zero fill) when this op is a gradient's first writer, β = 1 after.
+/// A <see cref="TransposeOp"/> view of the last two axes is read in place through the transpose flag.
 /// </summary>
 public sealed class MatmulOp : Node
 {
@@ -17,6 +18,16 @@ public sealed class MatmulOp : Node
     {
         const string op = nameof(MatmulOp);
         OpCheck.Live(op, a, b);
+        // A view that is its root with the last two axes swapped is read through the transpose flag: no copy, and the
+        // gradient goes straight to the root.
+        if (a.LastAxesTransposeOf() is { } rootA)
+        {
+            (a, transposeA) = (rootA, !transposeA);
+        }
+        if (b.LastAxesTransposeOf() is { } rootB)
+        {
+            (b, transposeB) = (rootB, !transposeB);
+        }
         OpCheck.SameBackend(op, a, b, "a", "b");
         if (a.Shape.Rank < 2 || b.Shape.Rank < 2)
         {
