@@ -30,13 +30,17 @@ public sealed partial class IlgpuBackend
         _matmul ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
             MatmulIlgpuKernels.Matmul);
         _matmul(new KernelConfig((int)groups, MatmulIlgpuKernels.GroupSize), View(a), View(b), View(c),
-            Params(a, b, shape, tilesM, tilesN));
+            Params(a, b, c, shape, tilesM, tilesN));
     }
 
-    /// <summary>The launch parameters of op(A)·op(B), with each operand's quad flag from its stored row length.</summary>
-    private static MatmulParams Params(DeviceBuffer<float> a, DeviceBuffer<float> b, MatmulShape shape, int tilesM, int tilesN) =>
+    /// <summary>
+    /// The launch parameters of C = op(A)·op(B), with each operand's quad flag from its stored row length; the output
+    /// flag holds for C and, for a linear layer, also for its activated output <paramref name="y"/>.
+    /// </summary>
+    private static MatmulParams Params(DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> c, MatmulShape shape,
+        int tilesM, int tilesN, DeviceBuffer<float>? y = null) =>
         new(shape, tilesM, tilesN, QuadAligned(a, shape.TransposeA ? shape.M : shape.K),
-            QuadAligned(b, shape.TransposeB ? shape.K : shape.N));
+            QuadAligned(b, shape.TransposeB ? shape.K : shape.N), QuadAligned(c, shape.N) && (y is null || QuadAligned(y, shape.N)));
 
     /// <summary>
     /// Whether the GEMM kernels may read <paramref name="buffer"/> as 16-byte quads (<see cref="MatmulParams.QuadA"/>):
@@ -64,7 +68,7 @@ public sealed partial class IlgpuBackend
             : _matmulMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
                 MatmulMmaIlgpuKernels.MatmulMma);
         kernel(new KernelConfig((int)groups, MatmulMmaIlgpuKernels.GroupSize), View(a), View(b), View(c),
-            Params(a, b, shape, tilesM, tilesN));
+            Params(a, b, c, shape, tilesM, tilesN));
     }
 
     /// <summary>
@@ -90,7 +94,7 @@ public sealed partial class IlgpuBackend
                 : _matmulMmaLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
                     MatmulParams, ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulMmaIlgpuKernels.MatmulMmaLinear);
             linear(new KernelConfig(checked(tilesM * tilesN), MatmulMmaIlgpuKernels.GroupSize), View(x), View(weight),
-                View(product), Params(x, weight, shape, tilesM, tilesN), biasView, View(y), epilogue);
+                View(product), Params(x, weight, product, shape, tilesM, tilesN, y), biasView, View(y), epilogue);
             return;
         }
         const int tile = MatmulIlgpuKernels.Tile;
@@ -98,6 +102,6 @@ public sealed partial class IlgpuBackend
         _matmulLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams,
             ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulIlgpuKernels.MatmulLinear);
         _matmulLinear(new KernelConfig(checked(tm * tn), MatmulIlgpuKernels.GroupSize), View(x), View(weight), View(product),
-            Params(x, weight, shape, tm, tn), biasView, View(y), epilogue);
+            Params(x, weight, product, shape, tm, tn, y), biasView, View(y), epilogue);
     }
 }

@@ -10,7 +10,9 @@ namespace Lddm.Kernels.Ilgpu;
 /// <param name="quadA">A may be read as aligned 4-float (128-bit) quads: its stored rows (k long as stored, m long
 /// transposed) are a multiple of 4 floats and its view starts 16-byte aligned (<see cref="QuadA"/>).</param>
 /// <param name="quadB">The same for B (rows n long as stored, k long transposed).</param>
-public readonly struct MatmulParams(MatmulShape s, int tilesM, int tilesN, bool quadA = false, bool quadB = false)
+/// <param name="quadC">C (and a linear layer's y) may be written as aligned quads: n % 4 = 0 and every output view
+/// starts 16-byte aligned.</param>
+public readonly struct MatmulParams(MatmulShape s, int tilesM, int tilesN, bool quadA = false, bool quadB = false, bool quadC = false)
 {
     public readonly int M = s.M, N = s.N, K = s.K;
     public readonly int TransposeA = s.TransposeA ? 1 : 0, TransposeB = s.TransposeB ? 1 : 0;
@@ -26,6 +28,10 @@ public readonly struct MatmulParams(MatmulShape s, int tilesM, int tilesN, bool 
 
     /// <summary>As <see cref="QuadA"/>, for B.</summary>
     public readonly int QuadB = quadB ? 1 : 0;
+
+    /// <summary>1: the FP32 kernel writes each thread's 4 consecutive C columns as one 128-bit store
+    /// (<c>st.global.v4.f32</c>; with β ≠ 0 after one 128-bit load), else float by float.</summary>
+    public readonly int QuadC = quadC ? 1 : 0;
 }
 
 /// <summary>
@@ -35,6 +41,12 @@ public readonly struct MatmulParams(MatmulShape s, int tilesM, int tilesN, bool 
 public interface IGemmStore
 {
     void Store(ArrayView<float> c, int index, int col, float v);
+
+    /// <summary>
+    /// C[index..index+3] (columns col..col+3, all inside the row) = the 4 values: one 128-bit store per output view.
+    /// Only called when the host set <see cref="MatmulParams.QuadC"/> (index is then a multiple of 4 in aligned views).
+    /// </summary>
+    void StoreQuad(ArrayView<float> c, int index, int col, MmaFloat4 v);
 }
 
 /// <summary>c = α·v + β·c (c unread when β = 0).</summary>
@@ -44,6 +56,24 @@ public readonly struct PlainGemmStore(float alpha, float beta) : IGemmStore
 
     public void Store(ArrayView<float> c, int index, int col, float v) =>
         c[index] = _beta == 0f ? _alpha * v : _alpha * v + _beta * c[index];
+
+    public void StoreQuad(ArrayView<float> c, int index, int col, MmaFloat4 v)
+    {
+        var c4 = c.Cast<MmaFloat4>();
+        int q = index >> 2;
+        MmaFloat4 r;
+        if (_beta == 0f)
+        {
+            r.X = _alpha * v.X; r.Y = _alpha * v.Y; r.Z = _alpha * v.Z; r.W = _alpha * v.W;
+        }
+        else
+        {
+            var old = c4[q];
+            r.X = _alpha * v.X + _beta * old.X; r.Y = _alpha * v.Y + _beta * old.Y;
+            r.Z = _alpha * v.Z + _beta * old.Z; r.W = _alpha * v.W + _beta * old.W;
+        }
+        c4[q] = r;
+    }
 }
 
 /// <summary>
@@ -65,6 +95,28 @@ public readonly struct LinearGemmStore(ArrayView<float> bias, ArrayView<float> y
         }
         c[index] = v;
         _y[index] = ActivationIlgpuKernels.Value(_shape.Act, u);
+    }
+
+    public void StoreQuad(ArrayView<float> c, int index, int col, MmaFloat4 v)
+    {
+        var u = v;
+        if (_shape.HasBias != 0)
+        {
+            u.X += _bias[col]; u.Y += _bias[col + 1]; u.Z += _bias[col + 2]; u.W += _bias[col + 3];
+        }
+        int q = index >> 2;
+        if (_shape.Act == (int)Activation.Identity)
+        {
+            c.Cast<MmaFloat4>()[q] = u;
+            return;
+        }
+        c.Cast<MmaFloat4>()[q] = v;
+        MmaFloat4 y;
+        y.X = ActivationIlgpuKernels.Value(_shape.Act, u.X);
+        y.Y = ActivationIlgpuKernels.Value(_shape.Act, u.Y);
+        y.Z = ActivationIlgpuKernels.Value(_shape.Act, u.Z);
+        y.W = ActivationIlgpuKernels.Value(_shape.Act, u.W);
+        _y.Cast<MmaFloat4>()[q] = y;
     }
 }
 
@@ -88,6 +140,12 @@ public readonly struct LinearGemmStore(ArrayView<float> bias, ArrayView<float> y
 /// quads stay 16-byte aligned; the A reads of a warp are broadcasts of 2 quads, its B reads 16 consecutive quads
 /// (conflict-free per quarter warp). The padding leaves the scalar k-transposing stores at 2-way bank conflicts (8 rows
 /// × 4 quads of a warp land on 16 banks): 4 stores per thread per slice, against 32 quad reads.
+/// </para>
+/// <para>
+/// Stores: a thread's 4 consecutive columns of a row go out as one 128-bit store per output view when the host says C
+/// (and a linear layer's y) has rows of whole aligned quads (<see cref="MatmulParams.QuadC"/>): 4 <c>st.global.v4.f32</c>
+/// instead of 16 scalar stores (41 registers on sm_90, was 40). Register double-buffering of the next slice's global
+/// quads was tried and not kept: 59 registers, so 4 blocks per SM instead of 6, a trade only a GPU can judge.
 /// </para>
 /// </summary>
 internal static class MatmulIlgpuKernels
@@ -130,29 +188,8 @@ internal static class MatmulIlgpuKernels
         var acc = default(GemmBlock4x4);
         for (int k0 = 0; k0 < k; k0 += KTile)
         {
-            // A: along k as stored (row t/4, k quad t%4), along m transposed (k t/16, m quad t%16); B likewise.
-            if (s.TransposeA == 0)
-            {
-                int r = t >> 2, kq = (t & 3) * 4, gr = row0 + r;
-                var v = gr < m ? Quad(a, aOff + gr * k, k0 + kq, k, s.QuadA) : default;
-                StoreColumn(As, kq * Ld + r, v);
-            }
-            else
-            {
-                int kk = t >> 4, gk = k0 + kk;
-                As4[kk * Ld4 + (t & 15)] = gk < k ? Quad(a, aOff + gk * m, row0 + (t & 15) * 4, m, s.QuadA) : default;
-            }
-            if (s.TransposeB == 0)
-            {
-                int kk = t >> 4, gk = k0 + kk;
-                Bs4[kk * Ld4 + (t & 15)] = gk < k ? Quad(b, bOff + gk * n, col0 + (t & 15) * 4, n, s.QuadB) : default;
-            }
-            else
-            {
-                int cc = t >> 2, kq = (t & 3) * 4, gc = col0 + cc;
-                var v = gc < n ? Quad(b, bOff + gc * k, k0 + kq, k, s.QuadB) : default;
-                StoreColumn(Bs, kq * Ld + cc, v);
-            }
+            StoreA(As, As4, s, t, LoadA(a, s, t, aOff, row0, k0));
+            StoreB(Bs, Bs4, s, t, LoadB(b, s, t, bOff, col0, k0));
             Group.Barrier();
             for (int kk = 0; kk < KTile; kk += 4)
             {
@@ -164,10 +201,63 @@ internal static class MatmulIlgpuKernels
             Group.Barrier();
         }
         int r0 = row0 + 4 * ty, c0 = col0 + 4 * tx;
-        StoreRow(c, cOff, r0, c0, m, n, store, acc.C00, acc.C01, acc.C02, acc.C03);
-        StoreRow(c, cOff, r0 + 1, c0, m, n, store, acc.C10, acc.C11, acc.C12, acc.C13);
-        StoreRow(c, cOff, r0 + 2, c0, m, n, store, acc.C20, acc.C21, acc.C22, acc.C23);
-        StoreRow(c, cOff, r0 + 3, c0, m, n, store, acc.C30, acc.C31, acc.C32, acc.C33);
+        StoreRow(c, cOff, r0, c0, m, n, s.QuadC, store, acc.C00, acc.C01, acc.C02, acc.C03);
+        StoreRow(c, cOff, r0 + 1, c0, m, n, s.QuadC, store, acc.C10, acc.C11, acc.C12, acc.C13);
+        StoreRow(c, cOff, r0 + 2, c0, m, n, s.QuadC, store, acc.C20, acc.C21, acc.C22, acc.C23);
+        StoreRow(c, cOff, r0 + 3, c0, m, n, s.QuadC, store, acc.C30, acc.C31, acc.C32, acc.C33);
+    }
+
+    /// <summary>
+    /// This thread's quad of op(A) for the slice at <paramref name="k0"/>: along k as stored (row t/4, k quad t%4), or
+    /// along m when transposed (k t/16, m quad t%16); zeros past the edges.
+    /// </summary>
+    private static MmaFloat4 LoadA(ArrayView<float> a, MatmulParams s, int t, int aOff, int row0, int k0)
+    {
+        if (s.TransposeA == 0)
+        {
+            int gr = row0 + (t >> 2);
+            return gr < s.M ? Quad(a, aOff + gr * s.K, k0 + (t & 3) * 4, s.K, s.QuadA) : default;
+        }
+        int gk = k0 + (t >> 4);
+        return gk < s.K ? Quad(a, aOff + gk * s.M, row0 + (t & 15) * 4, s.M, s.QuadA) : default;
+    }
+
+    /// <summary>This thread's quad of op(B) for the slice at <paramref name="k0"/> (as <see cref="LoadA"/>, columns for rows).</summary>
+    private static MmaFloat4 LoadB(ArrayView<float> b, MatmulParams s, int t, int bOff, int col0, int k0)
+    {
+        if (s.TransposeB == 0)
+        {
+            int gk = k0 + (t >> 4);
+            return gk < s.K ? Quad(b, bOff + gk * s.N, col0 + (t & 15) * 4, s.N, s.QuadB) : default;
+        }
+        int gc = col0 + (t >> 2);
+        return gc < s.N ? Quad(b, bOff + gc * s.K, k0 + (t & 3) * 4, s.K, s.QuadB) : default;
+    }
+
+    /// <summary>A's quad into shared [k][row]: a k quad transposed by 4 scalar stores, an m quad as one 128-bit store.</summary>
+    private static void StoreA(ArrayView<float> As, ArrayView<MmaFloat4> As4, MatmulParams s, int t, MmaFloat4 v)
+    {
+        if (s.TransposeA == 0)
+        {
+            StoreColumn(As, (t & 3) * 4 * Ld + (t >> 2), v);
+        }
+        else
+        {
+            As4[(t >> 4) * Ld4 + (t & 15)] = v;
+        }
+    }
+
+    /// <summary>B's quad into shared [k][col] (as <see cref="StoreA"/>).</summary>
+    private static void StoreB(ArrayView<float> Bs, ArrayView<MmaFloat4> Bs4, MatmulParams s, int t, MmaFloat4 v)
+    {
+        if (s.TransposeB == 0)
+        {
+            Bs4[(t >> 4) * Ld4 + (t & 15)] = v;
+        }
+        else
+        {
+            StoreColumn(Bs, (t & 3) * 4 * Ld + (t >> 2), v);
+        }
     }
 
     /// <summary>
@@ -229,7 +319,7 @@ internal static class MatmulIlgpuKernels
         return c;
     }
 
-    private static void StoreRow<TStore>(ArrayView<float> c, int cOff, int row, int col, int m, int n, TStore store,
+    private static void StoreRow<TStore>(ArrayView<float> c, int cOff, int row, int col, int m, int n, int quadC, TStore store,
         float v0, float v1, float v2, float v3) where TStore : struct, IGemmStore
     {
         if (row >= m)
@@ -237,6 +327,17 @@ internal static class MatmulIlgpuKernels
             return;
         }
         int o = cOff + row * n;
+        if (quadC != 0)
+        {
+            // n % 4 = 0 and col % 4 = 0: the quad is inside the row or wholly past its end.
+            if (col < n)
+            {
+                MmaFloat4 q;
+                q.X = v0; q.Y = v1; q.Z = v2; q.W = v3;
+                store.StoreQuad(c, o + col, col, q);
+            }
+            return;
+        }
         Store(c, o, col, n, store, v0);
         Store(c, o, col + 1, n, store, v1);
         Store(c, o, col + 2, n, store, v2);

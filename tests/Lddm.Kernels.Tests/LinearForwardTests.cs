@@ -81,21 +81,25 @@ public sealed class LinearForwardTests : IDisposable
     public void Ilgpu_linear_kernels_give_what_matmul_then_bias_activation_give(bool withBias, int seed)
     {
         var rng = new Random(seed);
-        int rows = 1 + rng.Next(140), inFeatures = 1 + rng.Next(40), outFeatures = 1 + rng.Next(140);
-        var x = Numerics.RandomFloats(rng, rows * inFeatures);
-        var w = Numerics.RandomFloats(rng, inFeatures * outFeatures);
-        var bias = withBias ? Numerics.RandomFloats(rng, outFeatures) : null;
-        foreach (var backend in new Backend[] { TestBackends.IlgpuCpu, TestBackends.IlgpuMma })
+        int rows = 1 + rng.Next(140), inFeatures = 1 + rng.Next(40), drawn = 1 + rng.Next(140);
+        // The drawn width, and a multiple of 4 (the FP32 kernel's quad stores of the product and y).
+        foreach (int outFeatures in new[] { drawn, (drawn + 3) / 4 * 4 })
         {
-            foreach (var act in s_all)
+            var x = Numerics.RandomFloats(rng, rows * inFeatures);
+            var w = Numerics.RandomFloats(rng, inFeatures * outFeatures);
+            var bias = withBias ? Numerics.RandomFloats(rng, outFeatures) : null;
+            foreach (var backend in new Backend[] { TestBackends.IlgpuCpu, TestBackends.IlgpuMma })
             {
-                var (pre, y) = Run(backend, x, w, bias, rows, inFeatures, outFeatures, act);
-                var (product, expected) = Composed(backend, x, w, bias, rows, inFeatures, outFeatures, act);
-                string ctx = $"LinearForward {act} on {backend.Name}, seed {seed}, ({rows}, {inFeatures}) → {outFeatures}, bias {withBias}";
-                Numerics.AssertClose(expected.Select(v => (double)v).ToArray(), y, 1e-6, ctx + ", y");
-                if (act != Activation.Identity)
+                foreach (var act in s_all)
                 {
-                    Numerics.AssertClose(product.Select(v => (double)v).ToArray(), pre!, 1e-6, ctx + ", pre");
+                    var (pre, y) = Run(backend, x, w, bias, rows, inFeatures, outFeatures, act);
+                    var (product, expected) = Composed(backend, x, w, bias, rows, inFeatures, outFeatures, act);
+                    string ctx = $"LinearForward {act} on {backend.Name}, seed {seed}, ({rows}, {inFeatures}) → {outFeatures}, bias {withBias}";
+                    Numerics.AssertClose(expected.Select(v => (double)v).ToArray(), y, 1e-6, ctx + ", y");
+                    if (act != Activation.Identity)
+                    {
+                        Numerics.AssertClose(product.Select(v => (double)v).ToArray(), pre!, 1e-6, ctx + ", pre");
+                    }
                 }
             }
         }

@@ -57,23 +57,33 @@ public sealed class MatmulTests
         {
             foreach (int offset in new[] { 0, 1 })
             {
-                var rng = new Random(m * 10007 + n * 101 + k + offset);
-                const int batch = 2;
-                var a = Numerics.RandomFloats(rng, batch * m * k);
-                var b = Numerics.RandomFloats(rng, batch * k * n);
-                using var da = backend.Allocate<float>(offset + a.Length);
-                using var db = backend.Allocate<float>(offset + b.Length);
-                using var dc = backend.Upload<float>(Enumerable.Repeat(float.NaN, batch * m * n).ToArray());
-                using var sa = da.Slice(offset, a.Length);
-                using var sb = db.Slice(offset, b.Length);
-                sa.CopyFrom(a);
-                sb.CopyFrom(b);
-                backend.Matmul(sa, sb, dc, batch, m, n, k, transposeA, transposeB);
-                var expected = MatmulReference.Matmul(a, b, new float[batch * m * n], batch, m, n, k, transposeA,
-                    transposeB, 1f, 0f, false);
-                Numerics.AssertClose(expected, dc.ToArray(), Numerics.Tolerance(k),
-                    $"Matmul on {backend.Name}, m {m}, n {n}, k {k}, slice offset {offset}, transposeA {transposeA}, " +
-                    $"transposeB {transposeB}");
+                // C is a slice at the same offset: quad stores when n % 4 = 0 and the offset is 0; β ≠ 0 reads C first.
+                foreach (float beta in new[] { 0f, 0.5f })
+                {
+                    var rng = new Random(m * 10007 + n * 101 + k + offset + (beta == 0f ? 0 : 7919));
+                    const int batch = 2;
+                    var a = Numerics.RandomFloats(rng, batch * m * k);
+                    var b = Numerics.RandomFloats(rng, batch * k * n);
+                    var c = beta == 0f ? Enumerable.Repeat(float.NaN, batch * m * n).ToArray() : Numerics.RandomFloats(rng, batch * m * n);
+                    using var da = backend.Allocate<float>(offset + a.Length);
+                    using var db = backend.Allocate<float>(offset + b.Length);
+                    using var dc = backend.Full(offset + c.Length + 4, float.NaN);
+                    using var sa = da.Slice(offset, a.Length);
+                    using var sb = db.Slice(offset, b.Length);
+                    using var sc = dc.Slice(offset, c.Length);
+                    sa.CopyFrom(a);
+                    sb.CopyFrom(b);
+                    sc.CopyFrom(c);
+                    backend.Matmul(sa, sb, sc, batch, m, n, k, transposeA, transposeB, alpha: 1.5f, beta: beta);
+                    var expected = MatmulReference.Matmul(a, b, beta == 0f ? new float[c.Length] : c, batch, m, n, k, transposeA,
+                        transposeB, 1.5, beta, false);
+                    string context = $"Matmul on {backend.Name}, m {m}, n {n}, k {k}, slice offset {offset}, β {beta}, " +
+                        $"transposeA {transposeA}, transposeB {transposeB}";
+                    Numerics.AssertClose(expected, sc.ToArray(), Numerics.Tolerance(k), context);
+                    // Nothing written outside C's slice.
+                    var all = dc.ToArray();
+                    Assert.True(all.Take(offset).Concat(all.Skip(offset + c.Length)).All(float.IsNaN), context + ": wrote outside C");
+                }
             }
         }
     }
