@@ -25,7 +25,7 @@ public sealed partial class IlgpuBackend
         ArrayView<float>, ArrayView<int>, AttentionDims, ArrayView<float>>? _attentionBackwardQueryMma;
 
     /// <summary>The default of <see cref="AttentionScratchBudgetBytes"/>: 256 MiB, one (b, h) slice up to T = 8192.</summary>
-    public const long DefaultAttentionScratchBudgetBytes = 256L << 20;
+    internal const long DefaultAttentionScratchBudgetBytes = 256L << 20;
 
     /// <summary>
     /// The most bytes of dSᵀ scratch the tensor-core attention backward takes from the pool at once (4·Tp² per
