@@ -187,12 +187,19 @@ internal static class AttentionMmaIlgpuKernels
     /// dk, dv (+=) for one (b·h, 32-key tile) group on tensor cores: per 32-query tile each warp forms its 16 keys'
     /// Sᵀ = K_w·(scale·Q)ᵀ and dPᵀ = V_w·dOᵀ by <c>mma</c>, P = exp(S − lse) and dS = P·(dP − Δ) under the masks, stages
     /// Pᵀ and dSᵀ as TF32 in its own shared tiles, and accumulates dV_w += Pᵀ·dO and dK_w += dSᵀ·(scale·Q) in registers
-    /// — the FP32 kernel's deterministic pairing (each group the only writer of its rows), ~8·T²·D of its ~14·T²·D FLOPs.
+    /// (each group the only writer of its rows): S, dP, dV, dK once, ~8·T²·D FLOPs. With <paramref name="dsPair0"/> ≥ 0
+    /// the grid covers the pairs dsPair0.. of one chunk, and each warp also copies its staged 16 × 32 block of dSᵀ
+    /// (TF32 bits, as the mma read them) to <paramref name="ds"/>, laid out [pair − dsPair0][key][query] with a pitch of
+    /// Tp = T rounded up to 32 (ragged rows and columns hold zeros); <see cref="BackwardQueryFromDsMma"/> then forms
+    /// dQ = scale·dS·K from it (~2·T²·D, ~10·T²·D in all). dsPair0 = −1 writes nothing (the grid covers every pair) and
+    /// <see cref="BackwardQueryMma"/> recomputes S, dP and dS for dQ instead (~14·T²·D in all).
+    /// Blocks a group never visits (causal: queries before its key tile; padding: key tiles past the length) are not
+    /// written: they are exactly the blocks the dQ kernel skips.
     /// </summary>
     [GpuKernel(Hot = true)]
     public static void BackwardKeyValueMma(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<float> lse, ArrayView<float> delta, ArrayView<float> dO, ArrayView<int> lengths, AttentionDims dims,
-        ArrayView<float> dk, ArrayView<float> dv)
+        ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> ds, int dsPair0)
     {
         var ks = SharedMemory.Allocate<uint>(BwdTile * PitchQK);
         var vs = SharedMemory.Allocate<uint>(BwdTile * PitchQK);
@@ -204,8 +211,8 @@ internal static class AttentionMmaIlgpuKernels
         var scratchAll = SharedMemory.Allocate<float>(BwdWarps * Mma.ScratchPerWarp);
         int tid = Group.IdxX, group = Grid.IdxX;
         int T = dims.Tokens, D = dims.HeadDim, nd = D / 8;
-        int tiles = (T + BwdTile - 1) / BwdTile;
-        int bh = group / tiles, k0 = group % tiles * BwdTile;
+        int tiles = (T + BwdTile - 1) / BwdTile, tp = tiles * BwdTile;
+        int bh = XMath.Max(dsPair0, 0) + group / tiles, k0 = group % tiles * BwdTile;
         int bas = bh * T * D;
         int L = dims.Padded ? lengths[bh / dims.Heads] : T;
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
@@ -239,6 +246,15 @@ internal static class AttentionMmaIlgpuKernels
             KeyTerms(s2, p2, q0 + c + 16, key0, key1, T, L, dims.Causal, rowTerms, c + 16, pts, dsts, o + 16);
             KeyTerms(s3, p3, q0 + c + 24, key0, key1, T, L, dims.Causal, rowTerms, c + 24, pts, dsts, o + 24);
             Warp.Barrier();
+            if (dsPair0 >= 0)
+            {
+                // The warp's 16 key rows of dSᵀ, one 128-byte row per store: lane = query q0 + lane.
+                int dst = ((bh - dsPair0) * tp + k0 + wr) * tp + q0 + lane, src = wr * PitchP + lane;
+                for (int r = 0; r < 16; r++)
+                {
+                    ds[dst + r * tp] = Interop.IntAsFloat(dsts[src + r * PitchP]);
+                }
+            }
             // dV_w += Pᵀ·dO and dK_w += dSᵀ·(scale·Q): k-steps over the 32 queries, n-tile j over columns 8j..8j+7.
             for (int kk = 0; kk < TileK / 8; kk++)
             {
@@ -267,10 +283,87 @@ internal static class AttentionMmaIlgpuKernels
         if (nd > 7) { AddRows(dk, dv, bas, key0, key1, T, D, col + 56, dk7, dv7); }
     }
 
+    /// <summary>Row pitch (words) of the dSᵀ tile in <see cref="BackwardQueryFromDsMma"/>: read as (row t, column g) A fragments.</summary>
+    private const int PitchDsT = BwdTile + 8;
+
     /// <summary>
-    /// dq (+=) for one (b·h, 32-query tile) group on tensor cores: per 32-key tile each warp forms S = (scale·Q_w)·Kᵀ
-    /// and dP = dO_w·Vᵀ by <c>mma</c>, dS = P·(dP − Δ) under the masks, stages dS as TF32, and accumulates
-    /// dQ_w += dS·K; scaled once at the end.
+    /// dq (+=) for one (b·h, 32-query tile) group from the dSᵀ that <see cref="BackwardKeyValueMma"/> wrote to
+    /// <paramref name="ds"/> for the chunk of pairs starting at <paramref name="pair0"/>: per 32-key tile the group
+    /// loads K (TF32) and the 32 × 32 block of dSᵀ into shared memory, and each warp accumulates dQ_w += dS·K with
+    /// 4 × D/8 <c>mma</c> (dS is read transposed as A fragments); scaled once at the end. The key tiles visited are
+    /// those the forward's query rows may attend to (causal, key padding), i.e. exactly the blocks written. Each dq
+    /// element is added by one thread, once, after a fixed-order sum: deterministic without atomics.
+    /// </summary>
+    [GpuKernel(Hot = true)]
+    public static void BackwardQueryFromDsMma(ArrayView<float> k, ArrayView<float> ds, ArrayView<int> lengths,
+        AttentionDims dims, int pair0, ArrayView<float> dq)
+    {
+        var ks = SharedMemory.Allocate<uint>(TileK * PitchV);
+        var dsts = SharedMemory.Allocate<uint>(TileK * PitchDsT);
+        var scratchAll = SharedMemory.Allocate<float>(BwdWarps * Mma.ScratchPerWarp);
+        int tid = Group.IdxX, group = Grid.IdxX;
+        int T = dims.Tokens, D = dims.HeadDim, nd = D / 8;
+        int tiles = (T + BwdTile - 1) / BwdTile, tp = tiles * BwdTile;
+        int bh = pair0 + group / tiles, q0 = group % tiles * BwdTile;
+        int bas = bh * T * D, slice = (bh - pair0) * tp * tp + q0;
+        int L = dims.Padded ? lengths[bh / dims.Heads] : T;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
+        var scratch = scratchAll.SubView(warp * Mma.ScratchPerWarp, Mma.ScratchPerWarp);
+        int wr = warp * 16, row0 = q0 + wr + g, row1 = row0 + 8;
+        MmaAccumulator dq0 = default, dq1 = default, dq2 = default, dq3 = default;
+        MmaAccumulator dq4 = default, dq5 = default, dq6 = default, dq7 = default;
+        int keys = XMath.Min(dims.Causal ? XMath.Min(q0 + BwdTile, T) : T, L);
+        for (int k0 = 0; k0 < keys; k0 += TileK)
+        {
+            Group.Barrier();
+            LoadTf32Rows(k, 1f, ks, PitchV, k, ks, 0, bas, k0, TileK, T, D, tid, BwdThreads);
+            // dSᵀ rows k0..k0+31 (keys), columns q0..q0+31 (queries): already TF32, copied as bits.
+            for (int i = tid; i < TileK * BwdTile; i += BwdThreads)
+            {
+                int r = i / BwdTile, c = i - r * BwdTile;
+                dsts[r * PitchDsT + c] = Interop.FloatAsInt(ds[slice + (k0 + r) * tp + c]);
+            }
+            Group.Barrier();
+            for (int kk = 0; kk < TileK / 8; kk++)
+            {
+                // A[g, t] = dS[query wr + g, key 8kk + t] = dSᵀ[8kk + t, wr + g]; B[t, g] = K[8kk + t, column g].
+                int a = (kk * 8 + t4) * PitchDsT + wr + g, b = (kk * 8 + t4) * PitchV + g;
+                int a4 = a + 4 * PitchDsT;
+                var fs = new MmaFragmentA { A0 = dsts[a], A1 = dsts[a + 8], A2 = dsts[a4], A3 = dsts[a4 + 8] };
+                dq0 = Mma.MmaTf32(dq0, fs, VFragment(ks, b), scratch);
+                if (nd > 1) { dq1 = Mma.MmaTf32(dq1, fs, VFragment(ks, b + 8), scratch); }
+                if (nd > 2) { dq2 = Mma.MmaTf32(dq2, fs, VFragment(ks, b + 16), scratch); }
+                if (nd > 3) { dq3 = Mma.MmaTf32(dq3, fs, VFragment(ks, b + 24), scratch); }
+                if (nd > 4) { dq4 = Mma.MmaTf32(dq4, fs, VFragment(ks, b + 32), scratch); }
+                if (nd > 5) { dq5 = Mma.MmaTf32(dq5, fs, VFragment(ks, b + 40), scratch); }
+                if (nd > 6) { dq6 = Mma.MmaTf32(dq6, fs, VFragment(ks, b + 48), scratch); }
+                if (nd > 7) { dq7 = Mma.MmaTf32(dq7, fs, VFragment(ks, b + 56), scratch); }
+            }
+        }
+        int col = 2 * t4;
+        float sc = dims.Scale;
+        AddRows(dq, bas, row0, row1, T, D, col, sc, dq0);
+        if (nd > 1) { AddRows(dq, bas, row0, row1, T, D, col + 8, sc, dq1); }
+        if (nd > 2) { AddRows(dq, bas, row0, row1, T, D, col + 16, sc, dq2); }
+        if (nd > 3) { AddRows(dq, bas, row0, row1, T, D, col + 24, sc, dq3); }
+        if (nd > 4) { AddRows(dq, bas, row0, row1, T, D, col + 32, sc, dq4); }
+        if (nd > 5) { AddRows(dq, bas, row0, row1, T, D, col + 40, sc, dq5); }
+        if (nd > 6) { AddRows(dq, bas, row0, row1, T, D, col + 48, sc, dq6); }
+        if (nd > 7) { AddRows(dq, bas, row0, row1, T, D, col + 56, sc, dq7); }
+    }
+
+    /// <summary>Floats of dSᵀ scratch one (b, h) pair needs in <see cref="BackwardKeyValueMma"/>: Tp² with Tp = T rounded up to 32.</summary>
+    public static long DsScratchFloatsPerPair(int tokens)
+    {
+        long tp = (tokens + BwdTile - 1) / BwdTile * (long)BwdTile;
+        return tp * tp;
+    }
+
+    /// <summary>
+    /// The fallback dQ, for a (b, h) slice whose dSᵀ does not fit the scratch budget: dq (+=) for one (b·h, 32-query
+    /// tile) group on tensor cores: per 32-key tile each warp forms S = (scale·Q_w)·Kᵀ and dP = dO_w·Vᵀ by <c>mma</c>
+    /// again, dS = P·(dP − Δ) under the masks, stages dS as TF32, and accumulates dQ_w += dS·K; scaled once at the end
+    /// (~6·T²·D, so ~14·T²·D with <see cref="BackwardKeyValueMma"/>).
     /// </summary>
     [GpuKernel(Hot = true)]
     public static void BackwardQueryMma(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,

@@ -1,3 +1,4 @@
+using System.Globalization;
 using FsCheck.Xunit;
 using Lddm.Kernels.Ilgpu;
 using Lddm.Kernels.Reference;
@@ -68,6 +69,63 @@ public sealed class AttentionMmaTests
         }
     }
 
+    /// <summary>
+    /// The ~10·T²·D backward (dK/dV writing dSᵀ, then dQ = scale·dS·K) in chunks of (b, h) pairs: a budget of one
+    /// pair's scratch (5 chunks) and of two pairs' (3 chunks, the last short) give the one-chunk gradients bit for
+    /// bit, a rerun gives the same bits, each run matches the float64 reference from NaN-poisoned scratch, launches
+    /// are 1 (Δ) + 2 per chunk, and the pool never holds more than Δ plus the budget's whole pairs of scratch.
+    /// </summary>
+    [Theory]
+    [InlineData(70, 24, AttentionMask.CausalKeyPadding)]
+    [InlineData(45, 64, AttentionMask.None)]
+    [InlineData(33, 8, AttentionMask.Causal)]
+    [InlineData(96, 16, AttentionMask.KeyPadding)]
+    public void Backward_in_chunks_of_pairs_gives_the_same_bits_within_the_scratch_budget(int tokens, int headDim,
+        AttentionMask mask)
+    {
+        const int batch = 5, heads = 1, pairs = batch * heads;
+        long perPair = AttentionMmaIlgpuKernels.DsScratchFloatsPerPair(tokens) * sizeof(float), delta = 4L * pairs * tokens;
+        int seed = tokens * 31 + headDim;
+        var one = CheckBackward(batch, heads, tokens, headDim, mask, seed);
+        Assert.Equal(3, one.Launches);
+        Assert.Equal(delta + pairs * perPair, one.PeakBytes);
+        var again = CheckBackward(batch, heads, tokens, headDim, mask, seed);
+        AssertSameBits(one, again, "rerun");
+        foreach (var (budget, chunks, held) in new[] { (perPair, 5, perPair), (3 * perPair - 1, 3, 2 * perPair) })
+        {
+            var run = CheckBackward(batch, heads, tokens, headDim, mask, seed, budget);
+            Assert.Equal(1 + 2 * chunks, run.Launches);
+            Assert.Equal(delta + held, run.PeakBytes);
+            AssertSameBits(one, run, $"budget {budget} B ({chunks} chunks)");
+        }
+    }
+
+    /// <summary>
+    /// When one pair's dSᵀ does not fit the budget, the backward without scratch (the dQ kernel recomputes S and dP)
+    /// runs: no scratch taken from the pool, and the float64 reference still holds, in every mask.
+    /// </summary>
+    [Theory]
+    [InlineData(70, 24)]
+    [InlineData(33, 64)]
+    public void Backward_falls_back_to_recomputing_ds_when_one_pair_exceeds_the_budget(int tokens, int headDim)
+    {
+        const int batch = 2, heads = 1;
+        long perPair = AttentionMmaIlgpuKernels.DsScratchFloatsPerPair(tokens) * sizeof(float);
+        foreach (var mask in s_masks)
+        {
+            var run = CheckBackward(batch, heads, tokens, headDim, mask, tokens + headDim, budget: perPair - 1);
+            Assert.Equal(3, run.Launches);
+            Assert.Equal(4L * batch * heads * tokens, run.PeakBytes);
+        }
+    }
+
+    private static void AssertSameBits(BackwardRun expected, BackwardRun actual, string context)
+    {
+        Numerics.AssertBits(expected.Dq, actual.Dq, $"dq, {context}");
+        Numerics.AssertBits(expected.Dk, actual.Dk, $"dk, {context}");
+        Numerics.AssertBits(expected.Dv, actual.Dv, $"dv, {context}");
+    }
+
     [Fact]
     public void The_tensor_core_kernel_is_the_one_that_runs_and_only_for_the_head_dims_it_serves()
     {
@@ -136,7 +194,14 @@ public sealed class AttentionMmaTests
         }
     }
 
-    private static void CheckBackward(int batch, int heads, int tokens, int headDim, AttentionMask mask, int seed)
+    /// <summary>
+    /// One backward on <see cref="TestBackends.IlgpuMma"/> under a dSᵀ scratch budget (null: the default), checked
+    /// against the float64 gradients; the chunk's scratch is taken from the pool NaN-filled (a buffer of its exact
+    /// length is filled and returned first), so a dS block the dQ kernel reads but nobody wrote fails the check.
+    /// Returns the gradients, the launches of the backward and the pool bytes it held at its peak.
+    /// </summary>
+    private static BackwardRun CheckBackward(int batch, int heads, int tokens, int headDim, AttentionMask mask, int seed,
+        long? budget = null)
     {
         var backend = TestBackends.IlgpuMma;
         var rng = new Random(seed ^ 0x2545F491);
@@ -158,9 +223,31 @@ public sealed class AttentionMmaTests
         using var gq = backend.Upload<float>(prefill[0]);
         using var gk = backend.Upload<float>(prefill[1]);
         using var gv = backend.Upload<float>(prefill[2]);
-        backend.AttentionBackward(bq, bk, bv, bo, blse, bdO, bl, batch, heads, tokens, headDim, mask, gq, gk, gv);
+        long saved = backend.AttentionScratchBudgetBytes;
+        backend.AttentionScratchBudgetBytes = budget ?? IlgpuBackend.DefaultAttentionScratchBudgetBytes;
+        long launches, peakBytes;
+        try
+        {
+            var dims = new AttentionDims(batch, heads, tokens, headDim, mask);
+            int chunk = IlgpuBackend.AttentionScratchPairs(dims, backend.AttentionScratchBudgetBytes);
+            if (chunk > 0)
+            {
+                using var poison = Numerics.Poisoned(backend, (int)(chunk * AttentionMmaIlgpuKernels.DsScratchFloatsPerPair(tokens)));
+            }
+            backend.Synchronize();
+            backend.ResetPeakMemory();
+            long live = backend.PoolStatistics.LiveBytes;
+            var before = backend.Counters;
+            backend.AttentionBackward(bq, bk, bv, bo, blse, bdO, bl, batch, heads, tokens, headDim, mask, gq, gk, gv);
+            launches = (backend.Counters - before).Launches;
+            peakBytes = backend.PoolStatistics.PeakLiveBytes - live;
+        }
+        finally
+        {
+            backend.AttentionScratchBudgetBytes = saved;
+        }
         string context = $"{backend.Name}, seed {seed}, (B, H, T, D) = ({batch}, {heads}, {tokens}, {headDim}), mask {mask}, " +
-            $"lengths [{string.Join(", ", lengths ?? [])}]";
+            $"lengths [{string.Join(", ", lengths ?? [])}], scratch budget {budget?.ToString(CultureInfo.InvariantCulture) ?? "default"}";
 
         // Error bounds, from the float64 P, dP, Δ and dS of every allowed (t, j).
         double scale = 1 / Math.Sqrt(headDim), tf32 = Math.ScaleB(1, -10);
@@ -215,10 +302,14 @@ public sealed class AttentionMmaTests
                 }
             }
         }
-        AssertWithin("dq", edq, prefill[0], gq.ToArray(), bq_, context);
-        AssertWithin("dk", edk, prefill[1], gk.ToArray(), bk_, context);
-        AssertWithin("dv", edv, prefill[2], gv.ToArray(), bv_, context);
+        var run = new BackwardRun(gq.ToArray(), gk.ToArray(), gv.ToArray(), launches, peakBytes);
+        AssertWithin("dq", edq, prefill[0], run.Dq, bq_, context);
+        AssertWithin("dk", edk, prefill[1], run.Dk, bk_, context);
+        AssertWithin("dv", edv, prefill[2], run.Dv, bv_, context);
+        return run;
     }
+
+    private sealed record BackwardRun(float[] Dq, float[] Dk, float[] Dv, long Launches, long PeakBytes);
 
     private static void AssertWithin(string name, double[] expected, float[] prefill, float[] got, double[] bound, string context)
     {
