@@ -340,16 +340,7 @@ internal static class AttentionMmaIlgpuKernels
                 if (nd > 7) { dq7 = Mma.MmaTf32(dq7, fs, VFragment(ks, b + 56), scratch); }
             }
         }
-        int col = 2 * t4;
-        float sc = dims.Scale;
-        AddRows(dq, bas, row0, row1, T, D, col, sc, dq0);
-        if (nd > 1) { AddRows(dq, bas, row0, row1, T, D, col + 8, sc, dq1); }
-        if (nd > 2) { AddRows(dq, bas, row0, row1, T, D, col + 16, sc, dq2); }
-        if (nd > 3) { AddRows(dq, bas, row0, row1, T, D, col + 24, sc, dq3); }
-        if (nd > 4) { AddRows(dq, bas, row0, row1, T, D, col + 32, sc, dq4); }
-        if (nd > 5) { AddRows(dq, bas, row0, row1, T, D, col + 40, sc, dq5); }
-        if (nd > 6) { AddRows(dq, bas, row0, row1, T, D, col + 48, sc, dq6); }
-        if (nd > 7) { AddRows(dq, bas, row0, row1, T, D, col + 56, sc, dq7); }
+        AddDq(dq, bas, row0, row1, T, D, 2 * t4, dims.Scale, nd, dq0, dq1, dq2, dq3, dq4, dq5, dq6, dq7);
     }
 
     /// <summary>Floats of dSᵀ scratch one (b, h) pair needs in <see cref="BackwardKeyValueMma"/>: Tp² with Tp = T rounded up to 32.</summary>
@@ -420,16 +411,7 @@ internal static class AttentionMmaIlgpuKernels
                 if (nd > 7) { dq7 = Mma.MmaTf32(dq7, fs, DownFragment(ks, b + 56), scratch); }
             }
         }
-        int col = 2 * t4;
-        float sc = dims.Scale;
-        AddRows(dq, bas, row0, row1, T, D, col, sc, dq0);
-        if (nd > 1) { AddRows(dq, bas, row0, row1, T, D, col + 8, sc, dq1); }
-        if (nd > 2) { AddRows(dq, bas, row0, row1, T, D, col + 16, sc, dq2); }
-        if (nd > 3) { AddRows(dq, bas, row0, row1, T, D, col + 24, sc, dq3); }
-        if (nd > 4) { AddRows(dq, bas, row0, row1, T, D, col + 32, sc, dq4); }
-        if (nd > 5) { AddRows(dq, bas, row0, row1, T, D, col + 40, sc, dq5); }
-        if (nd > 6) { AddRows(dq, bas, row0, row1, T, D, col + 48, sc, dq6); }
-        if (nd > 7) { AddRows(dq, bas, row0, row1, T, D, col + 56, sc, dq7); }
+        AddDq(dq, bas, row0, row1, T, D, 2 * t4, dims.Scale, nd, dq0, dq1, dq2, dq3, dq4, dq5, dq6, dq7);
     }
 
     /// <summary>
@@ -506,6 +488,21 @@ internal static class AttentionMmaIlgpuKernels
     }
 
     /// <summary>dst[row0/row1, col..col+1] += scale·acc (rows past T skipped).</summary>
+    /// <summary>A warp's dQ rows row0/row1 += scale · its nd accumulator fragments (8 columns each from <paramref name="col"/>).</summary>
+    private static void AddDq(ArrayView<float> dq, int bas, int row0, int row1, int T, int D, int col, float sc, int nd,
+        MmaAccumulator dq0, MmaAccumulator dq1, MmaAccumulator dq2, MmaAccumulator dq3, MmaAccumulator dq4,
+        MmaAccumulator dq5, MmaAccumulator dq6, MmaAccumulator dq7)
+    {
+        AddRows(dq, bas, row0, row1, T, D, col, sc, dq0);
+        if (nd > 1) { AddRows(dq, bas, row0, row1, T, D, col + 8, sc, dq1); }
+        if (nd > 2) { AddRows(dq, bas, row0, row1, T, D, col + 16, sc, dq2); }
+        if (nd > 3) { AddRows(dq, bas, row0, row1, T, D, col + 24, sc, dq3); }
+        if (nd > 4) { AddRows(dq, bas, row0, row1, T, D, col + 32, sc, dq4); }
+        if (nd > 5) { AddRows(dq, bas, row0, row1, T, D, col + 40, sc, dq5); }
+        if (nd > 6) { AddRows(dq, bas, row0, row1, T, D, col + 48, sc, dq6); }
+        if (nd > 7) { AddRows(dq, bas, row0, row1, T, D, col + 56, sc, dq7); }
+    }
+
     private static void AddRows(ArrayView<float> dst, int bas, int row0, int row1, int T, int D, int col, float scale,
         MmaAccumulator acc)
     {
