@@ -91,6 +91,58 @@ public abstract partial class Backend
     }
 
     /// <summary>
+    /// The linear layer that closes an adaLN-zero residual branch, in one GEMM: u = x·W + bias for x
+    /// (batch·tokens, inFeatures), and y = residual + gate[b]·u with residual, y (batch·tokens, outFeatures) and gate
+    /// (batch, outFeatures) one vector per sequence. u is written for the backward (∂gate = Σ_t ∂y·u). The values are
+    /// exactly <see cref="LinearForward"/> (identity) into u followed by <see cref="GatedResidualForward"/>; the CPU
+    /// backend and the FP32 ILGPU kernel apply the bias and the gated residual to each GEMM tile as it is stored
+    /// instead of in a second pass over memory.
+    /// </summary>
+    public void LinearGatedResidualForward(DeviceBuffer<float> x, DeviceBuffer<float> weight, DeviceBuffer<float>? bias,
+        DeviceBuffer<float> residual, DeviceBuffer<float> gate, int batch, int tokens, int inFeatures, int outFeatures,
+        DeviceBuffer<float> u, DeviceBuffer<float> y)
+    {
+        const string k = nameof(LinearGatedResidualForward);
+        Check.Positive(batch, k, nameof(batch));
+        Check.Positive(tokens, k, nameof(tokens));
+        Check.Positive(inFeatures, k, nameof(inFeatures));
+        Check.Positive(outFeatures, k, nameof(outFeatures));
+        int rows = Check.Elements(k, batch, tokens);
+        string act = $"({batch}·{tokens}, {outFeatures})";
+        Check.Buffer(this, x, Check.Elements(k, rows, inFeatures), k, nameof(x), $"({batch}·{tokens}, {inFeatures})");
+        Check.Buffer(this, weight, Check.Elements(k, inFeatures, outFeatures), k, nameof(weight), $"({inFeatures}, {outFeatures})");
+        if (bias is not null)
+        {
+            Check.Buffer(this, bias, outFeatures, k, nameof(bias), $"({outFeatures})");
+        }
+        int n = Check.Elements(k, rows, outFeatures);
+        Check.Buffer(this, residual, n, k, nameof(residual), act);
+        Check.Buffer(this, gate, Check.Elements(k, batch, outFeatures), k, nameof(gate), $"({batch}, {outFeatures})");
+        Check.Buffer(this, u, n, k, nameof(u), act);
+        Check.Buffer(this, y, n, k, nameof(y), act);
+        foreach (var (other, name) in new[] { (x, nameof(x)), (residual, nameof(residual)), (y, nameof(y)) })
+        {
+            if (ReferenceEquals(u, other))
+            {
+                throw new ArgumentException($"{k}: 'u' must not alias '{name}'.", nameof(u));
+            }
+        }
+        LinearGatedResidualForwardCore(x, weight, bias, residual, gate, batch, tokens, inFeatures, outFeatures, u, y);
+    }
+
+    /// <summary>
+    /// <see cref="LinearGatedResidualForward"/> as the composition (linear into u, then the gated-residual pass); a
+    /// backend with a fused epilogue overrides it.
+    /// </summary>
+    protected virtual void LinearGatedResidualForwardCore(DeviceBuffer<float> x, DeviceBuffer<float> weight,
+        DeviceBuffer<float>? bias, DeviceBuffer<float> residual, DeviceBuffer<float> gate, int batch, int tokens,
+        int inFeatures, int outFeatures, DeviceBuffer<float> u, DeviceBuffer<float> y)
+    {
+        LinearForwardCore(x, weight, bias, batch * tokens, inFeatures, outFeatures, Activation.Identity, null, u);
+        GatedResidualForwardCore(residual, gate, u, batch, tokens, outFeatures, y);
+    }
+
+    /// <summary>
     /// <see cref="LinearForward"/> as the GEMM into pre (or y) and one bias + activation pass (the composition; a
     /// backend with a fused epilogue overrides it).
     /// </summary>

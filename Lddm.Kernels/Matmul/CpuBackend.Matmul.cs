@@ -49,6 +49,30 @@ public sealed partial class CpuBackend
     /// x·W is finished (y = act(tile + bias)) right after its last K block is stored, so no second pass reads the
     /// product back from memory. Same float operations as the composition, so the same bits.
     /// </summary>
+    protected override unsafe void LinearGatedResidualForwardCore(DeviceBuffer<float> x, DeviceBuffer<float> weight,
+        DeviceBuffer<float>? bias, DeviceBuffer<float> residual, DeviceBuffer<float> gate, int batch, int tokens,
+        int inFeatures, int outFeatures, DeviceBuffer<float> u, DeviceBuffer<float> y)
+    {
+        int rows = batch * tokens;
+        long macs = (long)rows * inFeatures * outFeatures;
+        if (macs < MatmulSmall || !Vector512.IsHardwareAccelerated)
+        {
+            base.LinearGatedResidualForwardCore(x, weight, bias, residual, gate, batch, tokens, inFeatures, outFeatures, u, y);
+            return;
+        }
+        // The bias into u itself (Y = C), then y = residual + gate·u from the tile while it is in L1.
+        float* pu = Raw(u).Pointer;
+        var epilogue = new CpuGemm.Epilogue(bias is null ? null : &ActForwardRow<IdentityOp>, bias is null ? null : Raw(bias).Pointer, pu)
+        {
+            Residual = Raw(residual).Pointer,
+            Gate = Raw(gate).Pointer,
+            Out = Raw(y).Pointer,
+            Tokens = tokens,
+        };
+        var shape = new MatmulShape(1, rows, outFeatures, inFeatures, false, false, 1f, 0f, false);
+        CpuGemm.Run(Raw(x).Pointer, Raw(weight).Pointer, pu, shape, macs < MatmulSerial ? null : Pool, epilogue);
+    }
+
     protected override unsafe void LinearForwardCore(DeviceBuffer<float> x, DeviceBuffer<float> weight,
         DeviceBuffer<float>? bias, int rows, int inFeatures, int outFeatures, Activation act, DeviceBuffer<float>? pre,
         DeviceBuffer<float> y)

@@ -83,16 +83,39 @@ internal static unsafe partial class CpuGemm
         public readonly delegate*<float*, float*, float*, int, void> Row = row;
         public readonly float* Bias = bias, Y = y;
 
-        public bool Active => Row != null;
+        /// <summary>
+        /// The gated residual after <see cref="Row"/>: out = residual + gate[row / tokens]·C,
+        /// residual and out with C's shape, gate one C-wide row per <see cref="Tokens"/> rows. Null: none.
+        /// </summary>
+        public float* Residual { get; init; }
+
+        public float* Gate { get; init; }
+
+        public float* Out { get; init; }
+
+        public int Tokens { get; init; }
+
+        public bool Active => Row != null || Gate != null;
 
         /// <summary>Rows [0, mr) × columns [0, nr) of the tile at (row i, column j) of C, whose first element is at ct.</summary>
         public void Apply(float* ct, int ldc, int i, int j, int mr, int nr)
         {
-            float* bias = Bias == null ? null : Bias + j;
-            float* y = Y + (long)i * ldc + j;
-            for (int r = 0; r < mr; r++)
+            if (Row != null)
             {
-                Row(ct + (long)r * ldc, bias, y + (long)r * ldc, nr);
+                float* bias = Bias == null ? null : Bias + j;
+                float* y = Y + (long)i * ldc + j;
+                for (int r = 0; r < mr; r++)
+                {
+                    Row(ct + (long)r * ldc, bias, y + (long)r * ldc, nr);
+                }
+            }
+            if (Gate != null)
+            {
+                for (int r = 0; r < mr; r++)
+                {
+                    long at = (long)(i + r) * ldc + j;
+                    CpuBackend.GatedRow(Residual + at, Gate + (long)((i + r) / Tokens) * ldc + j, ct + (long)r * ldc, Out + at, nr);
+                }
             }
         }
     }

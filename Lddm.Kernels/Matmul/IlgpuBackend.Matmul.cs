@@ -10,6 +10,32 @@ public sealed partial class IlgpuBackend
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>? _matmulMmaBf16;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams, ArrayView<float>,
         ArrayView<float>, ActivationShape>? _matmulLinear, _matmulMmaLinear, _matmulMmaBf16Linear;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams, ArrayView<float>, int,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, int>? _matmulGated;
+
+    /// <summary>
+    /// The FP32 tiles with the bias and the gated residual in the store (<see cref="MatmulIlgpuKernels.MatmulGated"/>):
+    /// one launch instead of a GEMM and a gated-residual pass. With the tensor cores on, the composition.
+    /// </summary>
+    protected override void LinearGatedResidualForwardCore(DeviceBuffer<float> x, DeviceBuffer<float> weight,
+        DeviceBuffer<float>? bias, DeviceBuffer<float> residual, DeviceBuffer<float> gate, int batch, int tokens,
+        int inFeatures, int outFeatures, DeviceBuffer<float> u, DeviceBuffer<float> y)
+    {
+        if (UseMmaMatmul)
+        {
+            base.LinearGatedResidualForwardCore(x, weight, bias, residual, gate, batch, tokens, inFeatures, outFeatures, u, y);
+            return;
+        }
+        int rows = batch * tokens;
+        var shape = new MatmulShape(1, rows, outFeatures, inFeatures, false, false, 1f, 0f, false);
+        const int tile = MatmulIlgpuKernels.Tile;
+        int tm = (rows + tile - 1) / tile, tn = (outFeatures + tile - 1) / tile;
+        _matmulGated ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams,
+            ArrayView<float>, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(MatmulIlgpuKernels.MatmulGated);
+        // An absent bias is a placeholder view the store never reads (hasBias = 0).
+        _matmulGated(new KernelConfig(checked(tm * tn), MatmulIlgpuKernels.GroupSize), View(x), View(weight), View(u),
+            Params(x, weight, u, shape, tm, tn, y), View(bias ?? u), bias is null ? 0 : 1, View(residual), View(gate), View(y), tokens);
+    }
 
     protected override void MatmulCore(DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> c,
         MatmulShape shape)

@@ -121,6 +121,33 @@ public readonly struct LinearGemmStore(ArrayView<float> bias, ArrayView<float> y
 }
 
 /// <summary>
+/// The store of <see cref="Backend.LinearGatedResidualForward"/>: u = v + bias[col] into c, and
+/// y = residual + gate[row / tokens]·u (gate one row of n per sequence), the expression of the gated-residual kernel.
+/// One batch, so the row is index / n.
+/// </summary>
+public readonly struct GatedGemmStore(ArrayView<float> bias, int hasBias, ArrayView<float> residual, ArrayView<float> gate,
+    ArrayView<float> y, int n, int tokens) : IGemmStore
+{
+    private readonly ArrayView<float> _bias = bias, _residual = residual, _gate = gate, _y = y;
+    private readonly int _hasBias = hasBias, _n = n, _tokens = tokens;
+
+    public void Store(ArrayView<float> c, int index, int col, float v)
+    {
+        float u = _hasBias != 0 ? v + _bias[col] : v;
+        c[index] = u;
+        _y[index] = _residual[index] + _gate[index / _n / _tokens * _n + col] * u;
+    }
+
+    public void StoreQuad(ArrayView<float> c, int index, int col, MmaFloat4 v)
+    {
+        Store(c, index, col, v.X);
+        Store(c, index + 1, col + 1, v.Y);
+        Store(c, index + 2, col + 2, v.Z);
+        Store(c, index + 3, col + 3, v.W);
+    }
+}
+
+/// <summary>
 /// Shared-memory tiled batched GEMM: each group of 256 threads owns a 64 × 64 tile of C[p]; K is walked in
 /// 16-deep slices of op(A) and op(B) staged in shared memory as [k][row] and [k][col] (transposes are absorbed by the
 /// loads); each thread accumulates a 4 × 4 register block, rows 4·ty..4·ty+3 and columns 4·tx..4·tx+3.
@@ -169,6 +196,15 @@ internal static class MatmulIlgpuKernels
     public static void MatmulLinear(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s,
         ArrayView<float> bias, ArrayView<float> y, ActivationShape epilogue) =>
         Gemm(a, b, c, s, new LinearGemmStore(bias, y, epilogue));
+
+    /// <summary>
+    /// A linear layer closing a gated residual branch (<see cref="GatedGemmStore"/>): c = u = x·W + bias and
+    /// y = residual + gate·u. One batch, no transposes, α = 1, β = 0.
+    /// </summary>
+    [GpuKernel(Hot = true)]
+    public static void MatmulGated(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s,
+        ArrayView<float> bias, int hasBias, ArrayView<float> residual, ArrayView<float> gate, ArrayView<float> y, int tokens) =>
+        Gemm(a, b, c, s, new GatedGemmStore(bias, hasBias, residual, gate, y, s.N, tokens));
 
     private static void Gemm<TStore>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s, TStore store)
         where TStore : struct, IGemmStore

@@ -168,7 +168,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>y = residual + gate·x over one row.</summary>
-    private static unsafe void GatedRow(float* residual, float* gate, float* x, float* y, int n)
+    internal static unsafe void GatedRow(float* residual, float* gate, float* x, float* y, int n)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
