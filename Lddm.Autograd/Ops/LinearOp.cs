@@ -115,3 +115,94 @@ public sealed class LinearOp : Node
         }
     }
 }
+
+/// <summary>
+/// The linear layer that closes an adaLN-zero residual branch, y = residual + gate·(x·W + bias): x (B, T, in),
+/// W (in, out), bias (out) or null, residual (B, T, out), gate (B, out) per sequence. One forward kernel,
+/// <see cref="Backend.LinearGatedResidualForward"/> (the gated residual in the GEMM's epilogue), which keeps
+/// u = x·W + bias for the backward. Backward: ∂residual += ∂y, ∂gate += Σ_t ∂y·u, ∂u = gate·∂y, then as
+/// <see cref="LinearOp"/>'s identity: ∂x += ∂u·Wᵀ, ∂W += xᵀ·∂u, ∂bias += Σ_rows ∂u. The same values as
+/// <see cref="LinearOp"/> followed by <see cref="GatedResidualOp"/>.
+/// </summary>
+public sealed class GatedLinearOp : Node
+{
+    private Tensor _residual = null!, _gate = null!, _x = null!, _weight = null!, _u = null!;
+    private Tensor? _bias;
+
+    public static Tensor Apply(Tensor residual, Tensor gate, Tensor x, Tensor weight, Tensor? bias)
+    {
+        const string op = nameof(GatedLinearOp);
+        OpCheck.Live(op, residual, gate, x, weight, bias);
+        OpCheck.SameBackend(op, x, weight, "x", "weight");
+        OpCheck.Rank(op, x, "x", 3);
+        if (weight.Shape.Rank != 2 || weight.Shape[0] != x.Shape[2])
+        {
+            throw new ArgumentException(
+                $"{op}: shape mismatch: 'weight' {weight.Shape} must be (in, out) with in = the last axis of 'x' {x.Shape}.", nameof(weight));
+        }
+        int b = x.Shape[0], t = x.Shape[1], inFeatures = x.Shape[2], outFeatures = weight.Shape[1];
+        var outShape = new Shape(b, t, outFeatures);
+        OpCheck.SameBackend(op, x, residual, "x", "residual");
+        if (residual.Shape != outShape)
+        {
+            throw new ArgumentException($"{op}: shape mismatch: 'residual' {residual.Shape} must be {outShape} for 'x' {x.Shape} and 'weight' {weight.Shape}.", nameof(residual));
+        }
+        ModulationCheck.PerSequence(op, residual, "residual", gate, "gate");
+        if (bias is not null)
+        {
+            OpCheck.SameBackend(op, x, bias, "x", "bias");
+            if (bias.Shape != new Shape(outFeatures))
+            {
+                throw new ArgumentException($"{op}: shape mismatch: 'bias' {bias.Shape} must be ({outFeatures}), the weight's output size.", nameof(bias));
+            }
+        }
+        var y = Tensor.Empty(x.Backend, outShape);
+        var node = new GatedLinearOp { _residual = residual, _gate = gate, _x = x, _weight = weight, _bias = bias };
+        if (outShape.Elements == 0)
+        {
+            return y;
+        }
+        // u is kept (a tensor on the tape, freed with it) only when this node will be recorded for a backward.
+        bool recorded = Grad.IsEnabled && Tape.Current is not null
+            && (residual.RequiresGrad || gate.RequiresGrad || x.RequiresGrad || weight.RequiresGrad || bias is { RequiresGrad: true });
+        node._u = recorded ? Tensor.Empty(x.Backend, outShape) : null!;
+        using var scratch = recorded ? null : x.Backend.Allocate<float>(outShape.Elements);
+        x.Backend.LinearGatedResidualForward(x.Data, weight.Data, bias?.Data, residual.Data, gate.Data, b, t, inFeatures, outFeatures,
+            node._u?.Data ?? scratch!, y.Data);
+        return Record(node, y, residual, gate, x, weight, bias);
+    }
+
+    protected internal override void Backward(Tensor gradOutput)
+    {
+        var backend = gradOutput.Backend;
+        int b = _x.Shape[0], t = _x.Shape[1], k = _x.Shape[2], n = _weight.Shape[1], rows = b * t;
+        var dres = _residual.RequiresGrad ? _residual.GradData() : null;
+        var dgate = _gate.RequiresGrad ? _gate.GradData() : null;
+        bool linear = _x.RequiresGrad || _weight.RequiresGrad || _bias is { RequiresGrad: true };
+        // ∂u = gate·∂y (the kernel adds, so into zeros), with ∂residual and ∂gate in the same pass.
+        using var du = linear ? backend.Allocate<float>(rows * n) : null;
+        du?.Fill(0f);
+        backend.GatedResidualBackward(_gate.Data, _u.Data, gradOutput.Data, b, t, n, dres, dgate, du);
+        if (du is null)
+        {
+            return;
+        }
+        if (_bias is { RequiresGrad: true })
+        {
+            var db = _bias.GradForWrite(out float beta);
+            backend.SumRows(du, rows, n, db, accumulate: beta != 0f);
+        }
+        if (_x.RequiresGrad)
+        {
+            // ∂x (rows, in) += ∂u (rows, out) · Wᵀ.
+            var dx = _x.GradForWrite(out float beta);
+            backend.Matmul(du, _weight.Data, dx, 1, rows, k, n, false, true, beta: beta);
+        }
+        if (_weight.RequiresGrad)
+        {
+            // ∂W (in, out) += xᵀ (in, rows) · ∂u (rows, out).
+            var dw = _weight.GradForWrite(out float beta);
+            backend.Matmul(_x.Data, du, dw, 1, k, n, rows, true, false, beta: beta);
+        }
+    }
+}

@@ -53,11 +53,20 @@ public sealed class DiTBlock : Module
                 $"{nameof(DiTBlock)}: x must be (B, T, {Config.Hidden}) and c (B, {Config.CondDim}) but x is {x.Shape} and c is {c.Shape}.");
         }
         var m = Modulate(c);
-        var a = Attn.Forward(ModulateOp.Apply(Norm1.Forward(x), m[0], m[1]));
-        x = GatedResidualOp.Apply(x, m[2], Drop(a, dropout));
-        var f = Mlp.Forward(ModulateOp.Apply(Norm2.Forward(x), m[3], m[4]));
-        return GatedResidualOp.Apply(x, m[5], Drop(f, dropout));
+        var o = Attn.Attend(ModulateOp.Apply(Norm1.Forward(x), m[0], m[1]));
+        x = GatedLinear(x, m[2], Attn.Proj, o, dropout);
+        var f = Mlp.Hidden(ModulateOp.Apply(Norm2.Forward(x), m[3], m[4]));
+        return GatedLinear(x, m[5], Mlp.Fc2, f, dropout);
     }
+
+    /// <summary>
+    /// residual + gate·drop(linear(h)): one op with the gated residual in the GEMM's epilogue when no dropout runs
+    /// (the same values as the composition), the composition when it does.
+    /// </summary>
+    private Tensor GatedLinear(Tensor residual, Tensor gate, Linear linear, Tensor h, DropoutRng? dropout) =>
+        !Training || Config.Dropout == 0f
+            ? linear.ForwardGated(residual, gate, h)
+            : GatedResidualOp.Apply(residual, gate, Drop(linear.Forward(h), dropout));
 
     /// <summary>The six (B, h) modulation chunks from c.</summary>
     private Tensor[] Modulate(Tensor c)

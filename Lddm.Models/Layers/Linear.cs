@@ -34,4 +34,10 @@ public sealed class Linear : Module
     /// epilogue (fused into its tile loop on the CPU).
     /// </summary>
     public Tensor Forward(Tensor x, Activation act = Activation.Identity) => LinearOp.Apply(x, Weight, Bias, act);
+
+    /// <summary>
+    /// residual + gate·(x·W + bias) for x (B, T, in), residual (B, T, out), gate (B, out): the layer closing an
+    /// adaLN-zero branch, with the gated residual in the GEMM's epilogue (<see cref="GatedLinearOp"/>).
+    /// </summary>
+    public Tensor ForwardGated(Tensor residual, Tensor gate, Tensor x) => GatedLinearOp.Apply(residual, gate, x, Weight, Bias);
 }

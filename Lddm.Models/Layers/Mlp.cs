@@ -18,5 +18,8 @@ public sealed class Mlp : Module
 
     public Linear Fc2 { get; }
 
-    public Tensor Forward(Tensor x) => Fc2.Forward(Fc1.Forward(x, Activation.GeluTanh));
+    public Tensor Forward(Tensor x) => Fc2.Forward(Hidden(x));
+
+    /// <summary>The hidden activations GELU(fc1(x)), before fc2.</summary>
+    public Tensor Hidden(Tensor x) => Fc1.Forward(x, Activation.GeluTanh);
 }

@@ -39,7 +39,10 @@ public sealed class MultiHeadSelfAttention : Module
     public Linear Proj { get; }
 
     /// <summary>x (B, T, h) → (B, T, h).</summary>
-    public Tensor Forward(Tensor x)
+    public Tensor Forward(Tensor x) => Proj.Forward(Attend(x));
+
+    /// <summary>The attention's merged heads o (B, T, h) for x (B, T, h), before the output projection <see cref="Proj"/>.</summary>
+    public Tensor Attend(Tensor x)
     {
         if (x.Shape.Rank != 3 || x.Shape[2] != Hidden)
         {
@@ -48,7 +51,6 @@ public sealed class MultiHeadSelfAttention : Module
         // The attention reads the heads in place from the QKV output (B, T, 3, heads, D) with RoPE inside and
         // writes o as (B, T, h): no head split/merge or rotation copies (forward or backward).
         var qkv = Qkv.Forward(x);                                                     // (B, T, 3h)
-        var o = QkvAttentionOp.Apply(qkv, Heads, RopeTheta, Causal ? AttentionMask.Causal : AttentionMask.None);
-        return Proj.Forward(o);
+        return QkvAttentionOp.Apply(qkv, Heads, RopeTheta, Causal ? AttentionMask.Causal : AttentionMask.None);
     }
 }

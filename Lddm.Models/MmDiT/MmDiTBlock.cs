@@ -56,15 +56,21 @@ public sealed class MmDiTBlock : Module
         // The heads are read in place from the joint QKV (B, L+P, 3, heads, D), RoPE inside the attention.
         var joint = ConcatOp.Apply([Tokens.QkvOf(x, mx[0], mx[1]), Latent.QkvOf(y, my[0], my[1])], 1); // (B, L+P, 3h)
         var o = QkvAttentionOp.Apply(joint, heads, Config.RopeTheta); // (B, L+P, h)
-        var ax = Tokens.Out.Forward(SliceOp.Apply(o, 1, 0, l));
-        var ay = Latent.Out.Forward(SliceOp.Apply(o, 1, l, p));
-
-        x = GatedResidualOp.Apply(x, mx[2], Drop(ax, dropout));
-        y = GatedResidualOp.Apply(y, my[2], Drop(ay, dropout));
-        x = GatedResidualOp.Apply(x, mx[5], Drop(Tokens.Mlp.Forward(ModulateOp.Apply(Tokens.Norm2.Forward(x), mx[3], mx[4])), dropout));
-        y = GatedResidualOp.Apply(y, my[5], Drop(Latent.Mlp.Forward(ModulateOp.Apply(Latent.Norm2.Forward(y), my[3], my[4])), dropout));
+        x = GatedLinear(x, mx[2], Tokens.Out, SliceOp.Apply(o, 1, 0, l), dropout);
+        y = GatedLinear(y, my[2], Latent.Out, SliceOp.Apply(o, 1, l, p), dropout);
+        x = GatedLinear(x, mx[5], Tokens.Mlp.Fc2, Tokens.Mlp.Hidden(ModulateOp.Apply(Tokens.Norm2.Forward(x), mx[3], mx[4])), dropout);
+        y = GatedLinear(y, my[5], Latent.Mlp.Fc2, Latent.Mlp.Hidden(ModulateOp.Apply(Latent.Norm2.Forward(y), my[3], my[4])), dropout);
         return (x, y);
     }
+
+    /// <summary>
+    /// residual + gate·drop(linear(h)): one op with the gated residual in the GEMM's epilogue when no dropout runs
+    /// (the same values as the composition), the composition when it does.
+    /// </summary>
+    private Tensor GatedLinear(Tensor residual, Tensor gate, Linear linear, Tensor h, DropoutRng? dropout) =>
+        !Training || Config.Dropout == 0f
+            ? linear.ForwardGated(residual, gate, h)
+            : GatedResidualOp.Apply(residual, gate, Drop(linear.Forward(h), dropout));
 
     private Tensor Drop(Tensor x, DropoutRng? rng)
     {

@@ -123,6 +123,80 @@ public sealed class LinearOpTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => LinearOp.Apply(x, Tensor.Zeros(backend, new Shape(3)), null, Activation.Identity));
     }
 
+    /// <summary>∂residual, ∂gate, ∂x, ∂W and ∂bias of residual + gate·(x·W + bias) against float64 finite differences.</summary>
+    [Property(Arbitrary = [typeof(Dims)], MaxTest = 8)]
+    [GradCheckOf(typeof(GatedLinearOp))]
+    public void Gated_linear_gradient_matches_finite_differences(SmallDim tokens, SmallDim inFeatures, SmallDim outFeatures,
+        bool withBias, int seed)
+    {
+        int b = 2, t = OpDims.Clamp(tokens, 4), k = OpDims.Clamp(inFeatures, 7), n = OpDims.Clamp(outFeatures, 9), rows = b * t;
+        foreach (var backend in TestBackends.All)
+        {
+            var rng = OpDims.InputRng(seed);
+            var residual = Numerics.RandomFloats(rng, rows * n);
+            var gate = Numerics.RandomFloats(rng, b * n);
+            var x = Numerics.RandomFloats(rng, rows * k);
+            var w = Numerics.RandomFloats(rng, k * n);
+            var bias = Numerics.RandomFloats(rng, n);
+            float[][] inputs = withBias ? [residual, gate, x, w, bias] : [residual, gate, x, w];
+            int[][] shapes = withBias ? [[b, t, n], [b, n], [b, t, k], [k, n], [n]] : [[b, t, n], [b, n], [b, t, k], [k, n]];
+            double err = GradCheck.Run(backend, "GatedLinear", seed, inputs, shapes,
+                v => GatedLinearOp.Apply(v[0], v[1], v[2], v[3], withBias ? v[4] : null),
+                v =>
+                {
+                    var u = Reference(v[2], v[3], withBias ? v[4] : null, rows, k, n, Activation.Identity);
+                    return [.. u.Select((ui, i) => v[0][i] + v[1][i / n / t * n + i % n] * ui)];
+                });
+            output.WriteLine($"GatedLinearOp {backend.Name} ({b}·{t},{k})→{n} bias={withBias}: max rel err {err:E2}");
+        }
+    }
+
+    /// <summary>
+    /// The fused gated linear computes what linear + gated residual computed: the same forward bits and gradients on
+    /// the CPU (the same float operations), close on the simulator; a residual that is also the layer's input (in = out)
+    /// gets both gradients.
+    /// </summary>
+    [Property(MaxTest = 5)]
+    public void Gated_linear_equals_linear_then_gated_residual(int seed)
+    {
+        var rng = new Random(seed);
+        int b = 1 + rng.Next(3), t = 1 + rng.Next(30), n = 2 + rng.Next(70);
+        var xv = Numerics.RandomFloats(rng, b * t * n);
+        var gv = Numerics.RandomFloats(rng, b * n);
+        var wv = Numerics.RandomFloats(rng, n * n);
+        var bv = Numerics.RandomFloats(rng, n);
+        var dy = Numerics.RandomFloats(rng, b * t * n);
+        foreach (var backend in TestBackends.All)
+        {
+            float[][] Run(bool fused)
+            {
+                using var tape = Tape.Begin();
+                var x = Tensor.FromArray(backend, xv, b, t, n);
+                var g = Tensor.FromArray(backend, gv, b, n);
+                var w = Tensor.FromArray(backend, wv, n, n);
+                var bias = Tensor.FromArray(backend, bv, n);
+                foreach (var p in new[] { x, g, w, bias })
+                {
+                    p.RequiresGrad = true;
+                }
+                // x is both the residual and the layer's input.
+                var y = fused ? GatedLinearOp.Apply(x, g, x, w, bias) : GatedResidualOp.Apply(x, g, LinearOp.Apply(x, w, bias, Activation.Identity));
+                var values = y.ToArray();
+                y.Backward(dy);
+                return [values, x.Grad!.ToArray(), g.Grad!.ToArray(), w.Grad!.ToArray(), bias.Grad!.ToArray()];
+            }
+            var fusedResult = Run(true);
+            var composed = Run(false);
+            string[] names = ["y", "∂x", "∂gate", "∂W", "∂bias"];
+            for (int i = 0; i < names.Length; i++)
+            {
+                string ctx = $"gated linear vs composition on {backend.Name}, seed {seed}, ({b}, {t}, {n}): {names[i]}";
+                double tol = backend is Lddm.Kernels.Cpu.CpuBackend ? 0 : Numerics.Tolerance(b * t * n);
+                Numerics.AssertClose(composed[i].Select(v => (double)v).ToArray(), fusedResult[i], tol, ctx);
+            }
+        }
+    }
+
     private static double[] Reference(double[] x, double[] w, double[]? bias, int rows, int k, int n, Activation act)
     {
         var y = new double[rows * n];
