@@ -5,10 +5,10 @@
 #   2. `lddm bench --quick --device cuda:0` (every kernel validated, then timed; matmul up to 4096³, attention up
 #      to T = 4096);
 #   3. 50 training steps of the small and base presets on cuda:0 (tokens/s once warm).
-#   1b. (after 1) the TF32 tensor-core matmul with LDDM_CUDA_MMA=1, then BF16 inputs with LDDM_CUDA_MMA=bf16: their
-#       tests and the quick bench's matmul rows.
+#   1b. (after 1) the TF32 tensor-core matmul with LDDM_CUDA_MMA=1, again with cp.async loads (LDDM_CUDA_MMA_ASYNC=1),
+#       then BF16 inputs with LDDM_CUDA_MMA=bf16: their tests and the quick bench's matmul rows.
 # Writes gpu-check.md (one table per part) and the raw logs to $OUT (or ./gpu-check-out). Bundle from
-# scripts/gpu-bundle.sh. Budget: about 7 minutes on an H200.
+# scripts/gpu-bundle.sh. Budget: about 7 minutes on an H200 (before the cp.async block, ~2 more).
 #   scripts/gpu-check.sh .gpu/lddm-gpu.tar.xz
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +71,18 @@ if [[ $device == cuda* ]]; then
     grep -E "Total:|\[FAIL\]|C\[" | cut -c1-220 | sed -n 1,20p >> "$report"
   LDDM_CUDA_MMA=1 timeout 80 dotnet "$work/lddm/lddm.dll" bench --quick --device "$device" 2>&1 |
     tee "$out/bench-mma.log" | grep -iE "matmul|attention|error|wrong" >> "$report"
+  echo '```' >> "$report"
+  # The same TF32 GEMM with cp.async tile loads (LDDM_CUDA_MMA_ASYNC=1, MatmulMmaAsyncIlgpuKernels: A and B as stored
+  # and quad-aligned; other layouts keep the register-staged kernel): the tests again, then the matmul rows.
+  echo "## TF32 mma matmul, cp.async, on $device (LDDM_CUDA_MMA=1 LDDM_CUDA_MMA_ASYNC=1)" | tee -a "$report"
+  echo '```' >> "$report"
+  LDDM_CUDA_MMA=1 LDDM_CUDA_MMA_ASYNC=1 LDDM_TEST_ILGPU_DEVICE=$device DOTNET_ROLL_FORWARD=Major timeout 120 \
+    dotnet "$work/xunit/xunit.console.dll" "$work/test-Kernels/Lddm.Kernels.Tests.dll" -nocolor -parallel none \
+    -class Lddm.Kernels.Tests.MatmulMmaAsyncTests -class Lddm.Kernels.Tests.MatmulMmaTests -class Lddm.Kernels.Tests.LinearForwardTests \
+    2>&1 | tee "$out/tests-mma-async.log" |
+    grep -E "Total:|\[FAIL\]|C\[" | cut -c1-220 | sed -n 1,20p >> "$report"
+  LDDM_CUDA_MMA=1 LDDM_CUDA_MMA_ASYNC=1 timeout 80 dotnet "$work/lddm/lddm.dll" bench --quick --device "$device" 2>&1 |
+    tee "$out/bench-mma-async.log" | grep -iE "matmul|error|wrong" >> "$report"
   echo '```' >> "$report"
   # The BF16-input variant (LDDM_CUDA_MMA=bf16, m16n8k16): its tests with BF16 tolerances, then the same matmul rows.
   echo "## BF16 mma matmul on $device (LDDM_CUDA_MMA=bf16)" | tee -a "$report"

@@ -46,6 +46,16 @@ public sealed partial class IlgpuBackend : Backend
     /// <summary>True when <see cref="MmaEnvironmentVariable"/> is "bf16": the tensor-core GEMM takes BF16 inputs.</summary>
     public static bool MmaBf16OptedIn => Environment.GetEnvironmentVariable(MmaEnvironmentVariable) == "bf16";
 
+    /// <summary>
+    /// The environment variable that opts the CUDA TF32 tensor-core GEMM into <c>cp.async</c> tile loads
+    /// (<c>LDDM_CUDA_MMA_ASYNC=1</c>, <c>MatmulMmaAsyncIlgpuKernels</c>), for A and B as stored and quad-aligned. Off by
+    /// default: proven by ptxas only, never run on a GPU (the simulator cannot run it).
+    /// </summary>
+    public const string MmaAsyncEnvironmentVariable = "LDDM_CUDA_MMA_ASYNC";
+
+    /// <summary>True when <see cref="MmaAsyncEnvironmentVariable"/> was "1" when the process first asked.</summary>
+    private static bool UseAsyncCopy { get; } = Environment.GetEnvironmentVariable(MmaAsyncEnvironmentVariable) == "1";
+
     /// <summary>ILGPU's CPU accelerator running the warp-shuffle kernels, as CUDA does.</summary>
     public static IlgpuBackend CreateCpuSimulator() => CreateCpuSimulator(useWarpShuffles: true);
 

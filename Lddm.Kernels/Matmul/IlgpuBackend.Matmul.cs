@@ -8,8 +8,9 @@ public sealed partial class IlgpuBackend
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>? _matmul;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>? _matmulMma;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>? _matmulMmaBf16;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>? _matmulMmaAsync;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams, ArrayView<float>,
-        ArrayView<float>, ActivationShape>? _matmulLinear, _matmulMmaLinear, _matmulMmaBf16Linear;
+        ArrayView<float>, ActivationShape>? _matmulLinear, _matmulMmaLinear, _matmulMmaBf16Linear, _matmulMmaAsyncLinear;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams, ArrayView<float>, int,
         ArrayView<float>, ArrayView<float>, ArrayView<float>, int>? _matmulGated;
 
@@ -69,6 +70,25 @@ public sealed partial class IlgpuBackend
             QuadAligned(b, shape.TransposeB ? shape.K : shape.N), QuadAligned(c, shape.N) && (y is null || QuadAligned(y, shape.N)));
 
     /// <summary>
+    /// <see cref="Params"/> for the tensor-core kernels, with A's and B's device addresses for the TF32 kernel's
+    /// <c>cp.async</c> tile copies (<see cref="MatmulParams.AAddress"/>, <see cref="MatmulMmaAsyncIlgpuKernels"/>) on
+    /// CUDA when neither operand is transposed and both are stored as aligned quads (every 16-byte copy then lies
+    /// inside one row) and <c>LDDM_CUDA_MMA_ASYNC=1</c>; else none: the register-staged kernel (always on the
+    /// simulator and OpenCL, and for BF16).
+    /// </summary>
+    private MatmulParams MmaParams(DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> c, MatmulShape shape,
+        int tilesM, int tilesN, DeviceBuffer<float>? y = null)
+    {
+        var p = Params(a, b, c, shape, tilesM, tilesN, y);
+        bool async = _accelerator.AcceleratorType == AcceleratorType.Cuda && !MmaBf16 && UseAsyncCopy && !shape.TransposeA &&
+            !shape.TransposeB && p.QuadA != 0 && p.QuadB != 0;
+        return async
+            ? new MatmulParams(shape, tilesM, tilesN, true, true, p.QuadC != 0,
+                (ulong)View(a).LoadEffectiveAddressAsPtr().ToInt64(), (ulong)View(b).LoadEffectiveAddressAsPtr().ToInt64())
+            : p;
+    }
+
+    /// <summary>
     /// Whether the GEMM kernels may read <paramref name="buffer"/> as 16-byte quads (<see cref="MatmulParams.QuadA"/>):
     /// its stored rows are <paramref name="rowLength"/> floats, a multiple of 4, and the buffer starts at a multiple of
     /// 4 floats into its allocation (a slice of the arena may not), whose start is aligned far beyond 16 bytes (CUDA:
@@ -88,13 +108,16 @@ public sealed partial class IlgpuBackend
             throw new ArgumentOutOfRangeException(nameof(shape),
                 $"Matmul: {groups} tiles of {MatmulMmaIlgpuKernels.TileM}x{MatmulMmaIlgpuKernels.TileN} exceed one launch; split the batch.");
         }
-        var kernel = MmaBf16
+        var p = MmaParams(a, b, c, shape, tilesM, tilesN);
+        var kernel = p.AAddress != 0
+            ? _matmulMmaAsync ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
+                MatmulMmaAsyncIlgpuKernels.MatmulMmaAsync)
+            : MmaBf16
             ? _matmulMmaBf16 ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
                 MatmulMmaBf16IlgpuKernels.MatmulMmaBf16)
             : _matmulMma ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams>(
                 MatmulMmaIlgpuKernels.MatmulMma);
-        kernel(new KernelConfig((int)groups, MatmulMmaIlgpuKernels.GroupSize), View(a), View(b), View(c),
-            Params(a, b, c, shape, tilesM, tilesN));
+        kernel(new KernelConfig((int)groups, MatmulMmaIlgpuKernels.GroupSize), View(a), View(b), View(c), p);
     }
 
     /// <summary>
@@ -114,13 +137,17 @@ public sealed partial class IlgpuBackend
         {
             int tilesM = (rows + MatmulMmaIlgpuKernels.TileM - 1) / MatmulMmaIlgpuKernels.TileM;
             int tilesN = (outFeatures + MatmulMmaIlgpuKernels.TileN - 1) / MatmulMmaIlgpuKernels.TileN;
-            var linear = MmaBf16
+            var p = MmaParams(x, weight, product, shape, tilesM, tilesN, y);
+            var linear = p.AAddress != 0
+                ? _matmulMmaAsyncLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    MatmulParams, ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulMmaAsyncIlgpuKernels.MatmulMmaAsyncLinear)
+                : MmaBf16
                 ? _matmulMmaBf16Linear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
                     MatmulParams, ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulMmaBf16IlgpuKernels.MatmulMmaBf16Linear)
                 : _matmulMmaLinear ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
                     MatmulParams, ArrayView<float>, ArrayView<float>, ActivationShape>(MatmulMmaIlgpuKernels.MatmulMmaLinear);
             linear(new KernelConfig(checked(tilesM * tilesN), MatmulMmaIlgpuKernels.GroupSize), View(x), View(weight),
-                View(product), Params(x, weight, product, shape, tilesM, tilesN, y), biasView, View(y), epilogue);
+                View(product), p, biasView, View(y), epilogue);
             return;
         }
         const int tile = MatmulIlgpuKernels.Tile;

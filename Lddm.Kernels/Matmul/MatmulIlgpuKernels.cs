@@ -12,7 +12,8 @@ namespace Lddm.Kernels.Ilgpu;
 /// <param name="quadB">The same for B (rows n long as stored, k long transposed).</param>
 /// <param name="quadC">C (and a linear layer's y) may be written as aligned quads: n % 4 = 0 and every output view
 /// starts 16-byte aligned.</param>
-public readonly struct MatmulParams(MatmulShape s, int tilesM, int tilesN, bool quadA = false, bool quadB = false, bool quadC = false)
+public readonly struct MatmulParams(MatmulShape s, int tilesM, int tilesN, bool quadA = false, bool quadB = false, bool quadC = false,
+    ulong aAddress = 0, ulong bAddress = 0)
 {
     public readonly int M = s.M, N = s.N, K = s.K;
     public readonly int TransposeA = s.TransposeA ? 1 : 0, TransposeB = s.TransposeB ? 1 : 0;
@@ -32,6 +33,15 @@ public readonly struct MatmulParams(MatmulShape s, int tilesM, int tilesN, bool 
     /// <summary>1: the FP32 kernel writes each thread's 4 consecutive C columns as one 128-bit store
     /// (<c>st.global.v4.f32</c>; with β ≠ 0 after one 128-bit load), else float by float.</summary>
     public readonly int QuadC = quadC ? 1 : 0;
+
+    /// <summary>
+    /// The device addresses of A's and B's first elements (the views' <c>LoadEffectiveAddressAsPtr</c>), or 0. Set by
+    /// the CUDA host for the TF32 tensor-core kernel, which then copies A and B tiles global → shared with
+    /// <c>cp.async</c> (inline PTX needs a raw global address, and ILGPU 1.5.3 cannot turn a view into one inside a
+    /// kernel); only when A and B are not transposed and both quad flags hold (16-byte copies, see
+    /// <see cref="MatmulMmaAsyncIlgpuKernels"/>). Every other kernel ignores them.
+    /// </summary>
+    public readonly ulong AAddress = aAddress, BAddress = bAddress;
 }
 
 /// <summary>

@@ -62,15 +62,18 @@ public static class PtxCompiler
         return result.OrderBy(k => k.Name, StringComparer.Ordinal).ToList();
     }
 
-    /// <summary>Compiles every kernel for <paramref name="arch"/> ("sm_80" or "sm_90"); returns name → PTX text.</summary>
-    public static IReadOnlyList<(GpuKernelInfo Kernel, string Ptx)> CompileAll(string arch)
+    /// <summary>
+    /// Compiles every kernel (or those <paramref name="where"/> selects) for <paramref name="arch"/> ("sm_80" or
+    /// "sm_90"); returns name → PTX text.
+    /// </summary>
+    public static IReadOnlyList<(GpuKernelInfo Kernel, string Ptx)> CompileAll(string arch, Func<GpuKernelInfo, bool>? where = null)
     {
         var architecture = ParseArchitecture(arch);
         using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(architecture), architecture,
             InstructionSet, null);
         var result = new List<(GpuKernelInfo, string)>();
-        foreach (var kernel in Discover())
+        foreach (var kernel in Discover().Where(k => where is null || where(k)))
         {
             // ILGPU caps .target at sm_80; name the real target so ptxas checks the kernel against sm_90 rules.
             string ptx = Compile(backend, kernel).Replace(".target sm_80", $".target {arch}", StringComparison.Ordinal);

@@ -99,7 +99,7 @@ public sealed class MatmulMmaTests
         return (float)(Math.Round(x / ulp, MidpointRounding.AwayFromZero) * ulp);
     }
 
-    private static void AssertMatchesTf32(Backend backend, int batch, int m, int n, int k, bool transposeA,
+    internal static void AssertMatchesTf32(Backend backend, int batch, int m, int n, int k, bool transposeA,
         bool transposeB, float alpha, float beta, bool broadcastB, int seed) =>
         AssertMatchesRounded(backend, "MatmulMma (TF32)", RoundTf32, 10, batch, m, n, k, transposeA, transposeB, alpha, beta,
             broadcastB, seed);
