@@ -66,6 +66,24 @@ public sealed class LinearOp : Node
         return Record(node, y, x, weight, bias);
     }
 
+    /// <summary>
+    /// ∂x (rows, in) += ∂u·Wᵀ and ∂W (in, out) += xᵀ·∂u for a linear layer's ∂u (rows, out), each written (β = 0) when
+    /// it is its tensor's first gradient.
+    /// </summary>
+    internal static void InputAndWeightGradients(Backend backend, DeviceBuffer<float> du, Tensor x, Tensor weight, int rows, int k, int n)
+    {
+        if (x.RequiresGrad)
+        {
+            var dx = x.GradForWrite(out float beta);
+            backend.Matmul(du, weight.Data, dx, 1, rows, k, n, false, true, beta: beta);
+        }
+        if (weight.RequiresGrad)
+        {
+            var dw = weight.GradForWrite(out float beta);
+            backend.Matmul(x.Data, du, dw, 1, k, n, rows, true, false, beta: beta);
+        }
+    }
+
     protected internal override void Backward(Tensor gradOutput)
     {
         if (gradOutput.Shape.Elements == 0)
@@ -96,18 +114,7 @@ public sealed class LinearOp : Node
                 backend.BiasActivationBackward(_pre!.Data, _bias?.Data, gradOutput.Data, rows, n, _act, scratch, dbias?.GradData());
                 g = scratch;
             }
-            if (_x.RequiresGrad)
-            {
-                // ∂x (rows, in) += ∂u (rows, out) · Wᵀ.
-                var dx = _x.GradForWrite(out float beta);
-                backend.Matmul(g, _weight.Data, dx, 1, rows, k, n, false, true, beta: beta);
-            }
-            if (_weight.RequiresGrad)
-            {
-                // ∂W (in, out) += xᵀ (in, rows) · ∂u (rows, out).
-                var dw = _weight.GradForWrite(out float beta);
-                backend.Matmul(_x.Data, g, dw, 1, k, n, rows, true, false, beta: beta);
-            }
+            InputAndWeightGradients(backend, g, _x, _weight, rows, k, n);
         }
         finally
         {
@@ -192,17 +199,6 @@ public sealed class GatedLinearOp : Node
             var db = _bias.GradForWrite(out float beta);
             backend.SumRows(du, rows, n, db, accumulate: beta != 0f);
         }
-        if (_x.RequiresGrad)
-        {
-            // ∂x (rows, in) += ∂u (rows, out) · Wᵀ.
-            var dx = _x.GradForWrite(out float beta);
-            backend.Matmul(du, _weight.Data, dx, 1, rows, k, n, false, true, beta: beta);
-        }
-        if (_weight.RequiresGrad)
-        {
-            // ∂W (in, out) += xᵀ (in, rows) · ∂u (rows, out).
-            var dw = _weight.GradForWrite(out float beta);
-            backend.Matmul(_x.Data, du, dw, 1, k, n, rows, true, false, beta: beta);
-        }
+        LinearOp.InputAndWeightGradients(backend, du, _x, _weight, rows, k, n);
     }
 }
