@@ -111,7 +111,7 @@ public abstract partial class Backend
         {
             throw new ArgumentException($"{k}: 'dst' must not alias 'src'.", "dst");
         }
-        var (shape, _) = layout.Collapsed();
+        int[] shape = layout.MergedShape;
         if (shape.Length > StridedLayout.MaxRank)
         {
             throw new ArgumentException(

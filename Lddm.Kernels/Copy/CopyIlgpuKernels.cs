@@ -89,7 +89,7 @@ internal readonly record struct StridedShape(int Offset, int Rank, int Scatter, 
 {
     public static StridedShape Of(StridedLayout layout, bool scatter, bool accumulate)
     {
-        var (shape, strides) = layout.Collapsed();
+        int[] shape = layout.MergedShape, strides = layout.MergedStrides;
         var d = new int[StridedLayout.MaxRank];
         var st = new int[StridedLayout.MaxRank];
         Array.Fill(d, 1);

@@ -48,7 +48,7 @@ public sealed partial class CpuBackend
     protected override unsafe void StridedCore(DeviceBuffer<float> contiguous, DeviceBuffer<float> strided, StridedLayout layout,
         bool scatter, bool accumulate)
     {
-        var (shape, strides) = layout.Collapsed();
+        int[] shape = layout.MergedShape, strides = layout.MergedStrides;
         if (shape.Length == 0)
         {
             // Every axis has size 1: one element.

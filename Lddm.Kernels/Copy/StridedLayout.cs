@@ -13,6 +13,9 @@ public sealed class StridedLayout
 
     private readonly int[] _shape, _strides;
 
+    /// <summary>The layout with size-1 axes dropped and contiguous runs merged (<see cref="Collapsed"/>), made once.</summary>
+    private readonly int[] _mergedShape, _mergedStrides;
+
     public StridedLayout(int offset, int[] shape, int[] strides)
     {
         ArgumentNullException.ThrowIfNull(shape);
@@ -46,6 +49,8 @@ public sealed class StridedLayout
         Elements = (int)elements;
         // One past the last element read or written (the offset itself when the view is empty).
         Extent = elements == 0 ? offset : (int)extent + 1;
+        (_mergedShape, _mergedStrides) = Merge(_shape, _strides);
+        IsContiguous = Elements == 0 || _mergedShape.Length == 0 || (_mergedShape.Length == 1 && _mergedStrides[0] == 1);
     }
 
     /// <summary>The row-major layout of a contiguous tensor of <paramref name="shape"/> at offset 0.</summary>
@@ -65,14 +70,7 @@ public sealed class StridedLayout
     public int Extent { get; }
 
     /// <summary>Whether the view is a contiguous row-major run of the buffer (starting at <see cref="Offset"/>).</summary>
-    public bool IsContiguous
-    {
-        get
-        {
-            var (shape, strides) = Collapsed();
-            return Elements == 0 || shape.Length == 0 || (shape.Length == 1 && strides[0] == 1);
-        }
-    }
+    public bool IsContiguous { get; }
 
     /// <summary>
     /// Whether no two elements of the view share a buffer position (so a scatter through it is well defined). Checked
@@ -130,25 +128,33 @@ public sealed class StridedLayout
     /// The same element order with size-1 axes dropped and runs of axes that are contiguous in each other merged
     /// (axis d folds into d + 1 when Strides[d] = Strides[d+1]·Shape[d+1]): fewer, longer loops for the kernels.
     /// </summary>
-    public (int[] Shape, int[] Strides) Collapsed()
+    public (int[] Shape, int[] Strides) Collapsed() => ((int[])_mergedShape.Clone(), (int[])_mergedStrides.Clone());
+
+    /// <summary><see cref="Collapsed"/> without the copies, for the kernels (read only).</summary>
+    internal int[] MergedShape => _mergedShape;
+
+    /// <summary>The strides of <see cref="MergedShape"/> (read only).</summary>
+    internal int[] MergedStrides => _mergedStrides;
+
+    private static (int[] Shape, int[] Strides) Merge(int[] dims, int[] steps)
     {
         var shape = new List<int>();
         var strides = new List<int>();
-        for (int d = 0; d < Rank; d++)
+        for (int d = 0; d < dims.Length; d++)
         {
-            if (_shape[d] == 1)
+            if (dims[d] == 1)
             {
                 continue;
             }
-            if (shape.Count > 0 && strides[^1] == (long)_strides[d] * _shape[d])
+            if (shape.Count > 0 && strides[^1] == (long)steps[d] * dims[d])
             {
-                shape[^1] *= _shape[d];
-                strides[^1] = _strides[d];
+                shape[^1] *= dims[d];
+                strides[^1] = steps[d];
             }
             else
             {
-                shape.Add(_shape[d]);
-                strides.Add(_strides[d]);
+                shape.Add(dims[d]);
+                strides.Add(steps[d]);
             }
         }
         return ([.. shape], [.. strides]);
