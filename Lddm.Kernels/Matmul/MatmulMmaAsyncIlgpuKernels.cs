@@ -109,10 +109,8 @@ internal static class MatmulMmaAsyncIlgpuKernels
         uint asBase = AsyncCopy.SharedAddress(as4.Cast<byte>()), bsBase = AsyncCopy.SharedAddress(bs4.Cast<byte>());
         int t = Group.IdxX, grid = Grid.IdxX;
         int m = s.M, n = s.N, k = s.K;
-        int tiles = s.TilesM * s.TilesN;
-        int p = grid / tiles, tile = grid - p * tiles;
-        int row0 = tile / s.TilesN * TileM, col0 = tile % s.TilesN * TileN;
-        int aOff = p * m * k, bOff = s.BroadcastB != 0 ? 0 : p * k * n, cOff = p * m * n;
+        var at = new GemmTile(s, grid, TileM, TileN);
+        int row0 = at.Row0, col0 = at.Col0, aOff = at.AOff, bOff = at.BOff, cOff = at.COff;
         int lane = t & 31, warp = t >> 5;
         int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
         int g = lane >> 2, tg = lane & 3;
