@@ -46,8 +46,10 @@ public sealed class TransposeOp : Node
         int i = x.Shape.Axis(axis0), j = x.Shape.Axis(axis1);
         var dims = x.Shape.ToArray();
         (dims[i], dims[j]) = (dims[j], dims[i]);
-        var y = Tensor.View(x.Root, new Shape(dims), x.Layout.SwapAxes(i, j));
-        var node = new TransposeOp { _x = x, _inX = StridedLayout.Contiguous(x.Shape.ToArray()).SwapAxes(i, j) };
+        // Within x (for the backward's scatter into ∂x) and within x's root (for reading); the same for a non-view x.
+        var inX = StridedLayout.Contiguous(x.Shape.ToArray()).SwapAxes(i, j);
+        var y = Tensor.View(x.Root, new Shape(dims), x.IsView ? x.Layout.SwapAxes(i, j) : inX);
+        var node = new TransposeOp { _x = x, _inX = inX };
         return Record(node, y, x);
     }
 
@@ -138,8 +140,10 @@ public sealed class SliceOp : Node
             throw new ArgumentOutOfRangeException(nameof(start),
                 $"{nameof(SliceOp)}: [{start}, {start + length}) is outside axis {ax} of shape {x.Shape}.");
         }
-        var y = Tensor.View(x.Root, x.Shape.With(ax, length), x.Layout.Slice(ax, start, length));
-        var node = new SliceOp { _x = x, _inX = StridedLayout.Contiguous(x.Shape.ToArray()).Slice(ax, start, length) };
+        // Within x (for the backward's scatter into ∂x) and within x's root (for reading); the same for a non-view x.
+        var inX = StridedLayout.Contiguous(x.Shape.ToArray()).Slice(ax, start, length);
+        var y = Tensor.View(x.Root, x.Shape.With(ax, length), x.IsView ? x.Layout.Slice(ax, start, length) : inX);
+        var node = new SliceOp { _x = x, _inX = inX };
         return Record(node, y, x);
     }
 

@@ -133,8 +133,8 @@ public sealed class LinearOp : Node
 /// </summary>
 public sealed class GatedLinearOp : Node
 {
-    private Tensor _residual = null!, _gate = null!, _x = null!, _weight = null!, _u = null!;
-    private Tensor? _bias;
+    private Tensor _residual = null!, _gate = null!, _x = null!, _weight = null!;
+    private Tensor? _bias, _u;
 
     public static Tensor Apply(Tensor residual, Tensor gate, Tensor x, Tensor weight, Tensor? bias)
     {
@@ -172,7 +172,7 @@ public sealed class GatedLinearOp : Node
         // u is kept (a tensor on the tape, freed with it) only when this node will be recorded for a backward.
         bool recorded = Grad.IsEnabled && Tape.Current is not null
             && (residual.RequiresGrad || gate.RequiresGrad || x.RequiresGrad || weight.RequiresGrad || bias is { RequiresGrad: true });
-        node._u = recorded ? Tensor.Empty(x.Backend, outShape) : null!;
+        node._u = recorded ? Tensor.Empty(x.Backend, outShape) : null;
         using var scratch = recorded ? null : x.Backend.Allocate<float>(outShape.Elements);
         x.Backend.LinearGatedResidualForward(x.Data, weight.Data, bias?.Data, residual.Data, gate.Data, b, t, inFeatures, outFeatures,
             node._u?.Data ?? scratch!, y.Data);
@@ -189,7 +189,7 @@ public sealed class GatedLinearOp : Node
         // ∂u = gate·∂y (the kernel adds, so into zeros), with ∂residual and ∂gate in the same pass.
         using var du = linear ? backend.Allocate<float>(rows * n) : null;
         du?.Fill(0f);
-        backend.GatedResidualBackward(_gate.Data, _u.Data, gradOutput.Data, b, t, n, dres, dgate, du);
+        backend.GatedResidualBackward(_gate.Data, _u!.Data, gradOutput.Data, b, t, n, dres, dgate, du);
         if (du is null)
         {
             return;
