@@ -12,31 +12,49 @@ public sealed partial class IlgpuBackend
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams, ArrayView<float>,
         ArrayView<float>, ActivationShape>? _matmulLinear, _matmulMmaLinear, _matmulMmaBf16Linear, _matmulMmaAsyncLinear;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams, ArrayView<float>, int,
-        ArrayView<float>, ArrayView<float>, ArrayView<float>, int>? _matmulGated;
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, int>? _matmulGated, _matmulMmaGated, _matmulMmaBf16Gated,
+        _matmulMmaAsyncGated;
 
     /// <summary>
-    /// The FP32 tiles with the bias and the gated residual in the store (<see cref="MatmulIlgpuKernels.MatmulGated"/>):
-    /// one launch instead of a GEMM and a gated-residual pass. With the tensor cores on, the composition.
+    /// One launch: the GEMM with the bias and the gated residual in the store (<see cref="GatedGemmStore"/>) instead of
+    /// a GEMM and a gated-residual pass: the FP32 tiles (<see cref="MatmulIlgpuKernels.MatmulGated"/>), or with
+    /// <see cref="UseMmaMatmul"/> the tensor-core kernel in use (TF32, its cp.async form, or BF16).
     /// </summary>
     protected override void LinearGatedResidualForwardCore(DeviceBuffer<float> x, DeviceBuffer<float> weight,
         DeviceBuffer<float>? bias, DeviceBuffer<float> residual, DeviceBuffer<float> gate, int batch, int tokens,
         int inFeatures, int outFeatures, DeviceBuffer<float> u, DeviceBuffer<float> y)
     {
-        if (UseMmaMatmul)
-        {
-            base.LinearGatedResidualForwardCore(x, weight, bias, residual, gate, batch, tokens, inFeatures, outFeatures, u, y);
-            return;
-        }
         int rows = batch * tokens;
         var shape = new MatmulShape(1, rows, outFeatures, inFeatures, false, false, 1f, 0f, false);
+        // An absent bias is a placeholder view the store never reads (hasBias = 0).
+        var biasView = View(bias ?? u);
+        int hasBias = bias is null ? 0 : 1;
+        if (UseMmaMatmul)
+        {
+            int tilesM = (rows + MatmulMmaIlgpuKernels.TileM - 1) / MatmulMmaIlgpuKernels.TileM;
+            int tilesN = (outFeatures + MatmulMmaIlgpuKernels.TileN - 1) / MatmulMmaIlgpuKernels.TileN;
+            var p = MmaParams(x, weight, u, shape, tilesM, tilesN, y);
+            var gated = p.AAddress != 0
+                ? _matmulMmaAsyncGated ??= LoadGated(MatmulMmaAsyncIlgpuKernels.MatmulMmaAsyncGated)
+                : MmaBf16
+                ? _matmulMmaBf16Gated ??= LoadGated(MatmulMmaBf16IlgpuKernels.MatmulMmaBf16Gated)
+                : _matmulMmaGated ??= LoadGated(MatmulMmaIlgpuKernels.MatmulMmaGated);
+            gated(new KernelConfig(checked(tilesM * tilesN), MatmulMmaIlgpuKernels.GroupSize), View(x), View(weight), View(u),
+                p, biasView, hasBias, View(residual), View(gate), View(y), tokens);
+            return;
+        }
         const int tile = MatmulIlgpuKernels.Tile;
         int tm = (rows + tile - 1) / tile, tn = (outFeatures + tile - 1) / tile;
-        _matmulGated ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams,
-            ArrayView<float>, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(MatmulIlgpuKernels.MatmulGated);
-        // An absent bias is a placeholder view the store never reads (hasBias = 0).
+        _matmulGated ??= LoadGated(MatmulIlgpuKernels.MatmulGated);
         _matmulGated(new KernelConfig(checked(tm * tn), MatmulIlgpuKernels.GroupSize), View(x), View(weight), View(u),
-            Params(x, weight, u, shape, tm, tn, y), View(bias ?? u), bias is null ? 0 : 1, View(residual), View(gate), View(y), tokens);
+            Params(x, weight, u, shape, tm, tn, y), biasView, hasBias, View(residual), View(gate), View(y), tokens);
     }
+
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams, ArrayView<float>, int,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, int> LoadGated(
+        Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatmulParams, ArrayView<float>, int, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, int> kernel) =>
+        _accelerator.LoadStreamKernel(kernel);
 
     protected override void MatmulCore(DeviceBuffer<float> a, DeviceBuffer<float> b, DeviceBuffer<float> c,
         MatmulShape shape)

@@ -83,6 +83,12 @@ internal static class MatmulMmaAsyncIlgpuKernels
         ArrayView<float> bias, ArrayView<float> y, ActivationShape epilogue) =>
         Gemm(a, b, c, s, new LinearGemmStore(bias, y, epilogue));
 
+    /// <summary>u = x·W + bias, y = residual + gate·u with cp.async tile loads (as <see cref="MatmulMmaIlgpuKernels.MatmulMmaGated"/>).</summary>
+    [GpuKernel(Hot = true)]
+    public static void MatmulMmaAsyncGated(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s,
+        ArrayView<float> bias, int hasBias, ArrayView<float> residual, ArrayView<float> gate, ArrayView<float> y, int tokens) =>
+        Gemm(a, b, c, s, new GatedGemmStore(bias, hasBias, residual, gate, y, s.N, tokens));
+
     private static void Gemm<TStore>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s, TStore store)
         where TStore : struct, IGemmStore
     {

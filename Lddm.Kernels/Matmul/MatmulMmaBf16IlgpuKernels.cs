@@ -125,6 +125,12 @@ internal static class MatmulMmaBf16IlgpuKernels
         ArrayView<float> bias, ArrayView<float> y, ActivationShape epilogue) =>
         Gemm(a, b, c, s, new LinearGemmStore(bias, y, epilogue));
 
+    /// <summary>A gated residual branch's closing linear layer on BF16 tensor cores (see <see cref="GatedGemmStore"/>).</summary>
+    [GpuKernel(Hot = true)]
+    public static void MatmulMmaBf16Gated(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s,
+        ArrayView<float> bias, int hasBias, ArrayView<float> residual, ArrayView<float> gate, ArrayView<float> y, int tokens) =>
+        Gemm(a, b, c, s, new GatedGemmStore(bias, hasBias, residual, gate, y, s.N, tokens));
+
     private static void Gemm<TStore>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s, TStore store)
         where TStore : struct, IGemmStore
     {

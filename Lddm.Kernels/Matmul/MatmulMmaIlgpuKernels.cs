@@ -150,6 +150,15 @@ internal static class MatmulMmaIlgpuKernels
         ArrayView<float> bias, ArrayView<float> y, ActivationShape epilogue) =>
         Gemm(a, b, c, s, new LinearGemmStore(bias, y, epilogue));
 
+    /// <summary>
+    /// A linear layer closing a gated residual branch on tensor cores (<see cref="GatedGemmStore"/>, as
+    /// <see cref="MatmulIlgpuKernels.MatmulGated"/>): c = u = x·W + bias and y = residual + gate·u.
+    /// </summary>
+    [GpuKernel(Hot = true)]
+    public static void MatmulMmaGated(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s,
+        ArrayView<float> bias, int hasBias, ArrayView<float> residual, ArrayView<float> gate, ArrayView<float> y, int tokens) =>
+        Gemm(a, b, c, s, new GatedGemmStore(bias, hasBias, residual, gate, y, s.N, tokens));
+
     private static void Gemm<TStore>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatmulParams s, TStore store)
         where TStore : struct, IGemmStore
     {

@@ -7,7 +7,9 @@ namespace Lddm.Kernels.Tests;
 
 /// <summary>
 /// The linear layer with the gated residual in its GEMM's epilogue against the float64 reference and against the
-/// composition it replaces (linear into u, then the gated-residual kernel), on every backend.
+/// composition it replaces (linear into u, then the gated-residual kernel), on every backend: the CPU, the FP32 ILGPU
+/// tiles, and the TF32 and BF16 tensor-core kernels (their emulation on the simulator; the GPU itself under
+/// <c>LDDM_TEST_ILGPU_DEVICE</c>).
 /// </summary>
 public sealed class LinearGatedResidualTests
 {
@@ -27,17 +29,17 @@ public sealed class LinearGatedResidualTests
             var residual = Numerics.RandomFloats(rng, n);
             var gate = Numerics.RandomFloats(rng, batch * outFeatures);
             var u64 = MatmulReference.Matmul(x, w, new float[n], 1, rows, outFeatures, inFeatures);
-            var y64 = new double[n];
-            for (int r = 0; r < rows; r++)
+            var y64 = GatedReference(u64, bias, residual, gate, rows, tokens, outFeatures);
+            // The tensor-core kernels multiply inputs rounded to TF32 / BF16: their float64 reference takes the same
+            // rounded inputs (each product then exact), within FP32 accumulation error of Σ|x|·|w| (2⁻²² per term,
+            // as MatmulMmaTests) plus the gated sum's own rounding.
+            var magnitude = MatmulReference.Matmul(x.Select(v => Math.Abs(v)).ToArray(), w.Select(v => Math.Abs(v)).ToArray(), new float[n], 1,
+                rows, outFeatures, inFeatures);
+            var tensorCores = new (Backend Backend, Func<float, float>? Round)[]
             {
-                for (int c = 0; c < outFeatures; c++)
-                {
-                    int i = r * outFeatures + c;
-                    u64[i] += bias?[c] ?? 0;
-                    y64[i] = residual[i] + (double)gate[r / tokens * outFeatures + c] * u64[i];
-                }
-            }
-            foreach (var backend in TestBackends.All.Append(TestBackends.IlgpuMma))
+                (TestBackends.IlgpuMma, MatmulMmaTests.RoundTf32), (TestBackends.IlgpuMmaBf16, MatmulMmaBf16Tests.RoundBf16),
+            };
+            foreach (var (backend, round) in TestBackends.All.Select(b => (b, (Func<float, float>?)null)).Concat(tensorCores))
             {
                 string ctx = $"LinearGatedResidualForward on {backend.Name}, seed {seed}, ({batch}·{tokens}, {inFeatures}) → {outFeatures}, bias {withBias}";
                 using var bx = backend.Upload<float>(x);
@@ -48,12 +50,31 @@ public sealed class LinearGatedResidualTests
                 using var u = Numerics.Poisoned(backend, n);
                 using var y = Numerics.Poisoned(backend, n);
                 backend.LinearGatedResidualForward(bx, bw, bb, br, bg, batch, tokens, inFeatures, outFeatures, u, y);
-                if (!ReferenceEquals(backend, TestBackends.IlgpuMma))
+                if (round is null)
                 {
-                    // The tensor-core backend rounds to TF32: it is held to the composition below only.
                     double tol = Numerics.Tolerance(inFeatures);
                     Numerics.AssertClose(u64, u.ToArray(), tol, ctx + ", u");
                     Numerics.AssertClose(y64, y.ToArray(), tol, ctx + ", y");
+                }
+                else
+                {
+                    var ur = MatmulReference.Matmul(x.Select(round).ToArray(), w.Select(round).ToArray(), new float[n], 1, rows,
+                        outFeatures, inFeatures);
+                    var yr = GatedReference(ur, bias, residual, gate, rows, tokens, outFeatures);
+                    var gotU = u.ToArray();
+                    var gotY = y.ToArray();
+                    for (int i = 0; i < n; i++)
+                    {
+                        double g = Math.Abs(gate[i / outFeatures / tokens * outFeatures + i % outFeatures]);
+                        double accumulation = magnitude[i] * (inFeatures + 8) * Math.ScaleB(1, -22) + 1e-30;
+                        double tolU = accumulation + Math.Abs(ur[i]) * Math.ScaleB(1, -23);
+                        double tolY = g * tolU + (Math.Abs(residual[i]) + g * Math.Abs(ur[i])) * Math.ScaleB(1, -22);
+                        if (!float.IsFinite(gotU[i]) || Math.Abs(gotU[i] - ur[i]) > tolU || Math.Abs(gotY[i] - yr[i]) > tolY)
+                        {
+                            throw new Xunit.Sdk.XunitException($"{ctx}: element {i}: u = {gotU[i]:R}, y = {gotY[i]:R}; " +
+                                $"expected u {ur[i]:R} (±{tolU:E2}), y {yr[i]:R} (±{tolY:E2}) from the rounded inputs.");
+                        }
+                    }
                 }
 
                 // The composition: the same float operations (CPU: bit for bit).
@@ -66,6 +87,23 @@ public sealed class LinearGatedResidualTests
                 Numerics.AssertClose(y2.ToArray().Select(v => (double)v).ToArray(), y.ToArray(), same, ctx + ", y vs composition");
             }
         }
+    }
+
+    /// <summary>y = residual + gate[sequence]·(u + bias) in float64; <paramref name="u"/> gets the bias added.</summary>
+    private static double[] GatedReference(double[] u, float[]? bias, float[] residual, float[] gate, int rows, int tokens,
+        int outFeatures)
+    {
+        var y = new double[u.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c = 0; c < outFeatures; c++)
+            {
+                int i = r * outFeatures + c;
+                u[i] += bias?[c] ?? 0;
+                y[i] = residual[i] + (double)gate[r / tokens * outFeatures + c] * u[i];
+            }
+        }
+        return y;
     }
 
     [Theory]

@@ -94,7 +94,7 @@ public sealed class MatmulMmaBf16Tests
             transposeB, alpha, beta, broadcastB, seed);
 
     /// <summary>x rounded to 7 explicit mantissa bits, nearest, ties to even, in float64 (overflow gives ∞).</summary>
-    private static float RoundBf16(float x)
+    internal static float RoundBf16(float x)
     {
         if (x == 0 || !float.IsFinite(x))
         {

@@ -88,7 +88,7 @@ public sealed class MatmulMmaTests
 
     /// <summary>x rounded to 10 mantissa bits, nearest, ties away from zero, in float64 (subnormals keep the
     /// fixed exponent −126).</summary>
-    private static float RoundTf32(float x)
+    internal static float RoundTf32(float x)
     {
         if (x == 0)
         {
