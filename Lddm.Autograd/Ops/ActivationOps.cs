@@ -45,12 +45,13 @@ public sealed class BiasActivationOp : Node
         var dbias = _bias is { RequiresGrad: true } ? _bias.GradData() : null;
         if (_x.RequiresGrad)
         {
-            backend.BiasActivationBackward(_x.Data, _bias?.Data, gradOutput.Data, rows, cols, _act, _x.GradData(), dbias);
+            // Written, not added, when this is x's first gradient (no zero fill).
+            var dx = _x.GradForWrite(out float beta);
+            backend.BiasActivationBackward(_x.Data, _bias?.Data, gradOutput.Data, rows, cols, _act, dx, dbias, writeDx: beta == 0f);
             return;
         }
         // The kernel always writes dx; only the bias wants a gradient here, so dx goes to scratch.
         using var scratch = backend.Allocate<float>(_x.Shape.Elements);
-        scratch.Fill(0f);
-        backend.BiasActivationBackward(_x.Data, _bias?.Data, gradOutput.Data, rows, cols, _act, scratch, dbias);
+        backend.BiasActivationBackward(_x.Data, _bias?.Data, gradOutput.Data, rows, cols, _act, scratch, dbias, writeDx: true);
     }
 }

@@ -108,10 +108,10 @@ public sealed class LinearOp : Node
             }
             else
             {
-                // ∂u = ∂y·act′(pre + bias) (the kernel accumulates, so into zeros), and ∂bias += its column sums.
+                // ∂u = ∂y·act′(pre + bias), written into a fresh buffer (no zero fill), and ∂bias += its column sums.
                 scratch = backend.Allocate<float>(rows * n);
-                scratch.Fill(0f);
-                backend.BiasActivationBackward(_pre!.Data, _bias?.Data, gradOutput.Data, rows, n, _act, scratch, dbias?.GradData());
+                backend.BiasActivationBackward(_pre!.Data, _bias?.Data, gradOutput.Data, rows, n, _act, scratch, dbias?.GradData(),
+                    writeDx: true);
                 g = scratch;
             }
             InputAndWeightGradients(backend, g, _x, _weight, rows, k, n);
@@ -183,13 +183,15 @@ public sealed class GatedLinearOp : Node
     {
         var backend = gradOutput.Backend;
         int b = _x.Shape[0], t = _x.Shape[1], k = _x.Shape[2], n = _weight.Shape[1], rows = b * t;
-        var dres = _residual.RequiresGrad ? _residual.GradData() : null;
+        float resBeta = 1f;
+        var dres = _residual.RequiresGrad ? _residual.GradForWrite(out resBeta) : null;
         var dgate = _gate.RequiresGrad ? _gate.GradData() : null;
         bool linear = _x.RequiresGrad || _weight.RequiresGrad || _bias is { RequiresGrad: true };
-        // ∂u = gate·∂y (the kernel adds, so into zeros), with ∂residual and ∂gate in the same pass.
+        // ∂u = gate·∂y written into a fresh buffer (no zero fill), with ∂residual (written when this is its first
+        // gradient) and ∂gate in the same pass.
         using var du = linear ? backend.Allocate<float>(rows * n) : null;
-        du?.Fill(0f);
-        backend.GatedResidualBackward(_gate.Data, _u!.Data, gradOutput.Data, b, t, n, dres, dgate, du);
+        backend.GatedResidualBackward(_gate.Data, _u!.Data, gradOutput.Data, b, t, n, dres, dgate, du,
+            writeDresidual: resBeta == 0f, writeDx: true);
         if (du is null)
         {
             return;

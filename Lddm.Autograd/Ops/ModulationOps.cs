@@ -21,18 +21,20 @@ public sealed class ModulateOp : Node
     {
         var backend = gradOutput.Backend;
         int b = _x.Shape[0], t = _x.Shape[1], h = _x.Shape[2];
-        var dx = _x.RequiresGrad ? _x.GradData() : null;
+        // ∂x is written, not added, when it is x's first gradient (no zero fill).
+        float xBeta = 1f;
+        var dx = _x.RequiresGrad ? _x.GradForWrite(out xBeta) : null;
         var dshift = _shift.RequiresGrad ? _shift.GradData() : null;
         var dscale = _scale.RequiresGrad ? _scale.GradData() : null;
         if (dshift is null || !ReferenceEquals(dshift, dscale))
         {
-            backend.ModulateBackward(_x.Data, _scale.Data, gradOutput.Data, b, t, h, dx, dshift, dscale);
+            backend.ModulateBackward(_x.Data, _scale.Data, gradOutput.Data, b, t, h, dx, dshift, dscale, writeDx: xBeta == 0f);
             return;
         }
         // shift and scale are one tensor: the kernel's gradients must not alias, so ∂scale goes through scratch.
         using var scratch = backend.Allocate<float>(dscale!.Length);
         scratch.Fill(0f);
-        backend.ModulateBackward(_x.Data, _scale.Data, gradOutput.Data, b, t, h, dx, dshift, scratch);
+        backend.ModulateBackward(_x.Data, _scale.Data, gradOutput.Data, b, t, h, dx, dshift, scratch, writeDx: xBeta == 0f);
         backend.Axpby(1f, scratch, 1f, dscale);
     }
 }
@@ -59,16 +61,21 @@ public sealed class GatedResidualOp : Node
     {
         var backend = gradOutput.Backend;
         int b = _x.Shape[0], t = _x.Shape[1], h = _x.Shape[2];
-        var dres = _residual.RequiresGrad ? _residual.GradData() : null;
+        // ∂residual and ∂x are written, not added, when they are their tensor's first gradient (no zero fill).
+        float resBeta = 1f, xBeta = 1f;
+        var dres = _residual.RequiresGrad ? _residual.GradForWrite(out resBeta) : null;
         var dgate = _gate.RequiresGrad ? _gate.GradData() : null;
-        var dx = _x.RequiresGrad ? _x.GradData() : null;
+        var dx = _x.RequiresGrad ? _x.GradForWrite(out xBeta) : null;
         if (dres is null || !ReferenceEquals(dres, dx))
         {
-            backend.GatedResidualBackward(_gate.Data, _x.Data, gradOutput.Data, b, t, h, dres, dgate, dx);
+            backend.GatedResidualBackward(_gate.Data, _x.Data, gradOutput.Data, b, t, h, dres, dgate, dx,
+                writeDresidual: resBeta == 0f, writeDx: xBeta == 0f);
             return;
         }
-        // residual and x are one tensor: the kernel's gradients must not alias, so ∂residual is added separately.
-        backend.GatedResidualBackward(_gate.Data, _x.Data, gradOutput.Data, b, t, h, null, dgate, dx);
+        // residual and x are one tensor (its first GradForWrite above may have written nothing yet: resBeta says so, and
+        // the second saw the buffer as existing): the kernel's gradients must not alias, so ∂x is written or added by
+        // the kernel and ∂residual added after it.
+        backend.GatedResidualBackward(_gate.Data, _x.Data, gradOutput.Data, b, t, h, null, dgate, dx, writeDx: resBeta == 0f);
         backend.Axpby(1f, gradOutput.Data, 1f, dres);
     }
 }

@@ -33,17 +33,18 @@ internal static class ActivationIlgpuKernels
         y[i] = Value(s.Act, u);
     }
 
-    /// <summary>dx[i] += dy[i]·act′(x[i] + bias[i mod cols]).</summary>
+    /// <summary>dx[i] += dy[i]·act′(x[i] + bias[i mod cols]); dx[i] = that term, dx unread, with write ≠ 0.</summary>
     [GpuKernel]
     public static void BackwardDx(Index1D i, ArrayView<float> x, ArrayView<float> bias, ArrayView<float> dy,
-        ArrayView<float> dx, ActivationShape s)
+        ArrayView<float> dx, ActivationShape s, int write)
     {
         float u = x[i];
         if (s.HasBias != 0)
         {
             u += bias[i % s.Cols];
         }
-        dx[i] += dy[i] * Grad(s.Act, u);
+        float g = dy[i] * Grad(s.Act, u);
+        dx[i] = write != 0 ? g : dx[i] + g;
     }
 
     /// <summary>

@@ -34,9 +34,11 @@ public abstract partial class Backend
     /// dx[r, c] += dy[r, c]·act′(u[r, c]) and, when <paramref name="dbias"/> is not null,
     /// dbias[c] += Σ_r dy[r, c]·act′(u[r, c]). Shapes: x, dy, dx (rows, cols); bias, dbias (cols).
     /// <paramref name="dx"/> must not alias any input; it may be the buffer that will feed the previous layer.
+    /// With <paramref name="writeDx"/>, dx = dy·act′(u) instead (0 + the term, as accumulating into zeros) and its old
+    /// contents are never read: a fresh buffer needs no zero fill.
     /// </summary>
     public void BiasActivationBackward(DeviceBuffer<float> x, DeviceBuffer<float>? bias, DeviceBuffer<float> dy,
-        int rows, int cols, Activation act, DeviceBuffer<float> dx, DeviceBuffer<float>? dbias)
+        int rows, int cols, Activation act, DeviceBuffer<float> dx, DeviceBuffer<float>? dbias, bool writeDx = false)
     {
         const string k = nameof(BiasActivationBackward);
         int n = CheckActivationShapes(k, x, bias, rows, cols, act);
@@ -46,14 +48,15 @@ public abstract partial class Backend
         {
             Check.Buffer(this, dbias, cols, k, nameof(dbias), $"({cols})");
         }
-        ActivationBackwardCore(x, bias, dy, rows, cols, act, dx, dbias);
+        ActivationBackwardCore(x, bias, dy, rows, cols, act, dx, dbias, writeDx);
     }
 
     protected abstract void ActivationForwardCore(DeviceBuffer<float> x, DeviceBuffer<float>? bias, int rows,
         int cols, Activation act, DeviceBuffer<float> y);
 
     protected abstract void ActivationBackwardCore(DeviceBuffer<float> x, DeviceBuffer<float>? bias,
-        DeviceBuffer<float> dy, int rows, int cols, Activation act, DeviceBuffer<float> dx, DeviceBuffer<float>? dbias);
+        DeviceBuffer<float> dy, int rows, int cols, Activation act, DeviceBuffer<float> dx, DeviceBuffer<float>? dbias,
+        bool writeDx);
 
     private int CheckActivationShapes(string k, DeviceBuffer<float> x, DeviceBuffer<float>? bias, int rows, int cols,
         Activation act)

@@ -35,15 +35,16 @@ public sealed partial class CpuBackend
     }
 
     protected override unsafe void ActivationBackwardCore(DeviceBuffer<float> x, DeviceBuffer<float>? bias,
-        DeviceBuffer<float> dy, int rows, int cols, Activation act, DeviceBuffer<float> dx, DeviceBuffer<float>? dbias)
+        DeviceBuffer<float> dy, int rows, int cols, Activation act, DeviceBuffer<float> dx, DeviceBuffer<float>? dbias,
+        bool writeDx)
     {
         float* px = Raw(x).Pointer, pb = bias is null ? null : Raw(bias).Pointer;
         float* pdy = Raw(dy).Pointer, pdx = Raw(dx).Pointer, pdb = dbias is null ? null : Raw(dbias).Pointer;
         switch (act)
         {
-            case Activation.Identity: ActBackward<IdentityOp>(px, pb, pdy, pdx, pdb, rows, cols); break;
-            case Activation.GeluTanh: ActBackward<GeluTanhOp>(px, pb, pdy, pdx, pdb, rows, cols); break;
-            default: ActBackward<SiluOp>(px, pb, pdy, pdx, pdb, rows, cols); break;
+            case Activation.Identity: ActBackward<IdentityOp>(px, pb, pdy, pdx, pdb, rows, cols, writeDx); break;
+            case Activation.GeluTanh: ActBackward<GeluTanhOp>(px, pb, pdy, pdx, pdb, rows, cols, writeDx); break;
+            default: ActBackward<SiluOp>(px, pb, pdy, pdx, pdb, rows, cols, writeDx); break;
         }
     }
 
@@ -59,10 +60,11 @@ public sealed partial class CpuBackend
         });
 
     /// <summary>
-    /// dx += dy·act′(u) over row chunks, one chunk per thread; each chunk sums its dbias contribution into its
-    /// own zeroed partial row, and the partials are added into dbias after the join (no races, fixed order).
+    /// dx += dy·act′(u) (dx = 0 + dy·act′(u), unread, with <paramref name="write"/>) over row chunks, one chunk per
+    /// thread; each chunk sums its dbias contribution into its own zeroed partial row, and the partials are added into
+    /// dbias after the join (no races, fixed order).
     /// </summary>
-    private unsafe void ActBackward<TAct>(float* x, float* b, float* dy, float* dx, float* db, int rows, int cols)
+    private unsafe void ActBackward<TAct>(float* x, float* b, float* dy, float* dx, float* db, int rows, int cols, bool write)
         where TAct : IActivationOperator
     {
         int chunks = Math.Clamp((int)((long)rows * cols / ActivationChunk), 1, Math.Min(Pool.Threads, rows));
@@ -78,7 +80,7 @@ public sealed partial class CpuBackend
                     for (int r = (int)((long)rows * ch / chunks); r < r1; r++)
                     {
                         long o = (long)r * cols;
-                        ActBackwardRow<TAct>(x + o, b, dy + o, dx + o, part, cols);
+                        ActBackwardRow<TAct>(x + o, b, dy + o, dx + o, part, cols, write);
                     }
                 }
             });
@@ -130,9 +132,12 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>dx[i] += dy[i]·act′(x[i] + b[i]); part[i] += the same term when part is not null.</summary>
+    /// <summary>
+    /// dx[i] += dy[i]·act′(x[i] + b[i]) (dx[i] = 0 + that, unread, with <paramref name="write"/>); part[i] += the same
+    /// term when part is not null.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ActBackwardRow<TAct>(float* x, float* b, float* dy, float* dx, float* part, int n)
+    private static unsafe void ActBackwardRow<TAct>(float* x, float* b, float* dy, float* dx, float* part, int n, bool write)
         where TAct : IActivationOperator
     {
         int i = 0;
@@ -146,7 +151,7 @@ public sealed partial class CpuBackend
                     u += Vector512.Load(b + i);
                 }
                 var g = Vector512.Load(dy + i) * TAct.Grad(u);
-                (Vector512.Load(dx + i) + g).Store(dx + i);
+                ((write ? Vector512<float>.Zero : Vector512.Load(dx + i)) + g).Store(dx + i);
                 if (part is not null)
                 {
                     (Vector512.Load(part + i) + g).Store(part + i);
@@ -163,7 +168,7 @@ public sealed partial class CpuBackend
                     u += Vector256.Load(b + i);
                 }
                 var g = Vector256.Load(dy + i) * TAct.Grad(u);
-                (Vector256.Load(dx + i) + g).Store(dx + i);
+                ((write ? Vector256<float>.Zero : Vector256.Load(dx + i)) + g).Store(dx + i);
                 if (part is not null)
                 {
                     (Vector256.Load(part + i) + g).Store(part + i);
@@ -173,7 +178,7 @@ public sealed partial class CpuBackend
         for (; i < n; i++)
         {
             float g = dy[i] * TAct.Grad(b is null ? x[i] : x[i] + b[i]);
-            dx[i] += g;
+            dx[i] = (write ? 0f : dx[i]) + g;
             if (part is not null)
             {
                 part[i] += g;

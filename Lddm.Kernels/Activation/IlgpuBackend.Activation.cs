@@ -6,7 +6,7 @@ namespace Lddm.Kernels.Ilgpu;
 public sealed partial class IlgpuBackend
 {
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ActivationShape>? _actForward;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ActivationShape>?
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ActivationShape, int>?
         _actDx;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ActivationShape,
         int, int>? _actDbiasPartials;
@@ -21,12 +21,13 @@ public sealed partial class IlgpuBackend
     }
 
     protected override void ActivationBackwardCore(DeviceBuffer<float> x, DeviceBuffer<float>? bias,
-        DeviceBuffer<float> dy, int rows, int cols, Activation act, DeviceBuffer<float> dx, DeviceBuffer<float>? dbias)
+        DeviceBuffer<float> dy, int rows, int cols, Activation act, DeviceBuffer<float> dx, DeviceBuffer<float>? dbias,
+        bool writeDx)
     {
         var shape = new ActivationShape(rows, cols, (int)act, bias is null ? 0 : 1);
         _actDx ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ActivationShape>(ActivationIlgpuKernels.BackwardDx);
-        _actDx(rows * cols, View(x), View(bias ?? x), View(dy), View(dx), shape);
+            ArrayView<float>, ArrayView<float>, ActivationShape, int>(ActivationIlgpuKernels.BackwardDx);
+        _actDx(rows * cols, View(x), View(bias ?? x), View(dy), View(dx), shape, writeDx ? 1 : 0);
         if (dbias is not null)
         {
             _actDbiasPartials ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,

@@ -22,10 +22,13 @@ public abstract partial class Backend
     /// <summary>
     /// Backward of <see cref="ModulateForward"/>, ACCUMULATING into each gradient that is not null:
     /// dx += dy·(1 + scale[b]); dshift[b,h] += Σ_t dy[b,t,h]; dscale[b,h] += Σ_t dy[b,t,h]·x[b,t,h].
-    /// Shapes as in the forward. Gradients must not alias the inputs or each other.
+    /// With <paramref name="writeDx"/>, dx = dy·(1 + scale[b]) instead: its old contents are never read (a first
+    /// writer's fresh gradient needs no zero fill). Shapes as in the forward. Gradients must not alias the inputs or
+    /// each other.
     /// </summary>
     public void ModulateBackward(DeviceBuffer<float> x, DeviceBuffer<float> scale, DeviceBuffer<float> dy,
-        int batch, int tokens, int hidden, DeviceBuffer<float>? dx, DeviceBuffer<float>? dshift, DeviceBuffer<float>? dscale)
+        int batch, int tokens, int hidden, DeviceBuffer<float>? dx, DeviceBuffer<float>? dshift, DeviceBuffer<float>? dscale,
+        bool writeDx = false)
     {
         const string k = nameof(ModulateBackward);
         var (n, act, vec) = ModulationShapes(k, batch, tokens, hidden);
@@ -36,7 +39,7 @@ public abstract partial class Backend
         CheckModulationGrad(dx, n, k, nameof(dx), act);
         CheckModulationGrad(dshift, m, k, nameof(dshift), vec);
         CheckModulationGrad(dscale, m, k, nameof(dscale), vec);
-        ModulateBackwardCore(x, scale, dy, batch, tokens, hidden, dx, dshift, dscale);
+        ModulateBackwardCore(x, scale, dy, batch, tokens, hidden, dx, dshift, dscale, writeDx);
     }
 
     /// <summary>
@@ -59,11 +62,14 @@ public abstract partial class Backend
     /// <summary>
     /// Backward of <see cref="GatedResidualForward"/>, ACCUMULATING into each gradient that is not null:
     /// dresidual += dy; dgate[b,h] += Σ_t dy[b,t,h]·x[b,t,h]; dx += dy·gate[b].
-    /// Gradients must not alias the inputs or each other.
+    /// With <paramref name="writeDresidual"/> / <paramref name="writeDx"/> that gradient is written instead
+    /// (dresidual = dy, dx = dy·gate[b]) and its old contents are never read. Gradients must not alias the inputs or
+    /// each other.
     /// </summary>
     public void GatedResidualBackward(DeviceBuffer<float> gate, DeviceBuffer<float> x, DeviceBuffer<float> dy,
         int batch, int tokens, int hidden,
-        DeviceBuffer<float>? dresidual, DeviceBuffer<float>? dgate, DeviceBuffer<float>? dx)
+        DeviceBuffer<float>? dresidual, DeviceBuffer<float>? dgate, DeviceBuffer<float>? dx,
+        bool writeDresidual = false, bool writeDx = false)
     {
         const string k = nameof(GatedResidualBackward);
         var (n, act, vec) = ModulationShapes(k, batch, tokens, hidden);
@@ -74,7 +80,7 @@ public abstract partial class Backend
         CheckModulationGrad(dresidual, n, k, nameof(dresidual), act);
         CheckModulationGrad(dgate, m, k, nameof(dgate), vec);
         CheckModulationGrad(dx, n, k, nameof(dx), act);
-        GatedResidualBackwardCore(gate, x, dy, batch, tokens, hidden, dresidual, dgate, dx);
+        GatedResidualBackwardCore(gate, x, dy, batch, tokens, hidden, dresidual, dgate, dx, writeDresidual, writeDx);
     }
 
     protected abstract void ModulateForwardCore(DeviceBuffer<float> x, DeviceBuffer<float> shift,
@@ -82,14 +88,15 @@ public abstract partial class Backend
 
     protected abstract void ModulateBackwardCore(DeviceBuffer<float> x, DeviceBuffer<float> scale,
         DeviceBuffer<float> dy, int batch, int tokens, int hidden,
-        DeviceBuffer<float>? dx, DeviceBuffer<float>? dshift, DeviceBuffer<float>? dscale);
+        DeviceBuffer<float>? dx, DeviceBuffer<float>? dshift, DeviceBuffer<float>? dscale, bool writeDx);
 
     protected abstract void GatedResidualForwardCore(DeviceBuffer<float> residual, DeviceBuffer<float> gate,
         DeviceBuffer<float> x, int batch, int tokens, int hidden, DeviceBuffer<float> y);
 
     protected abstract void GatedResidualBackwardCore(DeviceBuffer<float> gate, DeviceBuffer<float> x,
         DeviceBuffer<float> dy, int batch, int tokens, int hidden,
-        DeviceBuffer<float>? dresidual, DeviceBuffer<float>? dgate, DeviceBuffer<float>? dx);
+        DeviceBuffer<float>? dresidual, DeviceBuffer<float>? dgate, DeviceBuffer<float>? dx, bool writeDresidual,
+        bool writeDx);
 
     /// <summary>Validates the sizes; returns the activation count and both shapes in words.</summary>
     private static (long N, string Activation, string PerSequence) ModulationShapes(string k, int batch, int tokens, int hidden)

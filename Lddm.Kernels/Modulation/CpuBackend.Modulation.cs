@@ -35,20 +35,21 @@ public sealed partial class CpuBackend
 
     protected override unsafe void ModulateBackwardCore(DeviceBuffer<float> x, DeviceBuffer<float> scale,
         DeviceBuffer<float> dy, int batch, int tokens, int hidden,
-        DeviceBuffer<float>? dx, DeviceBuffer<float>? dshift, DeviceBuffer<float>? dscale)
+        DeviceBuffer<float>? dx, DeviceBuffer<float>? dshift, DeviceBuffer<float>? dscale, bool writeDx)
     {
         var p = new ModulationPointers(Raw(x).Pointer, Raw(scale).Pointer, Raw(dy).Pointer, RawOrNull(dx),
-            RawOrNull(dshift), RawOrNull(dscale), null, 1f);
+            RawOrNull(dshift), RawOrNull(dscale), null, 1f, writeDx, false);
         ModulationBackwardBlocks(p, batch, tokens, hidden);
     }
 
     protected override unsafe void GatedResidualBackwardCore(DeviceBuffer<float> gate, DeviceBuffer<float> x,
         DeviceBuffer<float> dy, int batch, int tokens, int hidden,
-        DeviceBuffer<float>? dresidual, DeviceBuffer<float>? dgate, DeviceBuffer<float>? dx)
+        DeviceBuffer<float>? dresidual, DeviceBuffer<float>? dgate, DeviceBuffer<float>? dx, bool writeDresidual,
+        bool writeDx)
     {
         // Same pass as the modulate backward with scale → gate, offset 0, no Σdy, and dresidual += dy.
         var p = new ModulationPointers(Raw(x).Pointer, Raw(gate).Pointer, Raw(dy).Pointer, RawOrNull(dx),
-            null, RawOrNull(dgate), RawOrNull(dresidual), 0f);
+            null, RawOrNull(dgate), RawOrNull(dresidual), 0f, writeDx, writeDresidual);
         ModulationBackwardBlocks(p, batch, tokens, hidden);
     }
 
@@ -57,12 +58,14 @@ public sealed partial class CpuBackend
     /// <summary>
     /// The backward pass shared by modulate and gated residual, for one sequence b:
     /// dx += dy·(offset + v[b]); dsum[b] += Σ_t dy; ddot[b] += Σ_t dy·x; dcopy += dy (each only when non-null).
+    /// <see cref="WriteDx"/> / <see cref="WriteDCopy"/>: dx / dcopy written (=), their old contents never read.
     /// </summary>
     private readonly unsafe struct ModulationPointers(float* x, float* v, float* dy, float* dx,
-        float* dsum, float* ddot, float* dcopy, float offset)
+        float* dsum, float* ddot, float* dcopy, float offset, bool writeDx, bool writeDCopy)
     {
         public readonly float* X = x, V = v, Dy = dy, Dx = dx, DSum = dsum, DDot = ddot, DCopy = dcopy;
         public readonly float Offset = offset;
+        public readonly bool WriteDx = writeDx, WriteDCopy = writeDCopy;
     }
 
     /// <summary>
@@ -106,6 +109,8 @@ public sealed partial class CpuBackend
     {
         float* dy = p.Dy + row, x = p.X + row, v = p.V + vec;
         float* dx = p.Dx == null ? null : p.Dx + row, dc = p.DCopy == null ? null : p.DCopy + row;
+        // Written gradients: the same expression as the accumulation into +0 (g·s + 0 and 0 + g), unread.
+        bool wx = p.WriteDx, wc = p.WriteDCopy;
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
@@ -115,8 +120,12 @@ public sealed partial class CpuBackend
                 var g = Vector512.Load(dy + i);
                 (Vector512.Load(sums + i) + g).Store(sums + i);
                 Vector512.FusedMultiplyAdd(g, Vector512.Load(x + i), Vector512.Load(dots + i)).Store(dots + i);
-                if (dx != null) Vector512.FusedMultiplyAdd(g, off + Vector512.Load(v + i), Vector512.Load(dx + i)).Store(dx + i);
-                if (dc != null) (Vector512.Load(dc + i) + g).Store(dc + i);
+                if (dx != null)
+                {
+                    var s = off + Vector512.Load(v + i);
+                    (wx ? g * s + Vector512<float>.Zero : Vector512.FusedMultiplyAdd(g, s, Vector512.Load(dx + i))).Store(dx + i);
+                }
+                if (dc != null) ((wc ? Vector512<float>.Zero : Vector512.Load(dc + i)) + g).Store(dc + i);
             }
         }
         else if (Vector256.IsHardwareAccelerated)
@@ -127,8 +136,12 @@ public sealed partial class CpuBackend
                 var g = Vector256.Load(dy + i);
                 (Vector256.Load(sums + i) + g).Store(sums + i);
                 Vector256.FusedMultiplyAdd(g, Vector256.Load(x + i), Vector256.Load(dots + i)).Store(dots + i);
-                if (dx != null) Vector256.FusedMultiplyAdd(g, off + Vector256.Load(v + i), Vector256.Load(dx + i)).Store(dx + i);
-                if (dc != null) (Vector256.Load(dc + i) + g).Store(dc + i);
+                if (dx != null)
+                {
+                    var s = off + Vector256.Load(v + i);
+                    (wx ? g * s + Vector256<float>.Zero : Vector256.FusedMultiplyAdd(g, s, Vector256.Load(dx + i))).Store(dx + i);
+                }
+                if (dc != null) ((wc ? Vector256<float>.Zero : Vector256.Load(dc + i)) + g).Store(dc + i);
             }
         }
         for (; i < n; i++)
@@ -136,8 +149,8 @@ public sealed partial class CpuBackend
             float g = dy[i];
             sums[i] += g;
             dots[i] = MathF.FusedMultiplyAdd(g, x[i], dots[i]);
-            if (dx != null) dx[i] = MathF.FusedMultiplyAdd(g, p.Offset + v[i], dx[i]);
-            if (dc != null) dc[i] += g;
+            if (dx != null) dx[i] = wx ? g * (p.Offset + v[i]) + 0f : MathF.FusedMultiplyAdd(g, p.Offset + v[i], dx[i]);
+            if (dc != null) dc[i] = (wc ? 0f : dc[i]) + g;
         }
     }
 

@@ -7,8 +7,8 @@ public sealed partial class IlgpuBackend
 {
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ModulationShape>?
         _modulateForward, _gatedResidualForward;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>, ModulationShape>? _accumulateScaled;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>>? _accumulate;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, float, ArrayView<float>, ModulationShape, int>? _accumulateScaled;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int>? _accumulate;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ModulationShape>? _sumOverTokens;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ModulationShape>? _dotOverTokens;
 
@@ -30,12 +30,12 @@ public sealed partial class IlgpuBackend
 
     protected override void ModulateBackwardCore(DeviceBuffer<float> x, DeviceBuffer<float> scale,
         DeviceBuffer<float> dy, int batch, int tokens, int hidden,
-        DeviceBuffer<float>? dx, DeviceBuffer<float>? dshift, DeviceBuffer<float>? dscale)
+        DeviceBuffer<float>? dx, DeviceBuffer<float>? dshift, DeviceBuffer<float>? dscale, bool writeDx)
     {
         var s = new ModulationShape(tokens, hidden);
         if (dx is not null)
         {
-            AccumulateScaled(dy, scale, 1f, dx, s);
+            AccumulateScaled(dy, scale, 1f, dx, s, writeDx);
         }
         if (dshift is not null)
         {
@@ -51,14 +51,15 @@ public sealed partial class IlgpuBackend
 
     protected override void GatedResidualBackwardCore(DeviceBuffer<float> gate, DeviceBuffer<float> x,
         DeviceBuffer<float> dy, int batch, int tokens, int hidden,
-        DeviceBuffer<float>? dresidual, DeviceBuffer<float>? dgate, DeviceBuffer<float>? dx)
+        DeviceBuffer<float>? dresidual, DeviceBuffer<float>? dgate, DeviceBuffer<float>? dx, bool writeDresidual,
+        bool writeDx)
     {
         var s = new ModulationShape(tokens, hidden);
         if (dresidual is not null)
         {
-            _accumulate ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(
+            _accumulate ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(
                 ModulationIlgpuKernels.Accumulate);
-            _accumulate(dy.Length, View(dy), View(dresidual));
+            _accumulate(dy.Length, View(dy), View(dresidual), writeDresidual ? 1 : 0);
         }
         if (dgate is not null)
         {
@@ -66,16 +67,16 @@ public sealed partial class IlgpuBackend
         }
         if (dx is not null)
         {
-            AccumulateScaled(dy, gate, 0f, dx, s);
+            AccumulateScaled(dy, gate, 0f, dx, s, writeDx);
         }
     }
 
     private void AccumulateScaled(DeviceBuffer<float> dy, DeviceBuffer<float> v, float offset, DeviceBuffer<float> dx,
-        ModulationShape s)
+        ModulationShape s, bool write)
     {
         _accumulateScaled ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float,
-            ArrayView<float>, ModulationShape>(ModulationIlgpuKernels.AccumulateScaled);
-        _accumulateScaled(dy.Length, View(dy), View(v), offset, View(dx), s);
+            ArrayView<float>, ModulationShape, int>(ModulationIlgpuKernels.AccumulateScaled);
+        _accumulateScaled(dy.Length, View(dy), View(v), offset, View(dx), s, write ? 1 : 0);
     }
 
     private void DotOverTokens(DeviceBuffer<float> dy, DeviceBuffer<float> x, DeviceBuffer<float> d, ModulationShape s)

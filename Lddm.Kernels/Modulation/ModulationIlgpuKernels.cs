@@ -40,15 +40,22 @@ internal static class ModulationIlgpuKernels
         ArrayView<float> x, ArrayView<float> y, ModulationShape s) =>
         y[i] = residual[i] + gate[s.Vector(i)] * x[i];
 
-    /// <summary>dx += dy·(offset + v[b]): offset 1 for modulate (v = scale), 0 for the gate.</summary>
+    /// <summary>
+    /// dx += dy·(offset + v[b]): offset 1 for modulate (v = scale), 0 for the gate; with write ≠ 0, dx = dy·(offset +
+    /// v[b]) and dx is not read.
+    /// </summary>
     [GpuKernel]
     public static void AccumulateScaled(Index1D i, ArrayView<float> dy, ArrayView<float> v, float offset,
-        ArrayView<float> dx, ModulationShape s) =>
-        dx[i] += dy[i] * (offset + v[s.Vector(i)]);
+        ArrayView<float> dx, ModulationShape s, int write)
+    {
+        float g = dy[i] * (offset + v[s.Vector(i)]);
+        dx[i] = write != 0 ? g : dx[i] + g;
+    }
 
-    /// <summary>d += dy.</summary>
+    /// <summary>d += dy (d = dy with write ≠ 0, d not read).</summary>
     [GpuKernel]
-    public static void Accumulate(Index1D i, ArrayView<float> dy, ArrayView<float> d) => d[i] += dy[i];
+    public static void Accumulate(Index1D i, ArrayView<float> dy, ArrayView<float> d, int write) =>
+        d[i] = write != 0 ? dy[i] : d[i] + dy[i];
 
     /// <summary>d[b,h] += Σ_t dy[b,t,h]; one thread per (b, h).</summary>
     [GpuKernel]

@@ -46,9 +46,13 @@ public sealed class ActivationTests
         }
     }
 
+    /// <summary>
+    /// dx accumulated into a prefilled gradient, or (<c>writeDx</c>, a first writer's fresh buffer) written into one
+    /// that starts as NaN — the reference from zeros, and on the CPU the same bits as accumulating into zeros.
+    /// </summary>
     [Property(Arbitrary = [typeof(Dims)], MaxTest = 15)]
     public void Backward_accumulates_dx_and_dbias_like_the_reference(SmallDim rows, Dim cols, bool withBias,
-        bool withDbias, int seed)
+        bool withDbias, bool writeDx, int seed)
     {
         foreach (var backend in TestBackends.All)
         {
@@ -58,17 +62,23 @@ public sealed class ActivationTests
                 var x = Numerics.RandomFloats(rng, rows * cols, 4f);
                 var bias = withBias ? Numerics.RandomFloats(rng, cols) : [];
                 var dyv = Numerics.RandomFloats(rng, rows * cols);
-                var dx0 = Numerics.RandomFloats(rng, rows * cols);
+                var dx0 = writeDx ? new float[rows * cols] : Numerics.RandomFloats(rng, rows * cols);
                 var db0 = withDbias ? Numerics.RandomFloats(rng, cols) : [];
                 using var bx = backend.Upload<float>(x);
                 using var bb = withBias ? backend.Upload<float>(bias) : null;
                 using var bdy = backend.Upload<float>(dyv);
-                using var bdx = backend.Upload<float>(dx0);
+                using var bdx = writeDx ? Numerics.Poisoned(backend, rows * cols) : backend.Upload<float>(dx0);
                 using var bdb = withDbias ? backend.Upload<float>(db0) : null;
-                backend.BiasActivationBackward(bx, bb, bdy, rows, cols, act, bdx, bdb);
+                backend.BiasActivationBackward(bx, bb, bdy, rows, cols, act, bdx, bdb, writeDx);
                 var (ex, eb) = ActivationReference.Backward(x, bias, dyv, rows, cols, act, dx0, db0);
-                string ctx = $"BiasActivationBackward {act} on {backend.Name}, seed {seed}, ({rows}, {cols}), bias {withBias}";
+                string ctx = $"BiasActivationBackward {act} on {backend.Name}, seed {seed}, ({rows}, {cols}), bias {withBias}, write dx {writeDx}";
                 Numerics.AssertClose(ex, bdx.ToArray(), 4e-6, ctx + ", dx");
+                if (writeDx && backend is Cpu.CpuBackend)
+                {
+                    using var zeros = backend.Full(rows * cols, 0f);
+                    backend.BiasActivationBackward(bx, bb, bdy, rows, cols, act, zeros, null);
+                    Numerics.AssertBits(zeros.ToArray(), bdx.ToArray(), ctx + ", dx written vs added to zeros");
+                }
                 if (withDbias)
                 {
                     Numerics.AssertClose(eb, bdb!.ToArray(), Numerics.Tolerance(rows), ctx + ", dbias");

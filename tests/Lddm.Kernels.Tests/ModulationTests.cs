@@ -39,6 +39,25 @@ public sealed class ModulationTests
         }
     }
 
+    /// <summary>
+    /// The write modes (a first writer's fresh gradient): the activation-sized gradients start as NaN, so a kernel
+    /// that reads them instead of writing fails; the result is the reference from zeros, and on the CPU the same bits
+    /// as accumulating into a zero-filled buffer.
+    /// </summary>
+    [Property(Arbitrary = [typeof(Dims)], MaxTest = 15)]
+    public void Backward_kernels_write_unread_gradients_when_asked(SmallDim tokens, SmallDim hidden, int seed)
+    {
+        foreach (var backend in TestBackends.All)
+        {
+            var rng = new Random(seed);
+            int batch = 1 + rng.Next(3), mask = rng.Next(8);
+            bool writeA = rng.Next(2) == 0, writeB = rng.Next(2) == 0;
+            string what = $"seed {seed}, write {writeA}/{writeB}";
+            CheckModulateBackward(backend, rng, batch, tokens, hidden, mask | 1, what, writeDx: writeA);
+            CheckGatedResidualBackward(backend, rng, batch, tokens, hidden, mask | 5, what, writeDresidual: writeA, writeDx: writeB);
+        }
+    }
+
     [Property(Arbitrary = [typeof(Dims)], MaxTest = 20)]
     public void GatedResidualForward_matches_the_reference_also_in_place(SmallDim tokens, SmallDim hidden, bool inPlace, int seed)
     {
@@ -145,50 +164,77 @@ public sealed class ModulationTests
         Assert.Contains("'hidden' must be positive but was -4", z.Message);
     }
 
-    private static void CheckModulateBackward(Backend backend, Random rng, int batch, int tokens, int hidden, int mask, string what)
+    private static void CheckModulateBackward(Backend backend, Random rng, int batch, int tokens, int hidden, int mask, string what,
+        bool writeDx = false)
     {
         int n = batch * tokens * hidden, m = batch * hidden;
         var x = Numerics.RandomFloats(rng, n);
         var scale = Numerics.RandomFloats(rng, m);
         var dy = Numerics.RandomFloats(rng, n);
-        var dx0 = Numerics.RandomFloats(rng, n);
+        var dx0 = writeDx ? new float[n] : Numerics.RandomFloats(rng, n);
         var dshift0 = Numerics.RandomFloats(rng, m);
         var dscale0 = Numerics.RandomFloats(rng, m);
         using var bx = backend.Upload<float>(x);
         using var bscale = backend.Upload<float>(scale);
         using var bdy = backend.Upload<float>(dy);
-        using var bdx = backend.Upload<float>(dx0);
+        // A written gradient starts as NaN: reading it would show.
+        using var bdx = writeDx ? Numerics.Poisoned(backend, n) : backend.Upload<float>(dx0);
         using var bdshift = backend.Upload<float>(dshift0);
         using var bdscale = backend.Upload<float>(dscale0);
         backend.ModulateBackward(bx, bscale, bdy, batch, tokens, hidden,
-            (mask & 1) != 0 ? bdx : null, (mask & 2) != 0 ? bdshift : null, (mask & 4) != 0 ? bdscale : null);
+            (mask & 1) != 0 ? bdx : null, (mask & 2) != 0 ? bdshift : null, (mask & 4) != 0 ? bdscale : null, writeDx);
         var (ex, eshift, escale) = ModulationReference.ModulateBackward(x, scale, dy, batch, tokens, hidden, dx0, dshift0, dscale0);
-        string context = $"ModulateBackward on {backend.Name}, {what}, ({batch}, {tokens}, {hidden}), grads mask {mask}";
+        string context = $"ModulateBackward on {backend.Name}, {what}, ({batch}, {tokens}, {hidden}), grads mask {mask}, write dx {writeDx}";
+        if (writeDx && (mask & 1) != 0 && backend is Cpu.CpuBackend)
+        {
+            // The same bits as accumulating into zeros.
+            using var zeros = backend.Full(n, 0f);
+            backend.ModulateBackward(bx, bscale, bdy, batch, tokens, hidden, zeros, null, null);
+            Numerics.AssertBits(zeros.ToArray(), bdx.ToArray(), context + ", dx written vs added to zeros");
+        }
         double tol = Numerics.Tolerance(tokens);
         Numerics.AssertClose((mask & 1) != 0 ? ex : Widen(dx0), bdx.ToArray(), 1e-6, context + ", dx");
         Numerics.AssertClose((mask & 2) != 0 ? eshift : Widen(dshift0), bdshift.ToArray(), tol, context + ", dshift");
         Numerics.AssertClose((mask & 4) != 0 ? escale : Widen(dscale0), bdscale.ToArray(), tol, context + ", dscale");
     }
 
-    private static void CheckGatedResidualBackward(Backend backend, Random rng, int batch, int tokens, int hidden, int mask, string what)
+    private static void CheckGatedResidualBackward(Backend backend, Random rng, int batch, int tokens, int hidden, int mask, string what,
+        bool writeDresidual = false, bool writeDx = false)
     {
         int n = batch * tokens * hidden, m = batch * hidden;
         var gate = Numerics.RandomFloats(rng, m);
         var x = Numerics.RandomFloats(rng, n);
         var dy = Numerics.RandomFloats(rng, n);
-        var dres0 = Numerics.RandomFloats(rng, n);
+        var dres0 = writeDresidual ? new float[n] : Numerics.RandomFloats(rng, n);
         var dgate0 = Numerics.RandomFloats(rng, m);
-        var dx0 = Numerics.RandomFloats(rng, n);
+        var dx0 = writeDx ? new float[n] : Numerics.RandomFloats(rng, n);
         using var bgate = backend.Upload<float>(gate);
         using var bx = backend.Upload<float>(x);
         using var bdy = backend.Upload<float>(dy);
-        using var bdres = backend.Upload<float>(dres0);
+        // A written gradient starts as NaN: reading it would show.
+        using var bdres = writeDresidual ? Numerics.Poisoned(backend, n) : backend.Upload<float>(dres0);
         using var bdgate = backend.Upload<float>(dgate0);
-        using var bdx = backend.Upload<float>(dx0);
+        using var bdx = writeDx ? Numerics.Poisoned(backend, n) : backend.Upload<float>(dx0);
         backend.GatedResidualBackward(bgate, bx, bdy, batch, tokens, hidden,
-            (mask & 1) != 0 ? bdres : null, (mask & 2) != 0 ? bdgate : null, (mask & 4) != 0 ? bdx : null);
+            (mask & 1) != 0 ? bdres : null, (mask & 2) != 0 ? bdgate : null, (mask & 4) != 0 ? bdx : null, writeDresidual, writeDx);
         var (eres, egate, ex) = ModulationReference.GatedResidualBackward(gate, x, dy, batch, tokens, hidden, dres0, dgate0, dx0);
-        string context = $"GatedResidualBackward on {backend.Name}, {what}, ({batch}, {tokens}, {hidden}), grads mask {mask}";
+        string context = $"GatedResidualBackward on {backend.Name}, {what}, ({batch}, {tokens}, {hidden}), grads mask {mask}, " +
+            $"write dresidual {writeDresidual}, dx {writeDx}";
+        if ((writeDresidual || writeDx) && (mask & 5) == 5 && backend is Cpu.CpuBackend)
+        {
+            // The same bits as accumulating into zeros.
+            using var zr = backend.Full(n, 0f);
+            using var zx = backend.Full(n, 0f);
+            backend.GatedResidualBackward(bgate, bx, bdy, batch, tokens, hidden, zr, null, zx);
+            if (writeDresidual)
+            {
+                Numerics.AssertBits(zr.ToArray(), bdres.ToArray(), context + ", dresidual written vs added to zeros");
+            }
+            if (writeDx)
+            {
+                Numerics.AssertBits(zx.ToArray(), bdx.ToArray(), context + ", dx written vs added to zeros");
+            }
+        }
         Numerics.AssertClose((mask & 1) != 0 ? eres : Widen(dres0), bdres.ToArray(), 1e-6, context + ", dresidual");
         Numerics.AssertClose((mask & 2) != 0 ? egate : Widen(dgate0), bdgate.ToArray(), Numerics.Tolerance(tokens), context + ", dgate");
         Numerics.AssertClose((mask & 4) != 0 ? ex : Widen(dx0), bdx.ToArray(), 1e-6, context + ", dx");
