@@ -33,18 +33,41 @@ public static class KernelCpuTimeReport
         using var big = Rand(1024 * 1024);
         using var big2 = Rand(1024 * 1024);
         using var big3 = Rand(1024 * 1024);
-        var rows = new (string Name, Action Op)[]
+        var rows = new List<(string Name, Action Op, double Flops)>
         {
-            ("bias+gelu fwd 1024x1024", () => be.BiasActivationForward(x, bias, 1024, 1024, Activation.GeluTanh, y)),
-            ("bias+gelu bwd 1024x1024", () => be.BiasActivationBackward(x, bias, dy, 1024, 1024, Activation.GeluTanh, dx, db)),
-            ("bias+silu fwd 1024x1024", () => be.BiasActivationForward(x, bias, 1024, 1024, Activation.Silu, y)),
-            ("matmul 1024x1024x1024", () => be.Matmul(big, big2, big3, 1, 1024, 1024, 1024)),
-            ("matmul X·Wᵀ 2048x128x128", () => be.Matmul(x128, w128, y128, 1, 2048, 128, 128, transposeB: true)),
-            ("matmul X·Wᵀ 2048x384x128", () => be.Matmul(x128, w384, y384, 1, 2048, 384, 128, transposeB: true)),
-            ("matmul Xᵀ·dY 128x384x2048 β=1", () => be.Matmul(x128, y384, dw, 1, 128, 384, 2048, transposeA: true, beta: 1f)),
+            ("bias+gelu fwd 1024x1024", () => be.BiasActivationForward(x, bias, 1024, 1024, Activation.GeluTanh, y), 0),
+            ("bias+gelu bwd 1024x1024", () => be.BiasActivationBackward(x, bias, dy, 1024, 1024, Activation.GeluTanh, dx, db), 0),
+            ("bias+silu fwd 1024x1024", () => be.BiasActivationForward(x, bias, 1024, 1024, Activation.Silu, y), 0),
+            ("matmul 1024x1024x1024", () => be.Matmul(big, big2, big3, 1, 1024, 1024, 1024), 2.0 * 1024 * 1024 * 1024),
+            ("matmul X·Wᵀ 2048x128x128", () => be.Matmul(x128, w128, y128, 1, 2048, 128, 128, transposeB: true), 2.0 * 2048 * 128 * 128),
+            ("matmul X·Wᵀ 2048x384x128", () => be.Matmul(x128, w384, y384, 1, 2048, 384, 128, transposeB: true), 2.0 * 2048 * 384 * 128),
+            ("matmul Xᵀ·dY 128x384x2048 β=1", () => be.Matmul(x128, y384, dw, 1, 128, 384, 2048, transposeA: true, beta: 1f),
+                2.0 * 128 * 384 * 2048),
         };
+        // The small preset's GEMMs per block (B·T = 2048 rows, h = 128, MLP 512): forward x·W, backward ∂x = ∂y·Wᵀ and
+        // ∂W = xᵀ·∂y, for the QKV (128 → 384), output (128 → 128), MLP up (128 → 512) and down (512 → 128) layers.
+        var extra = new List<DeviceBuffer<float>>();
+        DeviceBuffer<float> Keep(DeviceBuffer<float> b)
+        {
+            extra.Add(b);
+            return b;
+        }
+        foreach (var (layer, k, n) in new[] { ("qkv", 128, 384), ("out", 128, 128), ("up", 128, 512), ("down", 512, 128) })
+        {
+            var xs = Keep(Rand(2048 * k));
+            var ws = Keep(Rand(k * n));
+            var ys = Keep(Rand(2048 * n));
+            var gx = Keep(Rand(2048 * k));
+            var gw = Keep(Rand(k * n));
+            double f = 2.0 * 2048 * k * n;
+            rows.Add(($"step {layer} fwd x·W {2048}x{n}x{k}", () => be.Matmul(xs, ws, ys, 1, 2048, n, k), f));
+            rows.Add(($"step {layer} ∂x = ∂y·Wᵀ", () => be.Matmul(ys, ws, gx, 1, 2048, k, n, transposeB: true), f));
+            rows.Add(($"step {layer} ∂W = xᵀ·∂y", () => be.Matmul(xs, ys, gw, 1, k, n, 2048, transposeA: true), f));
+        }
+        double peak = Lddm.Kernels.Diagnostics.MachinePeak.Fp32GflopsPerSecond(threads: 1);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1-thread fp32 FMA peak {peak:F1} GFLOP/s"));
         using var process = Process.GetCurrentProcess();
-        foreach (var (name, op) in rows)
+        foreach (var (name, op, flops) in rows)
         {
             for (int i = 0; i < 3; i++)
             {
@@ -69,8 +92,11 @@ public static class KernelCpuTimeReport
                 perCall.Add((process.TotalProcessorTime - start).TotalSeconds / calls);
             }
             perCall.Sort();
+            string rate = flops > 0 ? string.Create(CultureInfo.InvariantCulture,
+                $", {flops / perCall[2] / 1e9:F1} GFLOP/s = {100 * flops / perCall[2] / 1e9 / peak:F1}% of peak") : "";
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{name,-32} {1e6 * perCall[2],10:F1} µs CPU per call (median of 5 × {calls} calls; min {1e6 * perCall[0]:F1}, max {1e6 * perCall[4]:F1})"));
+                $"{name,-32} {1e6 * perCall[2],10:F1} µs CPU per call (median of 5 × {calls} calls; min {1e6 * perCall[0]:F1}, max {1e6 * perCall[4]:F1}){rate}"));
         }
+        extra.ForEach(b => b.Dispose());
     }
 }
