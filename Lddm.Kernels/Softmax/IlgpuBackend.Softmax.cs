@@ -49,12 +49,17 @@ public sealed partial class IlgpuBackend
 
     /// <summary>
     /// The per-launch 128-bit flag of a row kernel (<see cref="RowQuads"/>): 1 when the rows are
-    /// <paramref name="rowLength"/> floats apart, a multiple of 4, and every view the kernel reads or writes by row starts
-    /// on a quad (<see cref="QuadAligned"/>: an arena slice may not), else 0 and the kernel reads float by float.
+    /// <paramref name="rowLength"/> floats apart, a multiple of 4, and every view the kernel reads or writes as quads
+    /// (LayerNorm's γ and β too; null ones are absent) starts on a quad (<see cref="QuadAligned"/>: an arena slice may
+    /// not), else 0 and the kernel reads float by float.
     /// </summary>
-    private int RowQuad(int rowLength, DeviceBuffer<float> a, DeviceBuffer<float>? b = null, DeviceBuffer<float>? c = null)
+    private static int RowQuad(int rowLength, params ReadOnlySpan<DeviceBuffer<float>?> views)
     {
-        bool quad = QuadAligned(a, rowLength) && (b is null || QuadAligned(b, rowLength)) && (c is null || QuadAligned(c, rowLength));
+        bool quad = true;
+        foreach (var view in views)
+        {
+            quad &= view is null || QuadAligned(view, rowLength);
+        }
         return t_lastRowQuad = quad ? 1 : 0;
     }
 
