@@ -24,7 +24,7 @@ public sealed partial class IlgpuBackend
         _lnForward ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormShape>(LayerNormIlgpuKernels.Forward);
         // Missing gamma/beta are passed as x's view with the flag 0: the kernel never reads them.
-        var shape = new LayerNormShape(rows, cols, epsilon, gamma is null ? 0 : 1, beta is null ? 0 : 1);
+        var shape = new LayerNormShape(rows, cols, epsilon, gamma is null ? 0 : 1, beta is null ? 0 : 1, RowQuad(cols, x, y, gamma, beta));
         _lnForward(new KernelConfig(rows, LayerNormGroupSize), View(x), View(gamma ?? x), View(beta ?? x),
             View(y), View(mean), View(rstd), shape);
     }
@@ -36,7 +36,7 @@ public sealed partial class IlgpuBackend
         _lnDx ??= _accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormShape>(LayerNormIlgpuKernels.BackwardDx);
         _lnDx(new KernelConfig(rows, LayerNormGroupSize), View(x), View(gamma ?? x), View(mean), View(rstd),
-            View(dy), View(dx), new LayerNormShape(rows, cols, 0f, gamma is null ? 0 : 1, 0));
+            View(dy), View(dx), new LayerNormShape(rows, cols, 0f, gamma is null ? 0 : 1, 0, RowQuad(cols, x, dy, dx, gamma)));
         int which = (dgamma is null ? 0 : 1) | (dbeta is null ? 0 : 2);
         if (which != 0)
         {

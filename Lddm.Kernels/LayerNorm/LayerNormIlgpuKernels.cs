@@ -4,7 +4,7 @@ using ILGPU.Algorithms;
 namespace Lddm.Kernels.Ilgpu;
 
 /// <summary>Shape and switches of a LayerNorm launch (keeps the kernel parameter lists short).</summary>
-internal readonly struct LayerNormShape(int rows, int cols, float epsilon, int hasGamma, int hasBeta)
+internal readonly struct LayerNormShape(int rows, int cols, float epsilon, int hasGamma, int hasBeta, int quad = 0)
 {
     public readonly int Rows = rows;
     public readonly int Cols = cols;
@@ -15,6 +15,12 @@ internal readonly struct LayerNormShape(int rows, int cols, float epsilon, int h
 
     /// <summary>Forward: 1 when beta is real. Column kernel: bit 0 = dgamma wanted, bit 1 = dbeta wanted.</summary>
     public readonly int HasBeta = hasBeta;
+
+    /// <summary>
+    /// Forward and dx: 1 when every row view (and γ, β where real) starts on a quad and cols % 4 = 0, so rows go as
+    /// 16-byte quads (<see cref="RowQuads"/>); 0: float by float.
+    /// </summary>
+    public readonly int Quad = quad;
 }
 
 /// <summary>
@@ -34,17 +40,33 @@ internal static class LayerNormIlgpuKernels
     {
         var shared = SharedMemory.Allocate<float>(MaxGroupSize);
         int row = Grid.IdxX, t = Group.IdxX, dim = Group.DimX, cols = s.Cols, o = row * cols;
+        int head = RowQuads.Head(cols, s.Quad);
         float sum = 0f;
-        for (int c = t; c < cols; c += dim)
+        for (int q = t; q < head >> 2; q += dim)
+        {
+            var v = x.Cast<MmaFloat4>()[(o >> 2) + q];
+            sum += v.X;
+            sum += v.Y;
+            sum += v.Z;
+            sum += v.W;
+        }
+        for (int c = head + t; c < cols; c += dim)
         {
             sum += x[o + c];
         }
         float mu = GroupSum(shared, t, dim, sum) / cols;
         float sq = 0f;
-        for (int c = t; c < cols; c += dim)
+        for (int q = t; q < head >> 2; q += dim)
         {
-            float d = x[o + c] - mu;
-            sq += d * d;
+            var v = x.Cast<MmaFloat4>()[(o >> 2) + q];
+            sq += Square(v.X - mu);
+            sq += Square(v.Y - mu);
+            sq += Square(v.Z - mu);
+            sq += Square(v.W - mu);
+        }
+        for (int c = head + t; c < cols; c += dim)
+        {
+            sq += Square(x[o + c] - mu);
         }
         float rs = XMath.Rsqrt(GroupSum(shared, t, dim, sq) / cols + s.Epsilon);
         if (t == 0)
@@ -52,7 +74,33 @@ internal static class LayerNormIlgpuKernels
             mean[row] = mu;
             rstd[row] = rs;
         }
-        for (int c = t; c < cols; c += dim)
+        for (int q = t; q < head >> 2; q += dim)
+        {
+            var v = x.Cast<MmaFloat4>()[(o >> 2) + q];
+            MmaFloat4 r;
+            r.X = (v.X - mu) * rs;
+            r.Y = (v.Y - mu) * rs;
+            r.Z = (v.Z - mu) * rs;
+            r.W = (v.W - mu) * rs;
+            if (s.HasGamma != 0)
+            {
+                var g = gamma.Cast<MmaFloat4>()[q];
+                r.X *= g.X;
+                r.Y *= g.Y;
+                r.Z *= g.Z;
+                r.W *= g.W;
+            }
+            if (s.HasBeta != 0)
+            {
+                var b = beta.Cast<MmaFloat4>()[q];
+                r.X += b.X;
+                r.Y += b.Y;
+                r.Z += b.Z;
+                r.W += b.W;
+            }
+            y.Cast<MmaFloat4>()[(o >> 2) + q] = r;
+        }
+        for (int c = head + t; c < cols; c += dim)
         {
             float v = (x[o + c] - mu) * rs;
             if (s.HasGamma != 0)
@@ -74,9 +122,23 @@ internal static class LayerNormIlgpuKernels
     {
         var shared = SharedMemory.Allocate<float>(MaxGroupSize);
         int row = Grid.IdxX, t = Group.IdxX, dim = Group.DimX, cols = s.Cols, o = row * cols;
+        int head = RowQuads.Head(cols, s.Quad);
         float mu = mean[row], rs = rstd[row];
         float sg = 0f, sgx = 0f;
-        for (int c = t; c < cols; c += dim)
+        for (int q = t; q < head >> 2; q += dim)
+        {
+            var g = ScaledQuad(dy, gamma, o, q, s.HasGamma);
+            var v = x.Cast<MmaFloat4>()[(o >> 2) + q];
+            sg += g.X;
+            sgx += g.X * (v.X - mu) * rs;
+            sg += g.Y;
+            sgx += g.Y * (v.Y - mu) * rs;
+            sg += g.Z;
+            sgx += g.Z * (v.Z - mu) * rs;
+            sg += g.W;
+            sgx += g.W * (v.W - mu) * rs;
+        }
+        for (int c = head + t; c < cols; c += dim)
         {
             float g = s.HasGamma != 0 ? dy[o + c] * gamma[c] : dy[o + c];
             sg += g;
@@ -84,12 +146,40 @@ internal static class LayerNormIlgpuKernels
         }
         float ma = GroupSum(shared, t, dim, sg) / cols;
         float mb = GroupSum(shared, t, dim, sgx) / cols;
-        for (int c = t; c < cols; c += dim)
+        for (int q = t; q < head >> 2; q += dim)
+        {
+            var g = ScaledQuad(dy, gamma, o, q, s.HasGamma);
+            var v = x.Cast<MmaFloat4>()[(o >> 2) + q];
+            var r = dx.Cast<MmaFloat4>()[(o >> 2) + q];
+            r.X += rs * (g.X - ma - (v.X - mu) * rs * mb);
+            r.Y += rs * (g.Y - ma - (v.Y - mu) * rs * mb);
+            r.Z += rs * (g.Z - ma - (v.Z - mu) * rs * mb);
+            r.W += rs * (g.W - ma - (v.W - mu) * rs * mb);
+            dx.Cast<MmaFloat4>()[(o >> 2) + q] = r;
+        }
+        for (int c = head + t; c < cols; c += dim)
         {
             float g = s.HasGamma != 0 ? dy[o + c] * gamma[c] : dy[o + c];
             dx[o + c] += rs * (g - ma - (x[o + c] - mu) * rs * mb);
         }
     }
+
+    /// <summary>Quad <paramref name="q"/> of dy's row at <paramref name="o"/>, times γ's quad q where γ is real.</summary>
+    private static MmaFloat4 ScaledQuad(ArrayView<float> dy, ArrayView<float> gamma, int o, int q, int hasGamma)
+    {
+        var d = dy.Cast<MmaFloat4>()[(o >> 2) + q];
+        if (hasGamma != 0)
+        {
+            var g = gamma.Cast<MmaFloat4>()[q];
+            d.X *= g.X;
+            d.Y *= g.Y;
+            d.Z *= g.Z;
+            d.W *= g.W;
+        }
+        return d;
+    }
+
+    private static float Square(float d) => d * d;
 
     /// <summary>
     /// Stage 1 of dγ/dβ (the two-stage column reduction of <c>ReductionIlgpuKernels.ColumnPartialSums</c>): group g

@@ -13,103 +13,169 @@ internal static class SoftmaxIlgpuKernels
 {
     /// <summary>y = softmax(x) per row of <paramref name="cols"/>; an all −∞ row is uniform.</summary>
     [GpuKernel(Hot = true, WarpShuffles = true)]
-    public static void SoftmaxForward(ArrayView<float> x, ArrayView<float> y, int cols) =>
-        Forward(x, y, cols, false, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
+    public static void SoftmaxForward(ArrayView<float> x, ArrayView<float> y, int cols, int quad) =>
+        Forward(x, y, cols, quad, false, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
 
     /// <summary><see cref="SoftmaxForward"/> without warp shuffles.</summary>
     [GpuKernel(Hot = true)]
-    public static void SoftmaxForwardNoShuffle(ArrayView<float> x, ArrayView<float> y, int cols) =>
-        Forward(x, y, cols, false, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
+    public static void SoftmaxForwardNoShuffle(ArrayView<float> x, ArrayView<float> y, int cols, int quad) =>
+        Forward(x, y, cols, quad, false, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
 
     /// <summary>y = log softmax(x) per row; an all −∞ row gives −log(cols).</summary>
     [GpuKernel(Hot = true, WarpShuffles = true)]
-    public static void LogSoftmaxForward(ArrayView<float> x, ArrayView<float> y, int cols) =>
-        Forward(x, y, cols, true, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
+    public static void LogSoftmaxForward(ArrayView<float> x, ArrayView<float> y, int cols, int quad) =>
+        Forward(x, y, cols, quad, true, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
 
     /// <summary><see cref="LogSoftmaxForward"/> without warp shuffles.</summary>
     [GpuKernel(Hot = true)]
-    public static void LogSoftmaxForwardNoShuffle(ArrayView<float> x, ArrayView<float> y, int cols) =>
-        Forward(x, y, cols, true, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
+    public static void LogSoftmaxForwardNoShuffle(ArrayView<float> x, ArrayView<float> y, int cols, int quad) =>
+        Forward(x, y, cols, quad, true, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
 
     /// <summary>dx += y·(dy − Σ dy·y) per row.</summary>
     [GpuKernel(WarpShuffles = true)]
-    public static void SoftmaxBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols) =>
-        Backward(y, dy, dx, cols, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
+    public static void SoftmaxBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols, int quad) =>
+        Backward(y, dy, dx, cols, quad, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
 
     /// <summary><see cref="SoftmaxBackward"/> without warp shuffles.</summary>
     [GpuKernel]
-    public static void SoftmaxBackwardNoShuffle(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols) =>
-        Backward(y, dy, dx, cols, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
+    public static void SoftmaxBackwardNoShuffle(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols, int quad) =>
+        Backward(y, dy, dx, cols, quad, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
 
     /// <summary>dx += dy − exp(y)·Σ dy per row.</summary>
     [GpuKernel(WarpShuffles = true)]
-    public static void LogSoftmaxBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols) =>
-        LogBackward(y, dy, dx, cols, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
+    public static void LogSoftmaxBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols, int quad) =>
+        LogBackward(y, dy, dx, cols, quad, new WarpRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxWarps)));
 
     /// <summary><see cref="LogSoftmaxBackward"/> without warp shuffles.</summary>
     [GpuKernel]
-    public static void LogSoftmaxBackwardNoShuffle(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols) =>
-        LogBackward(y, dy, dx, cols, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
+    public static void LogSoftmaxBackwardNoShuffle(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols, int quad) =>
+        LogBackward(y, dy, dx, cols, quad, new TreeRowReduce(SharedMemory.Allocate<float>(RowReduce.MaxTreeGroup)));
 
-    private static void Backward<TReduce>(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols, TReduce reduce)
+    private static void Backward<TReduce>(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols, int quad,
+        TReduce reduce)
         where TReduce : struct, IRowReduce
     {
         int tid = Group.IdxX, g = Group.DimX;
         long o = (long)Grid.IdxX * cols;
+        int head = RowQuads.Head(cols, quad);
         float s = 0f;
-        for (int j = tid; j < cols; j += g)
+        for (int q = tid; q < head >> 2; q += g)
+        {
+            long i = (o >> 2) + q;
+            var a = y.Cast<MmaFloat4>()[i];
+            var d = dy.Cast<MmaFloat4>()[i];
+            s += d.X * a.X;
+            s += d.Y * a.Y;
+            s += d.Z * a.Z;
+            s += d.W * a.W;
+        }
+        for (int j = head + tid; j < cols; j += g)
         {
             s += dy[o + j] * y[o + j];
         }
         s = reduce.Sum(s);
-        for (int j = tid; j < cols; j += g)
+        for (int q = tid; q < head >> 2; q += g)
+        {
+            long i = (o >> 2) + q;
+            var a = y.Cast<MmaFloat4>()[i];
+            var d = dy.Cast<MmaFloat4>()[i];
+            var r = dx.Cast<MmaFloat4>()[i];
+            r.X += a.X * (d.X - s);
+            r.Y += a.Y * (d.Y - s);
+            r.Z += a.Z * (d.Z - s);
+            r.W += a.W * (d.W - s);
+            dx.Cast<MmaFloat4>()[i] = r;
+        }
+        for (int j = head + tid; j < cols; j += g)
         {
             dx[o + j] += y[o + j] * (dy[o + j] - s);
         }
     }
 
-    private static void LogBackward<TReduce>(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols, TReduce reduce)
+    private static void LogBackward<TReduce>(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int cols, int quad,
+        TReduce reduce)
         where TReduce : struct, IRowReduce
     {
         int tid = Group.IdxX, g = Group.DimX;
         long o = (long)Grid.IdxX * cols;
+        int head = RowQuads.Head(cols, quad);
         float s = 0f;
-        for (int j = tid; j < cols; j += g)
+        for (int q = tid; q < head >> 2; q += g)
+        {
+            var d = dy.Cast<MmaFloat4>()[(o >> 2) + q];
+            s += d.X;
+            s += d.Y;
+            s += d.Z;
+            s += d.W;
+        }
+        for (int j = head + tid; j < cols; j += g)
         {
             s += dy[o + j];
         }
         s = reduce.Sum(s);
-        for (int j = tid; j < cols; j += g)
+        for (int q = tid; q < head >> 2; q += g)
+        {
+            long i = (o >> 2) + q;
+            var a = y.Cast<MmaFloat4>()[i];
+            var d = dy.Cast<MmaFloat4>()[i];
+            var r = dx.Cast<MmaFloat4>()[i];
+            r.X += d.X - XMath.Exp(a.X) * s;
+            r.Y += d.Y - XMath.Exp(a.Y) * s;
+            r.Z += d.Z - XMath.Exp(a.Z) * s;
+            r.W += d.W - XMath.Exp(a.W) * s;
+            dx.Cast<MmaFloat4>()[i] = r;
+        }
+        for (int j = head + tid; j < cols; j += g)
         {
             dx[o + j] += dy[o + j] - XMath.Exp(y[o + j]) * s;
         }
     }
 
-    private static void Forward<TReduce>(ArrayView<float> x, ArrayView<float> y, int cols, bool log, TReduce reduce)
+    private static void Forward<TReduce>(ArrayView<float> x, ArrayView<float> y, int cols, int quad, bool log, TReduce reduce)
         where TReduce : struct, IRowReduce
     {
         int tid = Group.IdxX, g = Group.DimX;
         long o = (long)Grid.IdxX * cols;
-        OnlineRowStats.MaxAndSumExp(x, o, cols, tid, g, reduce, out float m, out float s);
+        int head = RowQuads.Head(cols, quad);
+        OnlineRowStats.MaxAndSumExp(x, o, cols, head, tid, g, reduce, out float m, out float s);
         // All −∞: shift every entry to 0 so the row comes out uniform instead of NaN (−∞ − −∞).
         bool flat = m == float.NegativeInfinity;
-        if (log)
+        // log: y = (x − m) − log s; else y = exp(x − m) / s.
+        float lse = log ? XMath.Log(s) : 0f, inv = log ? 0f : 1f / s;
+        for (int q = tid; q < head >> 2; q += g)
         {
-            float lse = XMath.Log(s);
-            for (int j = tid; j < cols; j += g)
-            {
-                y[o + j] = (flat ? 0f : x[o + j] - m) - lse;
-            }
+            long i = (o >> 2) + q;
+            var v = x.Cast<MmaFloat4>()[i];
+            MmaFloat4 r;
+            r.X = Out(v.X, m, flat, log, lse, inv);
+            r.Y = Out(v.Y, m, flat, log, lse, inv);
+            r.Z = Out(v.Z, m, flat, log, lse, inv);
+            r.W = Out(v.W, m, flat, log, lse, inv);
+            y.Cast<MmaFloat4>()[i] = r;
         }
-        else
+        for (int j = head + tid; j < cols; j += g)
         {
-            float inv = 1f / s;
-            for (int j = tid; j < cols; j += g)
-            {
-                y[o + j] = XMath.Exp(flat ? 0f : x[o + j] - m) * inv;
-            }
+            y[o + j] = Out(x[o + j], m, flat, log, lse, inv);
         }
     }
+
+    private static float Out(float v, float m, bool flat, bool log, float lse, float inv) =>
+        log ? (flat ? 0f : v - m) - lse : XMath.Exp(flat ? 0f : v - m) * inv;
+}
+
+/// <summary>
+/// 128-bit loads for the one-group-per-row kernels, as the FP32 GEMM reads its operands (<see cref="MatmulParams.QuadA"/>):
+/// when the host's per-launch flag says every row the kernel touches starts on a 16-byte boundary (the row stride is a
+/// multiple of 4 floats and every view starts a multiple of 4 floats into its allocation), a thread walks the row's
+/// first <see cref="Head"/> columns as whole quads q = tid, tid + group, … through a view cast to
+/// <see cref="MmaFloat4"/> (one <c>ld.global.v4.f32</c> each), then the remaining columns (the tail; all of them
+/// without the flag) one float at a time, strided as before. Each thread sees its entries in a different order than
+/// on the float path, so the two paths agree to rounding, not bit for bit; within a path the order is fixed.
+/// </summary>
+internal static class RowQuads
+{
+    /// <summary>How many leading columns of an <paramref name="n"/>-column row go as quads: n rounded down to 4, or 0.</summary>
+    public static int Head(int n, int quad) => quad != 0 ? n & ~3 : 0;
 }
 
 /// <summary>
@@ -250,27 +316,44 @@ internal static class RowReduce
 /// </summary>
 internal static class OnlineRowStats
 {
-    public static void MaxAndSumExp<TReduce>(ArrayView<float> x, long o, int n, int tid, int g, TReduce reduce,
+    /// <summary>
+    /// Stats of the <paramref name="n"/> entries at <paramref name="o"/>; the first <paramref name="head"/> (a multiple
+    /// of 4, <see cref="RowQuads.Head"/>) are read as aligned quads, each of a quad's entries in order.
+    /// </summary>
+    public static void MaxAndSumExp<TReduce>(ArrayView<float> x, long o, int n, int head, int tid, int g, TReduce reduce,
         out float max, out float sum) where TReduce : struct, IRowReduce
     {
         float m = float.NegativeInfinity, s = 0f;
-        for (int j = tid; j < n; j += g)
+        for (int q = tid; q < head >> 2; q += g)
         {
-            float v = x[o + j];
-            if (v > m)
-            {
-                // exp(−∞ − v) = 0 on the first finite value: s restarts at 1.
-                s = s * XMath.Exp(m - v) + 1f;
-                m = v;
-            }
-            else if (!(m == float.NegativeInfinity && v == float.NegativeInfinity))
-            {
-                s += XMath.Exp(v - m); // a NaN entry makes the sum NaN, as in the two-pass form
-            }
+            var v = x.Cast<MmaFloat4>()[(o >> 2) + q];
+            Add(ref m, ref s, v.X);
+            Add(ref m, ref s, v.Y);
+            Add(ref m, ref s, v.Z);
+            Add(ref m, ref s, v.W);
+        }
+        for (int j = head + tid; j < n; j += g)
+        {
+            Add(ref m, ref s, x[o + j]);
         }
         max = reduce.Max(m);
         float scaled = m == float.NegativeInfinity ? 0f : s * XMath.Exp(m - max);
         float total = reduce.Sum(scaled);
         sum = max == float.NegativeInfinity ? n : total;
+    }
+
+    /// <summary>One entry into a thread's running max <paramref name="m"/> and sum <paramref name="s"/> of exp(x − m).</summary>
+    private static void Add(ref float m, ref float s, float v)
+    {
+        if (v > m)
+        {
+            // exp(−∞ − v) = 0 on the first finite value: s restarts at 1.
+            s = s * XMath.Exp(m - v) + 1f;
+            m = v;
+        }
+        else if (!(m == float.NegativeInfinity && v == float.NegativeInfinity))
+        {
+            s += XMath.Exp(v - m); // a NaN entry makes the sum NaN, as in the two-pass form
+        }
     }
 }

@@ -1,4 +1,5 @@
 using FsCheck.Xunit;
+using Lddm.Kernels.Ilgpu;
 using Lddm.Kernels.Reference;
 using Lddm.Kernels.Tests.Support;
 using Xunit;
@@ -98,6 +99,75 @@ public sealed class CrossEntropyTests
             }
             Numerics.AssertClose(CrossEntropyReference.SubsBackward(b.Logits, b.Targets, b.Noisy, b.Weights, dloss, prefill, rows, vocab),
                 actual, Numerics.Tolerance(vocab), context);
+        }
+    }
+
+    /// <summary>
+    /// The ILGPU SUBS kernels read the K = V − 1 real columns as whole 16-byte quads when V % 4 = 0 and the logits
+    /// (and dlogits) views start on a quad (<see cref="IlgpuBackend.LastRowQuad"/>), the last 3 real columns as
+    /// floats, never the NaN MASK column; else float by float. Vocabularies of 64 and 1,024 (quads) and 65 and 1,027
+    /// (floats), views aligned at 0 and 4 floats and not at 1–3 (arena slices), targets in the first quad, in a quad's
+    /// second lane and in the tail: loss poisoned with NaN, the MASK column, carry-over rows and everything outside the
+    /// views left as they were.
+    /// </summary>
+    [Theory]
+    [InlineData("ilgpu-cpu", 64)]
+    [InlineData("ilgpu-cpu", 65)]
+    [InlineData("ilgpu-cpu", 1024)]
+    [InlineData("ilgpu-cpu", 1027)]
+    [InlineData("ilgpu-noshuffle", 64)]
+    [InlineData("ilgpu-noshuffle", 65)]
+    [InlineData("ilgpu-noshuffle", 1024)]
+    [InlineData("ilgpu-noshuffle", 1027)]
+    public void Ilgpu_quad_and_float_paths_match_the_reference_at_any_vocabulary_and_view_offset(string name, int vocab)
+    {
+        var backend = TestBackends.Get(name);
+        const int rows = 4;
+        int k = vocab - 1;
+        int[][] offsets = [[0, 0], [4, 4], [1, 1], [0, 1], [3, 0], [2, 2]];
+        foreach (var off in offsets)
+        {
+            var b = Batch.Random(vocab * 13 + off[0] * 5 + off[1], rows, vocab);
+            int[] targets = [k - 1, 5, 0, b.Targets[3]];
+            int[] noisyIds = [k, k, k, 0];
+            b = b with { Targets = targets, Noisy = noisyIds };
+            var rng = new Random(vocab + off[0]);
+            var dloss = Numerics.RandomFloats(rng, rows);
+            var prefill = Numerics.RandomFloats(rng, rows * vocab);
+            using var logits = new SlicedBuffer(backend, b.Logits, off[0]);
+            using var bt = backend.Upload<int>(b.Targets);
+            using var noisy = backend.Upload<int>(b.Noisy);
+            using var weights = backend.Upload<float>(b.Weights);
+            using var bdloss = backend.Upload<float>(dloss);
+            using var loss = Numerics.Poisoned(backend, rows);
+            using var dlogits = new SlicedBuffer(backend, prefill, off[1]);
+            string context = $"SubsCrossEntropyForward on {name}, vocab {vocab}, logits offset {off[0]}";
+            backend.SubsCrossEntropyForward(logits.View, bt, noisy, weights, rows, vocab, loss);
+            int quad = vocab % 4 == 0 && off[0] % 4 == 0 ? 1 : 0;
+            Assert.True(quad == IlgpuBackend.LastRowQuad, $"{context}: quad flag {IlgpuBackend.LastRowQuad}, expected {quad}");
+            Numerics.AssertClose(CrossEntropyReference.SubsForward(b.Logits, b.Targets, b.Noisy, b.Weights, rows, vocab),
+                loss.ToArray(), Numerics.Tolerance(vocab), context);
+            context = $"SubsCrossEntropyBackward on {name}, vocab {vocab}, offsets (logits {off[0]}, dlogits {off[1]})";
+            backend.SubsCrossEntropyBackward(logits.View, bt, noisy, weights, bdloss, rows, vocab, dlogits.View);
+            quad = vocab % 4 == 0 && off[0] % 4 == 0 && off[1] % 4 == 0 ? 1 : 0;
+            Assert.True(quad == IlgpuBackend.LastRowQuad, $"{context}: quad flag {IlgpuBackend.LastRowQuad}, expected {quad}");
+            var actual = dlogits.View.ToArray();
+            for (int r = 0; r < rows; r++)
+            {
+                for (int j = 0; j < vocab; j++)
+                {
+                    int i = r * vocab + j;
+                    bool untouched = j == k || b.Noisy[r] != k;
+                    if (untouched && BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(prefill[i]))
+                    {
+                        throw new XunitException($"{context}: ({r}, {j}) should be untouched: {prefill[i]:R} became {actual[i]:R}.");
+                    }
+                }
+            }
+            Numerics.AssertClose(CrossEntropyReference.SubsBackward(b.Logits, b.Targets, b.Noisy, b.Weights, dloss, prefill, rows, vocab),
+                actual, Numerics.Tolerance(vocab), context);
+            dlogits.AssertGuardsIntact(context);
+            logits.AssertGuardsIntact(context);
         }
     }
 

@@ -1,4 +1,5 @@
 using FsCheck.Xunit;
+using Lddm.Kernels.Ilgpu;
 using Lddm.Kernels.Reference;
 using Lddm.Kernels.Tests.Support;
 using Xunit;
@@ -90,6 +91,76 @@ public sealed class LayerNormTests
                 Numerics.AssertClose(Plus(eg, dg0), bdg!.ToArray(), Numerics.Tolerance(rows), ctx + ", dgamma");
                 Numerics.AssertClose(Plus(eb, db0), bdb!.ToArray(), Numerics.Tolerance(rows), ctx + ", dbeta");
             }
+        }
+    }
+
+    /// <summary>
+    /// The ILGPU forward and dx kernels read and write rows (and γ, β) as 16-byte quads when cols % 4 = 0 and every view
+    /// they touch that way starts on a quad (<see cref="IlgpuBackend.LastRowQuad"/>), else float by float. Both paths
+    /// at 64, 65, 1,024 and 1,027 columns with views at aligned (0, 4) and unaligned (1–3: arena slices) offsets, γ and
+    /// β present or absent (−1), outputs poisoned with NaN (dx: accumulated into random values), nothing written
+    /// outside the views.
+    /// </summary>
+    [Theory]
+    [InlineData(64)]
+    [InlineData(65)]
+    [InlineData(1024)]
+    [InlineData(1027)]
+    public void Ilgpu_quad_and_float_paths_match_the_reference_at_any_column_count_and_view_offset(int cols)
+    {
+        var backend = TestBackends.IlgpuCpu;
+        const int rows = 3;
+        // (x, y, γ, β) offsets; −1: absent.
+        int[][] forward = [[0, 0, 0, 0], [4, 4, 0, 4], [1, 1, 0, 0], [0, 0, 2, 0], [0, 0, 0, 3], [0, 1, -1, -1], [4, 4, -1, -1]];
+        foreach (var off in forward)
+        {
+            int quad = cols % 4 == 0 && off.All(o => o % 4 == 0 || o < 0) ? 1 : 0;
+            var rng = new Random(cols * 7 + off.Sum());
+            var x = Numerics.RandomFloats(rng, rows * cols, 2f).Select(v => v + 10f).ToArray();
+            float[]? gamma = off[2] >= 0 ? Numerics.RandomFloats(rng, cols) : null;
+            float[]? beta = off[3] >= 0 ? Numerics.RandomFloats(rng, cols) : null;
+            using var bx = new SlicedBuffer(backend, x, off[0]);
+            using var by = new SlicedBuffer(backend, Enumerable.Repeat(float.NaN, x.Length).ToArray(), off[1]);
+            using var bg = gamma is null ? null : new SlicedBuffer(backend, gamma, off[2]);
+            using var bb = beta is null ? null : new SlicedBuffer(backend, beta, off[3]);
+            using var mean = Numerics.Poisoned(backend, rows);
+            using var rstd = Numerics.Poisoned(backend, rows);
+            string ctx = $"LayerNormForward on {backend.Name}, cols {cols}, offsets (x, y, gamma, beta) ({string.Join(", ", off)})";
+            backend.LayerNormForward(bx.View, bg?.View, bb?.View, rows, cols, Eps, by.View, mean, rstd);
+            Assert.True(quad == IlgpuBackend.LastRowQuad, $"{ctx}: quad flag {IlgpuBackend.LastRowQuad}, expected {quad}");
+            var e = LayerNormReference.Forward(LayerNormReference.ToDouble(x), D(gamma), D(beta), rows, cols, Eps);
+            double tol = Numerics.Tolerance(cols);
+            Numerics.AssertClose(e.Mean, mean.ToArray(), tol, ctx + ", mean");
+            Numerics.AssertClose(e.Rstd, rstd.ToArray(), tol, ctx + ", rstd");
+            Numerics.AssertClose(e.Y, by.View.ToArray(), tol, ctx + ", y");
+            by.AssertGuardsIntact(ctx);
+        }
+        // (x, γ, dy, dx) offsets; −1: absent.
+        int[][] backward = [[0, 0, 0, 0], [4, 0, 4, 4], [1, 1, 1, 1], [0, 0, 0, 2], [0, 3, 0, 0], [0, -1, 0, 0], [0, -1, 1, 0]];
+        foreach (var off in backward)
+        {
+            int quad = cols % 4 == 0 && off.All(o => o % 4 == 0 || o < 0) ? 1 : 0;
+            var rng = new Random(cols * 11 + off.Sum());
+            var x = Numerics.RandomFloats(rng, rows * cols, 2f);
+            float[]? gamma = off[1] >= 0 ? Numerics.RandomFloats(rng, cols) : null;
+            var dy = Numerics.RandomFloats(rng, x.Length);
+            var dx0 = Numerics.RandomFloats(rng, x.Length);
+            var fwd = LayerNormReference.Forward(LayerNormReference.ToDouble(x), D(gamma), null, rows, cols, Eps);
+            var mean = fwd.Mean.Select(v => (float)v).ToArray();
+            var rstd = fwd.Rstd.Select(v => (float)v).ToArray();
+            using var bx = new SlicedBuffer(backend, x, off[0]);
+            using var bg = gamma is null ? null : new SlicedBuffer(backend, gamma, off[1]);
+            using var bdy = new SlicedBuffer(backend, dy, off[2]);
+            using var bdx = new SlicedBuffer(backend, dx0, off[3]);
+            using var bm = backend.Upload<float>(mean);
+            using var br = backend.Upload<float>(rstd);
+            string ctx = $"LayerNormBackward on {backend.Name}, cols {cols}, offsets (x, gamma, dy, dx) ({string.Join(", ", off)})";
+            backend.LayerNormBackward(bx.View, bg?.View, bm, br, bdy.View, rows, cols, bdx.View, null, null);
+            Assert.True(quad == IlgpuBackend.LastRowQuad, $"{ctx}: quad flag {IlgpuBackend.LastRowQuad}, expected {quad}");
+            var (ex, _, _) = LayerNormReference.Backward(LayerNormReference.ToDouble(x), D(gamma),
+                LayerNormReference.ToDouble(mean), LayerNormReference.ToDouble(rstd), LayerNormReference.ToDouble(dy), rows, cols);
+            Numerics.AssertClose(Plus(ex, dx0), bdx.View.ToArray(), Numerics.Tolerance(cols), ctx + ", dx");
+            bdx.AssertGuardsIntact(ctx);
         }
     }
 

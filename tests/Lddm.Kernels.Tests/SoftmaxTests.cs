@@ -1,4 +1,5 @@
 using FsCheck.Xunit;
+using Lddm.Kernels.Ilgpu;
 using Lddm.Kernels.Reference;
 using Lddm.Kernels.Tests.Support;
 using Xunit;
@@ -121,6 +122,96 @@ public sealed class SoftmaxTests
             double numeric = CentralDifference(x, i, Loss);
             Assert.True(Math.Abs(numeric - analytic[i]) <= 1e-5 * (1 + Math.Abs(numeric)),
                 $"log {log}, seed {seed}, cols {cols}, index {i}: analytic {analytic[i]:R}, numeric {numeric:R}");
+        }
+    }
+
+    /// <summary>
+    /// (x, y) view offsets for the 128-bit tests: aligned at the allocation's start, aligned 4 floats in, and not
+    /// aligned in the input, the output or both (each of those must take the float path).
+    /// </summary>
+    private static readonly int[][] s_forwardOffsets = [[0, 0], [4, 4], [1, 1], [0, 3], [2, 0]];
+
+    /// <summary>(y, dy, dx) view offsets, as <see cref="s_forwardOffsets"/>: any one misaligned view means floats.</summary>
+    private static readonly int[][] s_backwardOffsets = [[0, 0, 0], [4, 4, 4], [1, 1, 1], [0, 0, 1], [0, 2, 0], [3, 0, 0]];
+
+    /// <summary>
+    /// The ILGPU row kernels read and write whole 16-byte quads when the host's flag says every row starts on one
+    /// (cols % 4 = 0 and every view quad-aligned; <see cref="IlgpuBackend.LastRowQuad"/> shows which path ran), else
+    /// float by float. Both paths, with −∞ entries and an all −∞ row, against the float64 reference at column counts
+    /// divisible by 4 and not, with views at aligned and unaligned offsets (arena slices); outputs poisoned with NaN,
+    /// nothing written outside the views.
+    /// </summary>
+    [Theory]
+    [InlineData("ilgpu-cpu", 64)]
+    [InlineData("ilgpu-cpu", 65)]
+    [InlineData("ilgpu-cpu", 1024)]
+    [InlineData("ilgpu-cpu", 1027)]
+    [InlineData("ilgpu-noshuffle", 64)]
+    [InlineData("ilgpu-noshuffle", 65)]
+    [InlineData("ilgpu-noshuffle", 1024)]
+    [InlineData("ilgpu-noshuffle", 1027)]
+    public void Ilgpu_quad_and_float_paths_match_the_reference_at_any_column_count_and_view_offset(string name, int cols)
+    {
+        var backend = TestBackends.Get(name);
+        const int rows = 3;
+        foreach (var off in s_forwardOffsets)
+        {
+            int quad = cols % 4 == 0 && off.All(o => o % 4 == 0) ? 1 : 0;
+            var x = Logits(new Random(cols * 31 + off[0] * 7 + off[1]), rows, cols, holes: true);
+            using var bx = new SlicedBuffer(backend, x, off[0]);
+            foreach (bool log in new[] { false, true })
+            {
+                using var by = new SlicedBuffer(backend, new float[x.Length], off[1]);
+                by.View.Fill(float.NaN);
+                string context = $"{(log ? "Log" : "")}SoftmaxForward on {name}, cols {cols}, offsets (x {off[0]}, y {off[1]})";
+                if (log)
+                {
+                    backend.LogSoftmaxForward(bx.View, rows, cols, by.View);
+                }
+                else
+                {
+                    backend.SoftmaxForward(bx.View, rows, cols, by.View);
+                }
+                Assert.True(quad == IlgpuBackend.LastRowQuad, $"{context}: quad flag {IlgpuBackend.LastRowQuad}, expected {quad}");
+                var expected = log ? SoftmaxReference.LogSoftmax(x, rows, cols) : SoftmaxReference.Softmax(x, rows, cols);
+                var actual = by.View.ToArray();
+                AssertMinusInfinityMatches(expected, actual, context);
+                Numerics.AssertClose(expected, actual, Numerics.Tolerance(cols, 4e-6), context);
+                by.AssertGuardsIntact(context);
+                bx.AssertGuardsIntact(context);
+            }
+        }
+        foreach (var off in s_backwardOffsets)
+        {
+            int quad = cols % 4 == 0 && off.All(o => o % 4 == 0) ? 1 : 0;
+            foreach (bool log in new[] { false, true })
+            {
+                var rng = new Random(cols * 17 + off[0] * 5 + off[1] * 3 + off[2] + (log ? 1000 : 0));
+                var logits = Logits(rng, rows, cols, holes: false);
+                var y = (log ? SoftmaxReference.LogSoftmax(logits, rows, cols) : SoftmaxReference.Softmax(logits, rows, cols))
+                    .Select(v => (float)v).ToArray();
+                var dy = Numerics.RandomFloats(rng, y.Length);
+                var dx = Numerics.RandomFloats(rng, y.Length);
+                using var by = new SlicedBuffer(backend, y, off[0]);
+                using var bdy = new SlicedBuffer(backend, dy, off[1]);
+                using var bdx = new SlicedBuffer(backend, dx, off[2]);
+                string context = $"{(log ? "Log" : "")}SoftmaxBackward on {name}, cols {cols}, offsets (y {off[0]}, dy {off[1]}, dx {off[2]})";
+                var yd = y.Select(v => (double)v).ToArray();
+                double[] expected;
+                if (log)
+                {
+                    backend.LogSoftmaxBackward(by.View, bdy.View, rows, cols, bdx.View);
+                    expected = SoftmaxReference.LogSoftmaxBackward(yd, dy, dx, rows, cols);
+                }
+                else
+                {
+                    backend.SoftmaxBackward(by.View, bdy.View, rows, cols, bdx.View);
+                    expected = SoftmaxReference.SoftmaxBackward(yd, dy, dx, rows, cols);
+                }
+                Assert.True(quad == IlgpuBackend.LastRowQuad, $"{context}: quad flag {IlgpuBackend.LastRowQuad}, expected {quad}");
+                Numerics.AssertClose(expected, bdx.View.ToArray(), Numerics.Tolerance(cols), context);
+                bdx.AssertGuardsIntact(context);
+            }
         }
     }
 
