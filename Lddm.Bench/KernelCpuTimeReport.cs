@@ -9,11 +9,11 @@ namespace Lddm.Bench;
 /// Process CPU time per call of a few kernels on a 1-thread CPU backend, for before/after comparisons on a machine
 /// too loaded for wall-clock timing (CPU time counts only the time the kernel actually ran; cache pollution by
 /// other processes still adds noise). Each kernel: 3 warm-up calls, then 5 batches of calls of about 0.2 s CPU each;
-/// prints the median µs per call. Run: <c>dotnet Lddm.Bench.dll report kernelcpu</c>.
+/// prints the median µs per call. Run: <c>dotnet Lddm.Bench.dll report kernelcpu [name filter]</c>.
 /// </summary>
 public static class KernelCpuTimeReport
 {
-    public static void Run(TextWriter output)
+    public static void Run(TextWriter output, string? filter = null)
     {
         using var be = new CpuBackend(1);
         var rng = new Random(1);
@@ -67,7 +67,7 @@ public static class KernelCpuTimeReport
         double peak = Lddm.Kernels.Diagnostics.MachinePeak.Fp32GflopsPerSecond(threads: 1);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1-thread fp32 FMA peak {peak:F1} GFLOP/s"));
         using var process = Process.GetCurrentProcess();
-        foreach (var (name, op, flops) in rows)
+        foreach (var (name, op, flops) in rows.Where(r => filter is null || r.Name.Contains(filter, StringComparison.Ordinal)))
         {
             for (int i = 0; i < 3; i++)
             {

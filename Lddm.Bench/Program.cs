@@ -23,9 +23,9 @@ if (args is ["report", "endtoend"])
     EndToEndBenchmarks.Report(BenchBackends.Cpu, Console.Out);
     return;
 }
-if (args is ["report", "kernelcpu"])
+if (args is ["report", "kernelcpu", .. var cpuArgs])
 {
-    KernelCpuTimeReport.Run(Console.Out);
+    KernelCpuTimeReport.Run(Console.Out, cpuArgs.Length > 0 ? cpuArgs[0] : null);
     return;
 }
 if (args is ["report", "sample", .. var sampleArgs])

@@ -78,12 +78,14 @@ internal static unsafe partial class CpuGemm
     }
 
     /// <summary>
-    /// tile (MR × NR) = Σ_p ap[p][r] · bp[p][j]: 16 zmm accumulators, 2 loads + 8 broadcasts per step. With
-    /// <paramref name="c"/> not null (a full tile), the epilogue writes C = α·tile + cβ·C straight from the registers
-    /// instead of going through <paramref name="tile"/> and <see cref="Store"/>.
+    /// tile (MR × NR) = Σ_p ap[p·aStep + r] · bp[p·bStep + j]: 16 zmm accumulators, 2 loads + 8 broadcasts per step.
+    /// Packed slivers have steps MR and NR; a transposed A read in place has its stored row length (each k-step's MR
+    /// values are contiguous there too). With <paramref name="c"/> not null (a full
+    /// tile), the epilogue writes C = α·tile + cβ·C straight from the registers instead of going through
+    /// <paramref name="tile"/> and <see cref="Store"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512(int kc, float* ap, float* bp, float* tile, float* c = null, int ldc = 0,
+    private static void Kernel512(int kc, float* ap, int aStep, float* bp, int bStep, float* tile, float* c = null, int ldc = 0,
         float alpha = 1f, float cBeta = 0f)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
@@ -118,8 +120,8 @@ internal static unsafe partial class CpuGemm
             x = Vector512.Create(ap[7]);
             c70 = Vector512.FusedMultiplyAdd(x, b0, c70);
             c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
-            ap += MR;
-            bp += NR;
+            ap += aStep;
+            bp += bStep;
         }
         if (c != null)
         {

@@ -174,24 +174,41 @@ internal static unsafe partial class CpuGemm
         // Row-major A (activations × weights, dY·W) is read in place by the micro-kernel (8 row streams of one
         // sliver stay in L1), so only a partial last sliver is packed; transposed A is packed as usual.
         bool direct = !s.TransposeA && Vector512.IsHardwareAccelerated;
+        // A transposed A (the weight gradient Xᵀ·∂Y) whose rows are whole slivers is read in place too: each k-step's
+        // MR values are contiguous in its stored row. Packing it was a separate pass over X, which comes from L3 (it
+        // is read once per call), not overlapped with the FMAs: 14–17 % of `report kernelcpu`'s 128 × 128 × 2048 ∂W.
+        // In place, 6–14 % less time for the small step's ∂W with 128 output columns (same time for 384 and 512).
+        // B stays packed: read in place (strided k-steps, NR floats each), the wide ∂W got 10–20 % slower.
+        bool unpacked = s.TransposeA && Vector512.IsHardwareAccelerated && (i1 - i0) % MR == 0;
         for (int jc = j0; jc < j1; jc += NC)
         {
             int nc = Math.Min(NC, j1 - jc);
             for (int pc = 0; pc < s.K; pc += kBlock)
             {
                 int kc = Math.Min(kBlock, s.K - pc);
-                PackB(b, bp, s.TransposeB, s.N, s.K, jc, nc, pc, kc);
                 // The first K block applies β to C; later blocks add to what the earlier ones wrote.
                 float cBeta = pc == 0 ? s.Beta : 1f;
                 // The epilogue runs on each tile after the last K block (C complete).
                 var e = pc + kc >= s.K ? epilogue : default;
+                PackB(b, bp, s.TransposeB, s.N, s.K, jc, nc, pc, kc);
+                var packedB = new Operand(bp, kc, NR);
+                if (unpacked)
+                {
+                    for (int ic = i0; ic < i1; ic += MC)
+                    {
+                        int mc = Math.Min(MC, i1 - ic);
+                        Block(new Operand(a + (long)pc * s.M + ic, 1, s.M), null, 0, packedB, c, s.N, ic, jc, mc, nc, kc, s.Alpha,
+                            cBeta, e);
+                    }
+                    continue;
+                }
                 for (int ic = i0; ic < i1; ic += MC)
                 {
                     int mc = Math.Min(MC, i1 - ic);
                     if (!direct)
                     {
                         PackA(a, ap, s.TransposeA, s.M, s.K, ic, mc, pc, kc);
-                        Block(ap, null, 0, bp, c, s.N, ic, jc, mc, nc, kc, s.Alpha, cBeta, e);
+                        Block(new Operand(ap, kc, MR), null, 0, packedB, c, s.N, ic, jc, mc, nc, kc, s.Alpha, cBeta, e);
                         continue;
                     }
                     int full = mc / MR * MR;
@@ -199,7 +216,7 @@ internal static unsafe partial class CpuGemm
                     {
                         PackA(a, ap + full * kc, false, s.M, s.K, ic + full, mc - full, pc, kc);
                     }
-                    Block(ap, a + (long)ic * s.K + pc, s.K, bp, c, s.N, ic, jc, mc, nc, kc, s.Alpha, cBeta, e);
+                    Block(new Operand(ap, kc, MR), a + (long)ic * s.K + pc, s.K, packedB, c, s.N, ic, jc, mc, nc, kc, s.Alpha, cBeta, e);
                 }
             }
         }
@@ -208,13 +225,26 @@ internal static unsafe partial class CpuGemm
     private static float* Alloc(int floats) => (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
 
     /// <summary>
-    /// C block (mc × nc at row ic, column jc of C, leading dimension ldc) from packed A (mc × kc) and packed B
-    /// (kc × nc). With <paramref name="a"/> not null, full MR-row slivers are read in place from row-major A (row
-    /// stride <paramref name="lda"/>) by <see cref="Kernel512Rows"/> — the same FMAs in the same order, so
-    /// bit-identical — and only a partial last sliver comes from <paramref name="ap"/>. An active
-    /// <paramref name="epilogue"/> runs on each tile right after it is stored.
+    /// Where the micro-kernel reads one operand of a block: the sliver at row (column) r of the block starts at
+    /// <see cref="Start"/> + r·<see cref="SliverScale"/>, and its k-step p at + p·<see cref="Step"/>. Packed:
+    /// (buffer, kc, MR or NR); a transposed A read in place: (its first element in the block, 1, its stored row length).
     /// </summary>
-    private static void Block(float* ap, float* a, int lda, float* bp, float* cMatrix, int ldc, int ic, int jc, int mc,
+    private readonly struct Operand(float* start, int sliverScale, int step)
+    {
+        public readonly float* Start = start;
+        public readonly int SliverScale = sliverScale, Step = step;
+
+        public float* Sliver(int first) => Start + (long)first * SliverScale;
+    }
+
+    /// <summary>
+    /// C block (mc × nc at row ic, column jc of C, leading dimension ldc) from A (mc × kc) and B (kc × nc), each packed
+    /// or read in place as its <see cref="Operand"/> says. With <paramref name="a"/> not null, full MR-row slivers are
+    /// read in place from row-major A (row stride <paramref name="lda"/>) by <see cref="Kernel512Rows"/> and only a
+    /// partial last sliver comes from <paramref name="ap"/>. Every path runs the same FMAs in the same order, so all
+    /// are bit-identical. An active <paramref name="epilogue"/> runs on each tile right after it is stored.
+    /// </summary>
+    private static void Block(Operand ap, float* a, int lda, Operand bp, float* cMatrix, int ldc, int ic, int jc, int mc,
         int nc, int kc, float alpha, float cBeta, Epilogue epilogue)
     {
         float* tile = stackalloc float[MR * NR];
@@ -232,27 +262,28 @@ internal static unsafe partial class CpuGemm
                     float* rows = a + (long)ir * lda;
                     if (nr == NR)
                     {
-                        Kernel512Rows(kc, rows, lda, bp + col * kc, tile, ct, ldc, alpha, cBeta);
+                        Kernel512Rows(kc, rows, lda, bp.Sliver(col), tile, ct, ldc, alpha, cBeta);
                     }
                     else
                     {
-                        Kernel512Rows(kc, rows, lda, bp + col * kc, tile);
+                        Kernel512Rows(kc, rows, lda, bp.Sliver(col), tile);
                         Store(tile, ct, ldc, mr, nr, alpha, cBeta);
                     }
                 }
                 else if (Vector512.IsHardwareAccelerated && mr == MR && nr == NR)
                 {
-                    Kernel512(kc, ap + ir * kc, bp + col * kc, tile, ct, ldc, alpha, cBeta);
+                    Kernel512(kc, ap.Sliver(ir), ap.Step, bp.Sliver(col), bp.Step, tile, ct, ldc, alpha, cBeta);
                 }
                 else
                 {
+                    // Partial tiles come from packed operands only (in-place operands are whole slivers).
                     if (Vector512.IsHardwareAccelerated)
                     {
-                        Kernel512(kc, ap + ir * kc, bp + col * kc, tile);
+                        Kernel512(kc, ap.Sliver(ir), ap.Step, bp.Sliver(col), bp.Step, tile);
                     }
                     else
                     {
-                        Kernel256(kc, ap + ir * kc, bp + col * kc, tile);
+                        Kernel256(kc, ap.Sliver(ir), bp.Sliver(col), tile);
                     }
                     Store(tile, ct, ldc, mr, nr, alpha, cBeta);
                 }
