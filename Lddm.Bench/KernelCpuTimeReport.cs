@@ -64,6 +64,27 @@ public static class KernelCpuTimeReport
             rows.Add(($"step {layer} ∂x = ∂y·Wᵀ", () => be.Matmul(ys, ws, gx, 1, 2048, k, n, transposeB: true), f));
             rows.Add(($"step {layer} ∂W = xᵀ·∂y", () => be.Matmul(xs, ys, gw, 1, k, n, 2048, transposeA: true), f));
         }
+        // The small (h = 128) and tiny (h = 64) presets' attention as the DiT runs it: read in place from the fused
+        // QKV projection (B = 32, T = 64, 4 heads, RoPE), forward and forward + backward; FLOPs 4·B·H·T²·D forward,
+        // 2.5× that for both.
+        foreach (var (preset, d) in new[] { ("small", 32), ("tiny", 16) })
+        {
+            const int batch = 32, heads = 4, tokens = 64;
+            int width = heads * d;
+            var qkv = Keep(Rand(batch * tokens * 3 * width));
+            var o = Keep(Rand(batch * tokens * width));
+            var lse = Keep(Rand(batch * heads * tokens));
+            var dO = Keep(Rand(batch * tokens * width));
+            var dqkv = Keep(Rand(batch * tokens * 3 * width));
+            double f = 4.0 * batch * heads * tokens * tokens * d;
+            rows.Add(($"attention {preset} fwd (D = {d})",
+                () => be.AttentionQkvForward(qkv, null, batch, heads, tokens, d, AttentionMask.None, 10_000f, o, lse), f));
+            rows.Add(($"attention {preset} fwd+bwd (D = {d})", () =>
+            {
+                be.AttentionQkvForward(qkv, null, batch, heads, tokens, d, AttentionMask.None, 10_000f, o, lse);
+                be.AttentionQkvBackward(qkv, o, lse, dO, null, batch, heads, tokens, d, AttentionMask.None, 10_000f, dqkv, false);
+            }, 2.5 * f));
+        }
         double peak = Lddm.Kernels.Diagnostics.MachinePeak.Fp32GflopsPerSecond(threads: 1);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1-thread fp32 FMA peak {peak:F1} GFLOP/s"));
         using var process = Process.GetCurrentProcess();
