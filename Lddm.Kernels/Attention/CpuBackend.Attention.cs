@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static Lddm.Kernels.Cpu.AttentionCpuKernels;
 
 namespace Lddm.Kernels.Cpu;
@@ -253,8 +254,42 @@ public sealed partial class CpuBackend
     {
         new Span<float>(dst, g.KeyRows * g.Dp).Clear();
         rope &= g.Cos != null;
+        // Whole groups of 8 keys (8 consecutive keys lie in one 64-key tile) go through 8 × 8 register transposes, the
+        // rows rotated first into a scratch block when RoPE applies: the element-by-element scatter (a 256-byte stride
+        // per store) was 12 % of a T = 64, D = 32 attention's forward and backward. Same values, only moved.
+        int d8 = Avx.IsSupported ? g.D / 8 * 8 : 0;
+        int j8 = d8 > 0 ? g.T / 8 * 8 : 0;
+        float* block = stackalloc float[8 * AttentionMaxHeadDim];
+        for (int j0 = 0; j0 < j8; j0 += 8)
+        {
+            float* rows = src + j0 * g.InRow;
+            long stride = g.InRow;
+            if (rope)
+            {
+                for (int r = 0; r < 8; r++)
+                {
+                    int j = j0 + r;
+                    RopeRow(src + j * g.InRow, block + r * AttentionMaxHeadDim, g.Cos + j * g.Half, g.Sin + j * g.Half, g.Half, 1f,
+                        accumulate: false);
+                }
+                rows = block;
+                stride = AttentionMaxHeadDim;
+            }
+            float* tile = dst + (long)(j0 / KeyTile) * KeyTile * g.Dp + j0 % KeyTile;
+            for (int d = 0; d < d8; d += 8)
+            {
+                CpuGemm.Transpose8x8(rows + d, stride, tile + d * KeyTile, KeyTile);
+            }
+            for (int r = 0; r < 8; r++)
+            {
+                for (int d = d8; d < g.D; d++)
+                {
+                    tile[d * KeyTile + r] = rows[r * stride + d];
+                }
+            }
+        }
         float* rotated = stackalloc float[AttentionMaxHeadDim];
-        for (int j = 0; j < g.T; j++)
+        for (int j = j8; j < g.T; j++)
         {
             float* tile = dst + (long)(j / KeyTile) * KeyTile * g.Dp + j % KeyTile;
             float* row = src + j * g.InRow;

@@ -8,7 +8,7 @@ namespace Lddm.Kernels.Cpu;
 internal static unsafe partial class CpuGemm
 {
     /// <summary>dst[j·dstStride + i] = src[i·srcStride + j] for an 8 × 8 block (unpack, shuffle, lane swap).</summary>
-    private static void Transpose8x8(float* src, long srcStride, float* dst, int dstStride)
+    internal static void Transpose8x8(float* src, long srcStride, float* dst, int dstStride)
     {
         var r0 = Avx.LoadVector256(src);
         var r1 = Avx.LoadVector256(src + srcStride);
