@@ -87,7 +87,24 @@ public static class KernelCpuTimeReport
         }
         double peak = Lddm.Kernels.Diagnostics.MachinePeak.Fp32GflopsPerSecond(threads: 1);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"1-thread fp32 FMA peak {peak:F1} GFLOP/s"));
+        using var mx = Rand(32 * 64 * 128);
+        using var mv = Rand(32 * 128);
+        using var mdy = Rand(32 * 64 * 128);
+        using var mdx = Rand(32 * 64 * 128);
+        using var mdr = Rand(32 * 64 * 128);
+        using var mds = Rand(32 * 128);
+        using var mdc = Rand(32 * 128);
+        var extraRows = new (string, Action, double)[]
+        {
+            ("modulate bwd step add", () => be.ModulateBackward(mx, mv, mdy, 32, 64, 128, mdx, mds, mdc), 0),
+            ("modulate bwd step write", () => be.ModulateBackward(mx, mv, mdy, 32, 64, 128, mdx, mds, mdc, writeDx: true), 0),
+            ("gated bwd step add", () => be.GatedResidualBackward(mv, mx, mdy, 32, 64, 128, mdr, mds, mdx), 0),
+            ("gated bwd step write", () => be.GatedResidualBackward(mv, mx, mdy, 32, 64, 128, mdr, mds, mdx, writeDresidual: true, writeDx: true), 0),
+            ("bias+gelu bwd step add", () => be.BiasActivationBackward(x, bias, dy, 1024, 1024, Activation.GeluTanh, dx, db), 0),
+            ("bias+gelu bwd step write", () => be.BiasActivationBackward(x, bias, dy, 1024, 1024, Activation.GeluTanh, dx, db, writeDx: true), 0),
+        };
         using var process = Process.GetCurrentProcess();
+        rows.AddRange(extraRows);
         foreach (var (name, op, flops) in rows.Where(r => filter is null || r.Name.Contains(filter, StringComparison.Ordinal)))
         {
             for (int i = 0; i < 3; i++)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Lddm.Kernels.Cpu;
 
@@ -108,40 +109,23 @@ public sealed partial class CpuBackend
     private static unsafe void BackwardRow(in ModulationPointers p, long row, long vec, float* sums, float* dots, int n)
     {
         float* dy = p.Dy + row, x = p.X + row, v = p.V + vec;
-        float* dx = p.Dx == null ? null : p.Dx + row, dc = p.DCopy == null ? null : p.DCopy + row;
-        // Written gradients: the same expression as the accumulation into +0 (g·s + 0 and 0 + g), unread.
-        bool wx = p.WriteDx, wc = p.WriteDCopy;
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
-            var off = Vector512.Create(p.Offset);
             for (; i <= n - 16; i += 16)
             {
                 var g = Vector512.Load(dy + i);
                 (Vector512.Load(sums + i) + g).Store(sums + i);
                 Vector512.FusedMultiplyAdd(g, Vector512.Load(x + i), Vector512.Load(dots + i)).Store(dots + i);
-                if (dx != null)
-                {
-                    var s = off + Vector512.Load(v + i);
-                    (wx ? g * s + Vector512<float>.Zero : Vector512.FusedMultiplyAdd(g, s, Vector512.Load(dx + i))).Store(dx + i);
-                }
-                if (dc != null) ((wc ? Vector512<float>.Zero : Vector512.Load(dc + i)) + g).Store(dc + i);
             }
         }
         else if (Vector256.IsHardwareAccelerated)
         {
-            var off = Vector256.Create(p.Offset);
             for (; i <= n - 8; i += 8)
             {
                 var g = Vector256.Load(dy + i);
                 (Vector256.Load(sums + i) + g).Store(sums + i);
                 Vector256.FusedMultiplyAdd(g, Vector256.Load(x + i), Vector256.Load(dots + i)).Store(dots + i);
-                if (dx != null)
-                {
-                    var s = off + Vector256.Load(v + i);
-                    (wx ? g * s + Vector256<float>.Zero : Vector256.FusedMultiplyAdd(g, s, Vector256.Load(dx + i))).Store(dx + i);
-                }
-                if (dc != null) ((wc ? Vector256<float>.Zero : Vector256.Load(dc + i)) + g).Store(dc + i);
             }
         }
         for (; i < n; i++)
@@ -149,8 +133,124 @@ public sealed partial class CpuBackend
             float g = dy[i];
             sums[i] += g;
             dots[i] = MathF.FusedMultiplyAdd(g, x[i], dots[i]);
-            if (dx != null) dx[i] = wx ? g * (p.Offset + v[i]) + 0f : MathF.FusedMultiplyAdd(g, p.Offset + v[i], dx[i]);
-            if (dc != null) dc[i] = (wc ? 0f : dc[i]) + g;
+        }
+        // The row's dx and dcopy in loops of their own (dy is in L1 by now), each mode's loop free of the other's
+        // branch. Written gradients: the same expression as the accumulation into +0 (g·s + 0 and 0 + g), unread.
+        if (p.Dx != null)
+        {
+            if (p.WriteDx)
+            {
+                ScaledRow<RowWrite>(dy, v, p.Offset, p.Dx + row, n);
+            }
+            else
+            {
+                ScaledRow<RowAdd>(dy, v, p.Offset, p.Dx + row, n);
+            }
+        }
+        if (p.DCopy != null)
+        {
+            if (p.WriteDCopy)
+            {
+                ScaledRow<RowCopy>(dy, v, 0f, p.DCopy + row, n);
+            }
+            else
+            {
+                ScaledRow<RowAddCopy>(dy, v, 0f, p.DCopy + row, n);
+            }
+        }
+    }
+
+    /// <summary>How <see cref="ScaledRow{TMode}"/> combines g = dy and s = offset + v[b] into d.</summary>
+    private unsafe interface IRowUpdate
+    {
+        /// <summary>Whether d is written without being read.</summary>
+        static abstract bool Writes { get; }
+
+        static abstract Vector512<float> Apply(Vector512<float> g, Vector512<float> s, float* d);
+
+        static abstract Vector256<float> Apply(Vector256<float> g, Vector256<float> s, float* d);
+
+        static abstract float Apply(float g, float s, float d);
+    }
+
+    /// <summary>d = g·s + 0 (d unread).</summary>
+    private readonly unsafe struct RowWrite : IRowUpdate
+    {
+        public static bool Writes => true;
+
+        public static Vector512<float> Apply(Vector512<float> g, Vector512<float> s, float* d) => g * s + Vector512<float>.Zero;
+
+        public static Vector256<float> Apply(Vector256<float> g, Vector256<float> s, float* d) => g * s + Vector256<float>.Zero;
+
+        public static float Apply(float g, float s, float d) => g * s + 0f;
+    }
+
+    /// <summary>d += g·s (one FMA).</summary>
+    private readonly unsafe struct RowAdd : IRowUpdate
+    {
+        public static bool Writes => false;
+
+        public static Vector512<float> Apply(Vector512<float> g, Vector512<float> s, float* d) =>
+            Vector512.FusedMultiplyAdd(g, s, Vector512.Load(d));
+
+        public static Vector256<float> Apply(Vector256<float> g, Vector256<float> s, float* d) =>
+            Vector256.FusedMultiplyAdd(g, s, Vector256.Load(d));
+
+        public static float Apply(float g, float s, float d) => MathF.FusedMultiplyAdd(g, s, d);
+    }
+
+    /// <summary>d = 0 + g (d unread).</summary>
+    private readonly unsafe struct RowCopy : IRowUpdate
+    {
+        public static bool Writes => true;
+
+        public static Vector512<float> Apply(Vector512<float> g, Vector512<float> s, float* d) => Vector512<float>.Zero + g;
+
+        public static Vector256<float> Apply(Vector256<float> g, Vector256<float> s, float* d) => Vector256<float>.Zero + g;
+
+        public static float Apply(float g, float s, float d) => 0f + g;
+    }
+
+    /// <summary>d += g.</summary>
+    private readonly unsafe struct RowAddCopy : IRowUpdate
+    {
+        public static bool Writes => false;
+
+        public static Vector512<float> Apply(Vector512<float> g, Vector512<float> s, float* d) => Vector512.Load(d) + g;
+
+        public static Vector256<float> Apply(Vector256<float> g, Vector256<float> s, float* d) => Vector256.Load(d) + g;
+
+        public static float Apply(float g, float s, float d) => d + g;
+    }
+
+    /// <summary>d[i] = TMode(dy[i], offset + v[i], d + i) over one row.</summary>
+    private static unsafe void ScaledRow<TMode>(float* dy, float* v, float offset, float* d, int n) where TMode : IRowUpdate
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var off = Vector512.Create(offset);
+            for (; i <= n - 16; i += 16)
+            {
+                if (TMode.Writes)
+                {
+                    // A write-only stream gets no help from the load prefetchers: ask for the line 4 ahead.
+                    Sse.Prefetch0(d + i + 64);
+                }
+                TMode.Apply(Vector512.Load(dy + i), off + Vector512.Load(v + i), d + i).Store(d + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var off = Vector256.Create(offset);
+            for (; i <= n - 8; i += 8)
+            {
+                TMode.Apply(Vector256.Load(dy + i), off + Vector256.Load(v + i), d + i).Store(d + i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            d[i] = TMode.Apply(dy[i], offset + v[i], d[i]);
         }
     }
 
