@@ -62,7 +62,8 @@ public sealed partial class CpuBackend
                 y2.Store(dst + half + i);
             }
         }
-        else if (Vector256.IsHardwareAccelerated)
+        // Also after the 512-bit loop: a half of 8 (the tiny preset's head dim 16) or a remainder of 8 or more.
+        if (Vector256.IsHardwareAccelerated)
         {
             var sg = Vector256.Create(sign);
             for (; i <= half - 8; i += 8)
