@@ -61,6 +61,12 @@ public static class KernelCpuTimeReport
             var gw = Keep(Rand(k * n));
             double f = 2.0 * 2048 * k * n;
             rows.Add(($"step {layer} fwd x·W {2048}x{n}x{k}", () => be.Matmul(xs, ws, ys, 1, 2048, n, k), f));
+            if (layer == "up")
+            {
+                var pre = Keep(Rand(2048 * n));
+                var bn = Keep(Rand(n));
+                rows.Add(($"step {layer} fwd GELU(x·W + b)", () => be.LinearForward(xs, ws, bn, 2048, k, n, Activation.GeluTanh, pre, ys), f));
+            }
             rows.Add(($"step {layer} ∂x = ∂y·Wᵀ", () => be.Matmul(ys, ws, gx, 1, 2048, k, n, transposeB: true), f));
             rows.Add(($"step {layer} ∂W = xᵀ·∂y", () => be.Matmul(xs, ys, gw, 1, k, n, 2048, transposeA: true), f));
         }

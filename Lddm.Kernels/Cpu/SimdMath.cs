@@ -51,12 +51,15 @@ internal static class SimdMath
 
     /// <summary>
     /// σ(t) = 1/(1 + exp(−t)) for 16 floats without a division: rcp14 (relative error 2⁻¹⁴) refined by one Newton
-    /// step (2⁻²⁸) where AVX-512F is available, a true division otherwise. σ is 0 where exp(−t) saturates.
+    /// step (2⁻²⁸) where AVX-512F is available, a true division otherwise. Below t = −87, σ(−87) (no subnormals).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Sigmoid(Vector512<float> t)
     {
-        var d = Vector512<float>.One + Exp(-t);
+        // e^{-t} capped at e^87: below t = −87 the true σ is under 1.6e-38, and 1/(1 + e^{-t}) would be a subnormal
+        // (rcp14 of up to 3.4e38), which costs a microcode assist per operation — GELU(x·W + b) with pre-activations
+        // past −9 ran 5× slower than its GEMM. σ(−87) ≈ 1.6e-38 is returned instead: an absolute error below 2e-38.
+        var d = Vector512<float>.One + Exp(Vector512.Min(-t, Vector512.Create(87f)));
         if (!Avx512F.IsSupported)
         {
             return Vector512<float>.One / d;
@@ -69,7 +72,7 @@ internal static class SimdMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Sigmoid(Vector256<float> t)
     {
-        var d = Vector256<float>.One + Exp(-t);
+        var d = Vector256<float>.One + Exp(Vector256.Min(-t, Vector256.Create(87f)));
         if (!Avx512F.VL.IsSupported)
         {
             return Vector256<float>.One / d;
