@@ -75,7 +75,7 @@ public sealed partial class CpuBackend
             for (int r = 0; r < BackwardQueryTile; r++)
             {
                 w.Lse[r] = r < rows ? ptr.Lse[(long)bh * g.T + q0 + r] : 0f;
-                w.Delta[r] = r < rows ? Dot(ptr.DO + outRowOffset + r * g.OutRow, ptr.O + outRowOffset + r * g.OutRow, g.D) : 0f;
+                w.Delta[r] = r < rows ? Simd.Dot(ptr.DO + outRowOffset + r * g.OutRow, ptr.O + outRowOffset + r * g.OutRow, g.D) : 0f;
             }
             new Span<float>(w.DQ, BackwardQueryTile * g.Dp).Clear();
             for (int k0 = 0; k0 < keys; k0 += KeyTile)
@@ -135,34 +135,6 @@ public sealed partial class CpuBackend
         (p1 * (Vector512.Load(ds + 16) - vd)).Store(ds + 16);
         (p2 * (Vector512.Load(ds + 32) - vd)).Store(ds + 32);
         (p3 * (Vector512.Load(ds + 48) - vd)).Store(ds + 48);
-    }
-
-    private static unsafe float Dot(float* a, float* b, int n)
-    {
-        float sum = 0;
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated && n >= 16)
-        {
-            // Two independent accumulators, then one fold: a row of D ≥ 16 no longer waits on one FMA chain.
-            var s0 = Vector512<float>.Zero;
-            var s1 = Vector512<float>.Zero;
-            for (; i <= n - 32; i += 32)
-            {
-                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
-                s1 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i + 16), Vector512.Load(b + i + 16), s1);
-            }
-            if (i <= n - 16)
-            {
-                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
-                i += 16;
-            }
-            sum = Vector512.Sum(s0 + s1);
-        }
-        for (; i < n; i++)
-        {
-            sum = MathF.FusedMultiplyAdd(a[i], b[i], sum);
-        }
-        return sum;
     }
 
     /// <summary>

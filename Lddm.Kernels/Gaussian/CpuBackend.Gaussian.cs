@@ -85,7 +85,7 @@ public sealed partial class CpuBackend
                 }
                 if (pds != null)
                 {
-                    pds[r] += GaussianDot(pdy + row, px + row, cols);
+                    pds[r] += Simd.Dot(pdy + row, px + row, cols);
                 }
             }
         });
@@ -100,7 +100,7 @@ public sealed partial class CpuBackend
             for (int r = start; r < end; r++)
             {
                 long row = (long)r * cols;
-                float norm = MathF.Sqrt(GaussianDot(px + row, px + row, cols));
+                float norm = MathF.Sqrt(Simd.Dot(px + row, px + row, cols));
                 float stored = Gaussian.StoredNorm(norm, epsilon);
                 pn[r] = stored;
                 GaussianScale(px + row, 1f / MathF.Abs(stored), py + row, cols, accumulate: false);
@@ -118,7 +118,7 @@ public sealed partial class CpuBackend
             {
                 long row = (long)r * cols;
                 float stored = pn[r], inv = 1f / MathF.Abs(stored);
-                float dot = stored > 0f ? GaussianDot(py + row, pdy + row, cols) : 0f;
+                float dot = stored > 0f ? Simd.Dot(py + row, pdy + row, cols) : 0f;
                 // dx += dy/d − y·(⟨y, dy⟩/d)
                 GaussianCombine(pdy + row, inv, py + row, -dot * inv, pdx + row, cols, accumulate: true);
             }
@@ -185,48 +185,6 @@ public sealed partial class CpuBackend
             float v = MathF.FusedMultiplyAdd(x[i], a, w[i] * b);
             dst[i] = accumulate ? dst[i] + v : v;
         }
-    }
-
-    /// <summary>Σ a[i]·b[i] in float lanes (four 16-wide accumulators), tail scalar.</summary>
-    private static unsafe float GaussianDot(float* a, float* b, int n)
-    {
-        int i = 0;
-        float sum = 0f;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (; i <= n - 64; i += 64)
-            {
-                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
-                s1 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i + 16), Vector512.Load(b + i + 16), s1);
-                s2 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i + 32), Vector512.Load(b + i + 32), s2);
-                s3 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i + 48), Vector512.Load(b + i + 48), s3);
-            }
-            for (; i <= n - 16; i += 16)
-            {
-                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
-            }
-            sum = Vector512.Sum((s0 + s1) + (s2 + s3));
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> s0 = default, s1 = default;
-            for (; i <= n - 16; i += 16)
-            {
-                s0 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), s0);
-                s1 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i + 8), Vector256.Load(b + i + 8), s1);
-            }
-            for (; i <= n - 8; i += 8)
-            {
-                s0 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), s0);
-            }
-            sum = Vector256.Sum(s0 + s1);
-        }
-        for (; i < n; i++)
-        {
-            sum = MathF.FusedMultiplyAdd(a[i], b[i], sum);
-        }
-        return sum;
     }
 
     /// <summary>eps = Normal(block); yt = abar[b]·y0 + sbar[b]·eps. Box–Muller in scalar System.Math, exactly as <see cref="NormalSink"/>.</summary>
