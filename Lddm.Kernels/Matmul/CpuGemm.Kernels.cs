@@ -78,14 +78,14 @@ internal static unsafe partial class CpuGemm
     }
 
     /// <summary>
-    /// tile (MR × NR) = Σ_p ap[p·aStep + r] · bp[p·bStep + j]: 16 zmm accumulators, 2 loads + 8 broadcasts per step.
-    /// Packed slivers have steps MR and NR; a transposed A read in place has its stored row length (each k-step's MR
-    /// values are contiguous there too). With <paramref name="c"/> not null (a full
+    /// tile (MR × NR) = Σ_p ap[p·aStep + r] · bp[p·NR + j]: 16 zmm accumulators, 2 loads + 8 broadcasts per step. A
+    /// packed A sliver has aStep = MR; a transposed A read in place has its stored row length (each k-step's MR values
+    /// are contiguous there too). With <paramref name="c"/> not null (a full
     /// tile), the epilogue writes C = α·tile + cβ·C straight from the registers instead of going through
     /// <paramref name="tile"/> and <see cref="Store"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512(int kc, float* ap, int aStep, float* bp, int bStep, float* tile, float* c = null, int ldc = 0,
+    private static void Kernel512(int kc, float* ap, int aStep, float* bp, float* tile, float* c = null, int ldc = 0,
         float alpha = 1f, float cBeta = 0f)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
@@ -121,7 +121,7 @@ internal static unsafe partial class CpuGemm
             c70 = Vector512.FusedMultiplyAdd(x, b0, c70);
             c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
             ap += aStep;
-            bp += bStep;
+            bp += NR;
         }
         if (c != null)
         {

@@ -191,13 +191,12 @@ internal static unsafe partial class CpuGemm
                 // The epilogue runs on each tile after the last K block (C complete).
                 var e = pc + kc >= s.K ? epilogue : default;
                 PackB(b, bp, s.TransposeB, s.N, s.K, jc, nc, pc, kc);
-                var packedB = new Operand(bp, kc, NR);
                 if (unpacked)
                 {
                     for (int ic = i0; ic < i1; ic += MC)
                     {
                         int mc = Math.Min(MC, i1 - ic);
-                        Block(new Operand(a + (long)pc * s.M + ic, 1, s.M), null, 0, packedB, c, s.N, ic, jc, mc, nc, kc, s.Alpha,
+                        Block(new Operand(a + (long)pc * s.M + ic, 1, s.M), null, 0, bp, c, s.N, ic, jc, mc, nc, kc, s.Alpha,
                             cBeta, e);
                     }
                     continue;
@@ -208,7 +207,7 @@ internal static unsafe partial class CpuGemm
                     if (!direct)
                     {
                         PackA(a, ap, s.TransposeA, s.M, s.K, ic, mc, pc, kc);
-                        Block(new Operand(ap, kc, MR), null, 0, packedB, c, s.N, ic, jc, mc, nc, kc, s.Alpha, cBeta, e);
+                        Block(new Operand(ap, kc, MR), null, 0, bp, c, s.N, ic, jc, mc, nc, kc, s.Alpha, cBeta, e);
                         continue;
                     }
                     int full = mc / MR * MR;
@@ -216,7 +215,7 @@ internal static unsafe partial class CpuGemm
                     {
                         PackA(a, ap + full * kc, false, s.M, s.K, ic + full, mc - full, pc, kc);
                     }
-                    Block(new Operand(ap, kc, MR), a + (long)ic * s.K + pc, s.K, packedB, c, s.N, ic, jc, mc, nc, kc, s.Alpha, cBeta, e);
+                    Block(new Operand(ap, kc, MR), a + (long)ic * s.K + pc, s.K, bp, c, s.N, ic, jc, mc, nc, kc, s.Alpha, cBeta, e);
                 }
             }
         }
@@ -225,9 +224,9 @@ internal static unsafe partial class CpuGemm
     private static float* Alloc(int floats) => (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
 
     /// <summary>
-    /// Where the micro-kernel reads one operand of a block: the sliver at row (column) r of the block starts at
-    /// <see cref="Start"/> + r·<see cref="SliverScale"/>, and its k-step p at + p·<see cref="Step"/>. Packed:
-    /// (buffer, kc, MR or NR); a transposed A read in place: (its first element in the block, 1, its stored row length).
+    /// Where the micro-kernel reads A in a block: the sliver at row r of the block starts at <see cref="Start"/> +
+    /// r·<see cref="SliverScale"/>, and its k-step p at + p·<see cref="Step"/>. Packed: (buffer, kc, MR); a transposed A
+    /// read in place: (its first element in the block, 1, its stored row length).
     /// </summary>
     private readonly struct Operand(float* start, int sliverScale, int step)
     {
@@ -238,13 +237,13 @@ internal static unsafe partial class CpuGemm
     }
 
     /// <summary>
-    /// C block (mc × nc at row ic, column jc of C, leading dimension ldc) from A (mc × kc) and B (kc × nc), each packed
-    /// or read in place as its <see cref="Operand"/> says. With <paramref name="a"/> not null, full MR-row slivers are
+    /// C block (mc × nc at row ic, column jc of C, leading dimension ldc) from A (mc × kc), packed or read in place as
+    /// its <see cref="Operand"/> says, and packed B (kc × nc). With <paramref name="a"/> not null, full MR-row slivers are
     /// read in place from row-major A (row stride <paramref name="lda"/>) by <see cref="Kernel512Rows"/> and only a
     /// partial last sliver comes from <paramref name="ap"/>. Every path runs the same FMAs in the same order, so all
     /// are bit-identical. An active <paramref name="epilogue"/> runs on each tile right after it is stored.
     /// </summary>
-    private static void Block(Operand ap, float* a, int lda, Operand bp, float* cMatrix, int ldc, int ic, int jc, int mc,
+    private static void Block(Operand ap, float* a, int lda, float* bp, float* cMatrix, int ldc, int ic, int jc, int mc,
         int nc, int kc, float alpha, float cBeta, Epilogue epilogue)
     {
         float* tile = stackalloc float[MR * NR];
@@ -262,28 +261,28 @@ internal static unsafe partial class CpuGemm
                     float* rows = a + (long)ir * lda;
                     if (nr == NR)
                     {
-                        Kernel512Rows(kc, rows, lda, bp.Sliver(col), tile, ct, ldc, alpha, cBeta);
+                        Kernel512Rows(kc, rows, lda, bp + col * kc, tile, ct, ldc, alpha, cBeta);
                     }
                     else
                     {
-                        Kernel512Rows(kc, rows, lda, bp.Sliver(col), tile);
+                        Kernel512Rows(kc, rows, lda, bp + col * kc, tile);
                         Store(tile, ct, ldc, mr, nr, alpha, cBeta);
                     }
                 }
                 else if (Vector512.IsHardwareAccelerated && mr == MR && nr == NR)
                 {
-                    Kernel512(kc, ap.Sliver(ir), ap.Step, bp.Sliver(col), bp.Step, tile, ct, ldc, alpha, cBeta);
+                    Kernel512(kc, ap.Sliver(ir), ap.Step, bp + col * kc, tile, ct, ldc, alpha, cBeta);
                 }
                 else
                 {
-                    // Partial tiles come from packed operands only (in-place operands are whole slivers).
+                    // Partial tiles come from a packed A only (an in-place A is whole slivers).
                     if (Vector512.IsHardwareAccelerated)
                     {
-                        Kernel512(kc, ap.Sliver(ir), ap.Step, bp.Sliver(col), bp.Step, tile);
+                        Kernel512(kc, ap.Sliver(ir), ap.Step, bp + col * kc, tile);
                     }
                     else
                     {
-                        Kernel256(kc, ap.Sliver(ir), bp.Sliver(col), tile);
+                        Kernel256(kc, ap.Sliver(ir), bp + col * kc, tile);
                     }
                     Store(tile, ct, ldc, mr, nr, alpha, cBeta);
                 }
