@@ -155,7 +155,7 @@ public sealed partial class CpuBackend
             }
             else
             {
-                ScaledRow<RowAddCopy>(dy, v, 0f, p.DCopy + row, n);
+                Simd.Binary<AddOperator>(p.DCopy + row, dy, p.DCopy + row, n);
             }
         }
     }
@@ -209,18 +209,6 @@ public sealed partial class CpuBackend
         public static Vector256<float> Apply(Vector256<float> g, Vector256<float> s, float* d) => Vector256<float>.Zero + g;
 
         public static float Apply(float g, float s, float d) => 0f + g;
-    }
-
-    /// <summary>d += g.</summary>
-    private readonly unsafe struct RowAddCopy : IRowUpdate
-    {
-        public static bool Writes => false;
-
-        public static Vector512<float> Apply(Vector512<float> g, Vector512<float> s, float* d) => Vector512.Load(d) + g;
-
-        public static Vector256<float> Apply(Vector256<float> g, Vector256<float> s, float* d) => Vector256.Load(d) + g;
-
-        public static float Apply(float g, float s, float d) => d + g;
     }
 
     /// <summary>d[i] = TMode(dy[i], offset + v[i], d + i) over one row.</summary>
