@@ -111,14 +111,7 @@ public sealed class CrossEntropyTests
     /// views left as they were.
     /// </summary>
     [Theory]
-    [InlineData("ilgpu-cpu", 64)]
-    [InlineData("ilgpu-cpu", 65)]
-    [InlineData("ilgpu-cpu", 1024)]
-    [InlineData("ilgpu-cpu", 1027)]
-    [InlineData("ilgpu-noshuffle", 64)]
-    [InlineData("ilgpu-noshuffle", 65)]
-    [InlineData("ilgpu-noshuffle", 1024)]
-    [InlineData("ilgpu-noshuffle", 1027)]
+    [MemberData(nameof(TestBackends.RowQuadCases), MemberType = typeof(TestBackends))]
     public void Ilgpu_quad_and_float_paths_match_the_reference_at_any_vocabulary_and_view_offset(string name, int vocab)
     {
         var backend = TestBackends.Get(name);

@@ -142,14 +142,7 @@ public sealed class SoftmaxTests
     /// nothing written outside the views.
     /// </summary>
     [Theory]
-    [InlineData("ilgpu-cpu", 64)]
-    [InlineData("ilgpu-cpu", 65)]
-    [InlineData("ilgpu-cpu", 1024)]
-    [InlineData("ilgpu-cpu", 1027)]
-    [InlineData("ilgpu-noshuffle", 64)]
-    [InlineData("ilgpu-noshuffle", 65)]
-    [InlineData("ilgpu-noshuffle", 1024)]
-    [InlineData("ilgpu-noshuffle", 1027)]
+    [MemberData(nameof(TestBackends.RowQuadCases), MemberType = typeof(TestBackends))]
     public void Ilgpu_quad_and_float_paths_match_the_reference_at_any_column_count_and_view_offset(string name, int cols)
     {
         var backend = TestBackends.Get(name);

@@ -90,6 +90,26 @@ public static class TestBackends
     /// <summary>Backend names for xunit theories.</summary>
     public static TheoryData<string> Names => new() { "cpu", "ilgpu-cpu" };
 
+    /// <summary>
+    /// The ILGPU row kernels' 128-bit path cases: both simulator variants (shuffles, and the OpenCL twins without) ×
+    /// row widths 64 and 1,024 (quads) and 65 and 1,027 (floats).
+    /// </summary>
+    public static TheoryData<string, int> RowQuadCases
+    {
+        get
+        {
+            var data = new TheoryData<string, int>();
+            foreach (var name in new[] { "ilgpu-cpu", "ilgpu-noshuffle" })
+            {
+                foreach (int width in new[] { 64, 65, 1024, 1027 })
+                {
+                    data.Add(name, width);
+                }
+            }
+            return data;
+        }
+    }
+
     public static Backend Get(string name) => name switch
     {
         "cpu" => Cpu,
